@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kn_component: the one interface every receiver, processor and exporter
+ * implements, as a const struct with named-field initializers. The collector
+ * lists the components it links in one registry table (kn_registry.c);
+ * nothing else in the collector knows a component's insides.
+ *
+ * Lifecycle: create -> start -> shutdown -> destroy.
+ *  - create opens nothing (no sockets, no threads): it checks and keeps config.
+ *  - start opens sockets and starts threads.
+ *  - shutdown stops intake and flushes what was accepted, until deadline_ns
+ *    (kn_now_ns clock). It is safe twice and safe before start.
+ *  - destroy frees everything; NULL-safe and safe on a half-built instance.
+ *
+ * Ownership of data: a processor's process() and an exporter's export() are
+ * always handed ownership of the batch, whatever they return. */
+#ifndef KN_COMPONENT_H
+#define KN_COMPONENT_H
+
+#include <stdint.h>
+
+#include "kn_batch.h"
+#include "kn_err.h"
+
+struct kn_cfg_field;
+struct kn_metrics;
+struct kn_runtime;
+
+enum kn_kind { KN_RECEIVER, KN_PROCESSOR, KN_EXPORTER };
+
+/* What a component instance is told about its place in the collector. */
+struct kn_component_ctx {
+	const char *id;             /* as written in the config: "otlp", "otlp/secondary" */
+	struct kn_metrics *metrics;
+	struct kn_runtime *rt;      /* receivers: for kn_producer_create */
+	uint16_t source;            /* receivers: the index to give kn_producer_create */
+	uint32_t nshards;
+};
+
+/* Where a processor sends what it forwards; the callee owns the batch. */
+struct kn_emit {
+	int (*fn)(void *ctx, struct kn_batch *b);
+	void *ctx;
+};
+
+static inline int kn_emit(const struct kn_emit *e, struct kn_batch *b)
+{
+	return e->fn(e->ctx, b);
+}
+
+struct kn_component {
+	const char *type;                 /* "otlp", "batch", "otlphttp", ... */
+	enum kn_kind kind;
+	const char *summary;              /* one line for --help */
+	size_t config_size;               /* bytes of the config struct */
+	const struct kn_cfg_field *config_fields;
+	/* Cross-field checks after the table applied (optional). */
+	int (*validate)(const void *cfg, const char *path, struct kn_err *err);
+
+	int (*create)(const struct kn_component_ctx *ctx, const void *cfg, void **inst,
+		      struct kn_err *err);
+	int (*start)(void *inst, struct kn_err *err);
+	void (*shutdown)(void *inst, uint64_t deadline_ns);
+	void (*destroy)(void *inst);
+
+	/* Processors: state per shard, touched only by that shard's worker. */
+	int (*shard_create)(void *inst, uint32_t shard, void **state, struct kn_err *err);
+	/* Takes ownership of b. Returns KN_OK (forwarded), KN_RETAINED or KN_DROP. */
+	int (*process)(void *state, struct kn_batch *b, const struct kn_emit *next);
+	/* Timers: called when now_ns >= the last returned deadline; returns the
+	 * next deadline (0 = none). Optional. */
+	uint64_t (*tick)(void *state, uint64_t now_ns, const struct kn_emit *next);
+	/* Emit everything retained (shutdown). Optional. */
+	void (*flush)(void *state, const struct kn_emit *next);
+	void (*shard_destroy)(void *state);
+
+	/* Exporters: called from any shard worker thread, concurrently. Takes
+	 * ownership of b: queues it (KN_OK) or drops it and counts why (KN_DROP). */
+	int (*export)(void *inst, struct kn_batch *b);
+};
+
+/* The registry (kn_registry.c): NULL-terminated. */
+extern const struct kn_component *const kn_components[];
+const struct kn_component *kn_component_find(enum kn_kind kind, const char *type);
+
+#endif

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kn_sender: what every exporter shares: a bounded queue of batches fed by
+ * the shard workers (Concurrency Kit MPSC ring; no lock on the enqueue path),
+ * `num_consumers` sending threads, retries with exponential backoff and full
+ * jitter on retryable failures (honouring a server's Retry-After / RetryInfo),
+ * and counters for what was sent, retried, failed and dropped, by reason.
+ *
+ * Config follows the OpenTelemetry Collector's exporterhelper:
+ *   timeout: 5s
+ *   sending_queue: { enabled: true, num_consumers: 2, queue_size: 1000 }   # batches
+ *   retry_on_failure: { enabled: true, initial_interval: 5s, max_interval: 30s,
+ *                       max_elapsed_time: 300s, multiplier: 1.5, randomization_factor: 0.5 }
+ * With sending_queue disabled, enqueue still hands the batch to a consumer
+ * thread (queue of 1 per consumer) so shard workers never block on I/O.
+ *
+ * Metrics (labels exporter="<id>"):
+ *   kansatsu_exporter_sent_spans_total, kansatsu_exporter_sent_requests_total,
+ *   kansatsu_exporter_retries_total, kansatsu_exporter_failed_requests_total,
+ *   kansatsu_exporter_dropped_spans_total{reason="queue_full"|"retries_exhausted"|"permanent_error"|"shutdown"},
+ *   kansatsu_exporter_queue_batches, kansatsu_exporter_queue_bytes (gauges). */
+#ifndef KN_SENDER_H
+#define KN_SENDER_H
+
+#include <stdint.h>
+
+#include "../../collector/core/kn_batch.h"
+#include "../../collector/core/kn_err.h"
+#include "../../collector/config/kn_config.h"
+
+struct kn_metrics;
+
+struct kn_sender_queue_cfg {
+	int enabled;
+	uint64_t num_consumers;
+	uint64_t queue_size;          /* batches */
+};
+
+struct kn_sender_retry_cfg {
+	int enabled;
+	uint64_t initial_interval_ns;
+	uint64_t max_interval_ns;
+	uint64_t max_elapsed_time_ns; /* 0 = retry until shutdown */
+	double multiplier;
+	double randomization_factor;
+};
+
+struct kn_sender_cfg {
+	uint64_t timeout_ns;          /* per attempt */
+	struct kn_sender_queue_cfg queue;
+	struct kn_sender_retry_cfg retry;
+};
+
+/* Config table fragments for an exporter's own table:
+ *   { "timeout", KN_F_DURATION, offsetof(cfg, sender.timeout_ns), "5s" },
+ *   { "sending_queue", KN_F_SUB, offsetof(cfg, sender.queue), .sub = kn_sender_queue_fields },
+ *   { "retry_on_failure", KN_F_SUB, offsetof(cfg, sender.retry), .sub = kn_sender_retry_fields }, */
+extern const struct kn_cfg_field kn_sender_queue_fields[];
+extern const struct kn_cfg_field kn_sender_retry_fields[];
+
+/* Sends one batch, once, before deadline_ns. Returns KN_OK, KN_AGAIN (a
+ * retryable failure; set *retry_after_ns when the server said how long), or
+ * KN_ERR (permanent: the batch is dropped and counted). Called from consumer
+ * threads, concurrently when num_consumers > 1. */
+typedef int (*kn_send_fn)(void *ctx, const struct kn_batch *b, uint64_t deadline_ns,
+			  uint64_t *retry_after_ns, struct kn_err *err);
+
+struct kn_sender;
+
+struct kn_sender *kn_sender_create(const char *exporter_id, const struct kn_sender_cfg *cfg,
+				   kn_send_fn send, void *send_ctx, struct kn_metrics *m,
+				   struct kn_err *err);
+int kn_sender_start(struct kn_sender *s, struct kn_err *err);
+/* Takes ownership of b. KN_OK (queued) or KN_DROP (queue full or shut down: counted, freed). */
+int kn_sender_enqueue(struct kn_sender *s, struct kn_batch *b);
+/* Stops intake, sends what is queued until deadline_ns (retrying only while
+ * time remains), then drops the rest (counted, reason "shutdown") and joins.
+ * Safe twice and before start. */
+void kn_sender_shutdown(struct kn_sender *s, uint64_t deadline_ns);
+void kn_sender_destroy(struct kn_sender *s);
+
+#endif
