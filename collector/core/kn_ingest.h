@@ -51,4 +51,17 @@ int kn_ingest(struct kn_producer *p, const uint8_t *req, size_t len,
  * `reason` is a short fixed label value ("too_large", "bad_encoding", ...). */
 void kn_ingest_count_refused_request(struct kn_producer *p, const char *reason);
 
+/* How transport code (the gRPC and HTTP servers) hands requests to the
+ * pipeline without knowing the runtime: the otlp receiver component wires a
+ * sink to kn_ingest with one producer per server thread; unit tests of the
+ * transports supply their own sink. `thread` is the serving thread's index. */
+struct kn_ingest_sink {
+	int (*ingest)(void *ctx, uint32_t thread, const uint8_t *req, size_t len,
+		      const struct kn_tracectx *tc, struct kn_ingest_result *res);
+	/* A request refused before ingest (reason: "too_large", "bad_encoding",
+	 * "bad_content_type", "decode_error", ...). */
+	void (*refused)(void *ctx, uint32_t thread, const char *reason);
+	void *ctx;
+};
+
 #endif
