@@ -3,13 +3,29 @@
  * shape, as a tree of nodes that know their dotted path, plus typed tables
  * (struct kn_cfg_field) that turn a map node into a C struct.
  *
- * Loading: libyaml parses the text after ${env:VAR} substitution (also ${VAR};
- * "$$" is a literal '$'; an unset variable is an error naming it). Anchors and
- * aliases are resolved. Duplicate keys are an error.
+ * Loading: libyaml parses the text after ${env:VAR} substitution (also ${VAR}
+ * and ${env:VAR:-default}; "$$" is a literal '$'; an unset variable is an
+ * error naming it and its line). Substitution works on the raw text, so it
+ * also happens inside comments, and a value holding YAML syntax (": ",
+ * newlines) changes the document's shape; its output is not substituted again.
+ * A bare $VAR is left as it is. Anchors and aliases are resolved (an alias is
+ * a copy of the anchored node, with the alias's path); merge keys ("<<") are
+ * rejected. Duplicate keys, non-scalar keys, more than one document, nesting
+ * deeper than 64 levels and more than 100000 nodes are errors. Scalars are
+ * null when plain and empty, "~" or "null"/"Null"/"NULL".
  *
  * Applying a table: every field gets its default first (defaults are strings
- * parsed by the same code as values, so they are checked too); then every key
- * of the map must name a field, otherwise "<path>: unknown key" is the error.
+ * parsed by the same code as values, so they are checked too; STRLIST, STRMAP
+ * and CUSTOM defaults are YAML text such as "[a, b]"); then every key of the
+ * map must name a field, otherwise "<path>: unknown key" is the error (with
+ * "(did you mean \"x\"?)" for a near miss).
+ * Values: a null value (`key:`) keeps the default of a scalar field (and
+ * counts as missing for `required`), is an empty STRLIST/STRMAP, and is
+ * "present with defaults" for SUB. Quoted scalars are accepted by numeric and
+ * bool fields ("8" works like 8), as in the OpenTelemetry Collector. Bools are
+ * YAML 1.2: true/false (also True/TRUE/False/FALSE); yes/no/on/off are errors.
+ * Integers are decimal only. A SUB that is absent gets its defaults but its
+ * required fields are not checked (an absent section is a disabled one).
  * Every error names the path at fault: "exporters.otlp.endpoint: missing",
  * "receivers.otlp.protocols.grpc.max_recv_msg_size_mib: expected an integer,
  * got \"four\"".
@@ -91,9 +107,16 @@ struct kn_cfg_field {
 #define KN_CFG_END { .key = NULL }
 
 /* Applies defaults, then `map` (may be NULL or a null node: defaults only).
- * On error, what was set so far is still freed by kn_cfg_free. */
+ * dst must be zeroed (or released by kn_cfg_free) before the call.
+ * On error, what was set so far is still freed by kn_cfg_free.
+ * KN_F_CUSTOM: `free` must accept a zeroed field and leave it zeroed; it is
+ * called before each `parse` (the default, then the value). */
 int kn_cfg_apply(const struct kn_cfg_field *table, const struct kn_cnode *map,
 		 void *dst, struct kn_err *err);
+/* Same, with `path` naming the table in messages when map is NULL (absent):
+ * kn_cfg_apply_at(t, kn_cnode_get(root, "x"), "x", ...) reports "x.key: missing". */
+int kn_cfg_apply_at(const struct kn_cfg_field *table, const struct kn_cnode *map,
+		    const char *path, void *dst, struct kn_err *err);
 /* Applies defaults only (for tests and embedded defaults). */
 int kn_cfg_defaults(const struct kn_cfg_field *table, void *dst, struct kn_err *err);
 /* Frees every string, list and map the table wrote into dst. */
@@ -106,8 +129,19 @@ int kn_parse_int(const char *s, const char *path, int64_t *out, struct kn_err *e
 int kn_parse_uint(const char *s, const char *path, uint64_t *out, struct kn_err *err);
 int kn_parse_double(const char *s, const char *path, double *out, struct kn_err *err);
 
-/* Splits "host:port", "[v6]:port" or ":port" (host empty = all addresses).
- * Errors name `path`. host is written NUL-terminated into host[hostcap]. */
+/* Formats ns compactly, as a duration parser accepts it: "0s", "250ms",
+ * "1.5s", "1h30m". Returns buf. */
+const char *kn_format_duration(uint64_t ns, char *buf, size_t cap);
+
+/* ${env:VAR} substitution (see the top of this file) of text[0..len) into a
+ * malloc'd, NUL-terminated *out (caller frees) of *outlen bytes. `name`
+ * prefixes messages: "config.yaml: line 3: environment variable \"X\" is not set". */
+int kn_config_expand(const char *text, size_t len, const char *name, char **out,
+		     size_t *outlen, struct kn_err *err);
+
+/* Splits "host:port", "[v6]:port" or ":port" (host empty = all addresses;
+ * brackets are removed from a v6 host; port 0 = ephemeral). A bare v6 address
+ * without brackets is an error. Errors name `path`. host is written NUL-terminated into host[hostcap]. */
 int kn_parse_endpoint(const char *s, const char *path, char *host, size_t hostcap,
 		      uint16_t *port, struct kn_err *err);
 

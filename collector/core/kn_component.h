@@ -66,8 +66,9 @@ struct kn_component {
 	int (*shard_create)(void *inst, uint32_t shard, void **state, struct kn_err *err);
 	/* Takes ownership of b. Returns KN_OK (forwarded), KN_RETAINED or KN_DROP. */
 	int (*process)(void *state, struct kn_batch *b, const struct kn_emit *next);
-	/* Timers: called when now_ns >= the last returned deadline; returns the
-	 * next deadline (0 = none). Optional. */
+	/* Timers: called at the latest when now_ns reaches the last returned
+	 * deadline, and possibly earlier (after new data arrived); it acts only on
+	 * what is due and returns the next deadline (0 = none). Optional. */
 	uint64_t (*tick)(void *state, uint64_t now_ns, const struct kn_emit *next);
 	/* Emit everything retained (shutdown). Optional. */
 	void (*flush)(void *state, const struct kn_emit *next);

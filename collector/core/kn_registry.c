@@ -1,10 +1,24 @@
 /* SPDX-License-Identifier: Apache-2.0
- * kn_registry: the one ordered table of components linked into kansatsu. */
+ * kn_registry: the one ordered table of components linked into kansatsu.
+ * Adding a component = one extern line and one table entry here. */
 #include "kn_component.h"
 
 #include <string.h>
 
+extern const struct kn_component kn_receiver_otlp;
+extern const struct kn_component kn_processor_batch;
+extern const struct kn_component kn_exporter_otlp;
+extern const struct kn_component kn_exporter_otlphttp;
+extern const struct kn_component kn_exporter_file;
+extern const struct kn_component kn_exporter_debug;
+
 const struct kn_component *const kn_components[] = {
+	&kn_receiver_otlp,
+	&kn_processor_batch,
+	&kn_exporter_otlp,
+	&kn_exporter_otlphttp,
+	&kn_exporter_file,
+	&kn_exporter_debug,
 	NULL,
 };
 

@@ -1,2 +1,318 @@
-/* SPDX-License-Identifier: Apache-2.0 */
-typedef int kn_placeholder_kn_shard;
+/* SPDX-License-Identifier: Apache-2.0
+ * kn_shard: one worker thread per shard. A trace always hashes to the same
+ * shard, so the worker owns its traces and its processors' per-shard state
+ * alone: no locks between shards.
+ *
+ * Loop: drain every producer's ring for this shard, hand each chunk to the
+ * pipelines its receiver feeds, run processor timers that are due, and sleep
+ * on an eventfd when there is nothing to do. Producers write the eventfd only
+ * when the worker announced it is going to sleep (`sleeping`), so a busy
+ * shard costs producers no syscall. The sleeping flag and the ring tail form a
+ * Dekker pair: both sides store, fence seq_cst, then load the other side.
+ *
+ * Stop: the worker drains what is in its rings, flushes every processor (the
+ * batch processor emits what it holds), and exits. Producers have stopped
+ * before (receivers shut down first), so nothing acknowledged is left behind. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "kn_clock.h"
+#include "kn_log.h"
+#include "kn_metrics.h"
+#include "kn_runtime_impl.h"
+
+/* One processor stage of one pipeline on this shard. */
+struct stage {
+	const struct kn_component *comp;
+	void *state;
+	uint64_t deadline;        /* next tick; 0 = none */
+	struct kn_emit next;
+};
+
+struct shard_pipe {
+	struct kn_pipeline *pl;
+	struct stage *stages;     /* pl->nproc */
+	struct kn_emit head;      /* where a chunk's batch enters */
+};
+
+struct kn_shard {
+	struct kn_runtime *rt;
+	uint32_t index;
+	pthread_t thread;
+	int thread_started;
+	int efd;
+	atomic_int sleeping;
+	atomic_int stopping;
+	struct shard_pipe *pipes; /* rt->npipelines */
+	struct kn_metric *chunks_in;
+};
+
+static int64_t ring_occupancy(void *ctx)
+{
+	struct kn_shard *s = ctx;
+	struct kn_runtime *rt = s->rt;
+	unsigned np = atomic_load_explicit(&rt->nproducers, memory_order_acquire);
+	int64_t n = 0;
+	for (unsigned i = 0; i < np; i++)
+		n += ck_ring_size(&rt->producers[i]->rings[s->index].ring);
+	return n;
+}
+
+static int emit_to_stage(void *ctx, struct kn_batch *b)
+{
+	struct stage *st = ctx;
+	return st->comp->process(st->state, b, &st->next);
+}
+
+/* The end of a pipeline: hand the batch to every exporter (a clone each but
+ * the last, which gets the original). */
+static int emit_to_exporters(void *ctx, struct kn_batch *b)
+{
+	struct kn_pipeline *pl = ctx;
+	kn_counter_add(pl->exported_spans, b->nspans);
+	for (uint32_t i = 0; i < pl->nexp; i++) {
+		struct kn_instance *ex = pl->exp_inst[i];
+		struct kn_batch *give = (i + 1 == pl->nexp) ? b : kn_batch_clone(b);
+		if (!give) {
+			kn_counter_add(pl->dropped_spans, b->nspans);
+			continue;
+		}
+		ex->comp->export(ex->inst, give);
+	}
+	return KN_OK;
+}
+
+struct kn_shard *kn_shard_create(struct kn_runtime *rt, uint32_t index, struct kn_err *err)
+{
+	struct kn_shard *s = calloc(1, sizeof *s);
+	if (!s)
+		goto oom;
+	s->rt = rt;
+	s->index = index;
+	s->efd = -1;
+	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->efd < 0) {
+		kn_errf(err, "shard %u: eventfd: %s", index, strerror(errno));
+		goto fail;
+	}
+	s->pipes = calloc(rt->npipelines ? rt->npipelines : 1, sizeof *s->pipes);
+	if (!s->pipes)
+		goto oom;
+	for (uint32_t p = 0; p < rt->npipelines; p++) {
+		struct kn_pipeline *pl = &rt->pipelines[p];
+		struct shard_pipe *sp = &s->pipes[p];
+		sp->pl = pl;
+		sp->stages = calloc(pl->nproc ? pl->nproc : 1, sizeof *sp->stages);
+		if (!sp->stages)
+			goto oom;
+		struct kn_emit next = {emit_to_exporters, pl};
+		for (uint32_t i = pl->nproc; i-- > 0;) {
+			struct stage *st = &sp->stages[i];
+			st->comp = pl->procs[i].comp;
+			st->next = next;
+			if (st->comp->shard_create &&
+			    st->comp->shard_create(pl->procs[i].inst, index, &st->state, err) != KN_OK) {
+				kn_err_prefix(err, "%s: ", pl->procs[i].path);
+				goto fail;
+			}
+			next = (struct kn_emit){emit_to_stage, st};
+		}
+		sp->head = next;
+	}
+	char labels[32];
+	snprintf(labels, sizeof labels, "shard=\"%u\"", index);
+	s->chunks_in = kn_metrics_counter(rt->metrics, "kansatsu_shard_chunks_total",
+					  "Chunks (per-shard parts of export requests) taken from the rings.",
+					  labels);
+	kn_metrics_gauge_fn(rt->metrics, "kansatsu_ring_occupancy_chunks",
+			    "Chunks waiting in the receiver-to-shard rings.", labels, ring_occupancy, s);
+	return s;
+oom:
+	kn_errf(err, "shard %u: out of memory", index);
+fail:
+	kn_shard_destroy(s);
+	return NULL;
+}
+
+void kn_shard_wake(struct kn_shard *s)
+{
+	/* The caller fenced after enqueueing. */
+	if (atomic_load_explicit(&s->sleeping, memory_order_relaxed) &&
+	    atomic_exchange(&s->sleeping, 0)) {
+		uint64_t one = 1;
+		ssize_t w = write(s->efd, &one, sizeof one);
+		(void)w;
+	}
+}
+
+static void dispatch(struct kn_shard *s, struct kn_chunk *c)
+{
+	struct kn_runtime *rt = s->rt;
+	uint32_t np = rt->nsource_pipes[c->source];
+	uint32_t *pipes = rt->source_pipes[c->source];
+	for (uint32_t i = 0; i < np; i++) {
+		struct shard_pipe *sp = &s->pipes[pipes[i]];
+		struct kn_batch *b = kn_batch_new(1);
+		if (!b) {
+			kn_counter_add(sp->pl->dropped_spans, c->nspans);
+			continue;
+		}
+		kn_batch_add(&b, (i + 1 == np) ? c : kn_chunk_ref(c));
+		kn_emit(&sp->head, b);
+	}
+	if (np == 0)
+		kn_chunk_unref(c);
+}
+
+/* Takes up to `max` chunks from the rings; returns how many. */
+static unsigned drain(struct kn_shard *s, unsigned max)
+{
+	struct kn_runtime *rt = s->rt;
+	unsigned np = atomic_load_explicit(&rt->nproducers, memory_order_acquire);
+	unsigned n = 0;
+	for (unsigned i = 0; i < np; i++) {
+		struct kn_pring *r = &rt->producers[i]->rings[s->index];
+		void *c;
+		while (n < max && ck_ring_dequeue_spsc(&r->ring, r->buf, &c)) {
+			dispatch(s, c);
+			n++;
+		}
+	}
+	if (n)
+		kn_counter_add(s->chunks_in, n);
+	return n;
+}
+
+static int rings_empty(struct kn_shard *s)
+{
+	struct kn_runtime *rt = s->rt;
+	unsigned np = atomic_load_explicit(&rt->nproducers, memory_order_acquire);
+	for (unsigned i = 0; i < np; i++)
+		if (ck_ring_size(&rt->producers[i]->rings[s->index].ring))
+			return 0;
+	return 1;
+}
+
+/* Runs due timers; returns the earliest pending deadline (0 = none). */
+static uint64_t run_timers(struct kn_shard *s, uint64_t now)
+{
+	uint64_t next = 0;
+	for (uint32_t p = 0; p < s->rt->npipelines; p++) {
+		struct shard_pipe *sp = &s->pipes[p];
+		for (uint32_t i = 0; i < sp->pl->nproc; i++) {
+			struct stage *st = &sp->stages[i];
+			if (!st->comp->tick)
+				continue;
+			if (st->deadline == 0 || st->deadline <= now)
+				st->deadline = st->comp->tick(st->state, now, &st->next);
+			if (st->deadline && (next == 0 || st->deadline < next))
+				next = st->deadline;
+		}
+	}
+	return next;
+}
+
+static void flush_all(struct kn_shard *s)
+{
+	/* In pipeline order, so what a stage flushes passes through the later ones
+	 * before they flush themselves. */
+	for (uint32_t p = 0; p < s->rt->npipelines; p++) {
+		struct shard_pipe *sp = &s->pipes[p];
+		for (uint32_t i = 0; i < sp->pl->nproc; i++) {
+			struct stage *st = &sp->stages[i];
+			if (st->comp->flush)
+				st->comp->flush(st->state, &st->next);
+		}
+	}
+}
+
+static void *shard_main(void *arg)
+{
+	struct kn_shard *s = arg;
+	char name[16];
+	snprintf(name, sizeof name, "kn-shard-%u", s->index);
+	pthread_setname_np(pthread_self(), name);
+	uint64_t deadline = run_timers(s, kn_now_ns());
+	for (;;) {
+		unsigned n = drain(s, 256);
+		uint64_t now = kn_now_ns();
+		if (deadline && now >= deadline)
+			deadline = run_timers(s, now);
+		else if (n)
+			deadline = run_timers(s, now); /* processors may have armed timers */
+		if (n)
+			continue;
+		if (atomic_load_explicit(&s->stopping, memory_order_acquire)) {
+			if (rings_empty(s))
+				break;
+			continue;
+		}
+		atomic_store(&s->sleeping, 1);
+		atomic_thread_fence(memory_order_seq_cst);
+		if (!rings_empty(s) || atomic_load(&s->stopping)) {
+			atomic_store(&s->sleeping, 0);
+			continue;
+		}
+		int timeout = -1;
+		if (deadline) {
+			now = kn_now_ns();
+			timeout = deadline <= now ? 0 : (int)((deadline - now + KN_NS_PER_MS - 1) / KN_NS_PER_MS);
+		}
+		struct pollfd pfd = {.fd = s->efd, .events = POLLIN};
+		poll(&pfd, 1, timeout);
+		uint64_t v;
+		ssize_t r = read(s->efd, &v, sizeof v);
+		(void)r;
+		atomic_store(&s->sleeping, 0);
+	}
+	flush_all(s);
+	return NULL;
+}
+
+int kn_shard_start(struct kn_shard *s, struct kn_err *err)
+{
+	int rc = pthread_create(&s->thread, NULL, shard_main, s);
+	if (rc != 0)
+		return kn_errf(err, "shard %u: cannot start thread: %s", s->index, strerror(rc));
+	s->thread_started = 1;
+	return KN_OK;
+}
+
+void kn_shard_stop(struct kn_shard *s)
+{
+	if (!s || !s->thread_started)
+		return;
+	atomic_store(&s->stopping, 1);
+	uint64_t one = 1;
+	ssize_t w = write(s->efd, &one, sizeof one);
+	(void)w;
+	pthread_join(s->thread, NULL);
+	s->thread_started = 0;
+}
+
+void kn_shard_destroy(struct kn_shard *s)
+{
+	if (!s)
+		return;
+	kn_shard_stop(s);
+	if (s->pipes) {
+		for (uint32_t p = 0; p < s->rt->npipelines; p++) {
+			struct shard_pipe *sp = &s->pipes[p];
+			if (!sp->stages)
+				continue;
+			for (uint32_t i = 0; i < sp->pl->nproc; i++)
+				if (sp->stages[i].state && sp->stages[i].comp->shard_destroy)
+					sp->stages[i].comp->shard_destroy(sp->stages[i].state);
+			free(sp->stages);
+		}
+		free(s->pipes);
+	}
+	if (s->efd >= 0)
+		close(s->efd);
+	free(s);
+}

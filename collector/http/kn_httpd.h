@@ -14,7 +14,12 @@
  *
  * Ownership: the request and its body belong to the server and are valid only
  * during the handler call. The handler fills resp; resp->body is freed by the
- * server with free() after sending when resp->body_free is set. */
+ * server with free() after sending when resp->body_free is set.
+ *
+ * Refusals the server makes on its own (413 body too large, 400 corrupt
+ * compression or malformed request, 415 unknown Content-Encoding, and the
+ * status a precheck returned) go through the optional refuse hook, which can
+ * count them and replace the response body (e.g. with a google.rpc.Status). */
 #ifndef KN_HTTPD_H
 #define KN_HTTPD_H
 
@@ -43,11 +48,12 @@ struct kn_http_req {
 };
 
 #define KN_HTTP_MAX_RESP_HEADERS 12
+#define KN_HTTP_RESP_HEADER_MAX 256
 
 struct kn_http_resp {
 	int status;
 	const char *content_type;             /* static string or NULL */
-	struct { const char *name; char value[128]; } headers[KN_HTTP_MAX_RESP_HEADERS];
+	struct { const char *name; char value[KN_HTTP_RESP_HEADER_MAX]; } headers[KN_HTTP_MAX_RESP_HEADERS];
 	size_t nheaders;
 	uint8_t *body;
 	size_t body_len;
@@ -57,7 +63,9 @@ struct kn_http_resp {
 /* Returns the header value (not NUL-terminated) or NULL; name is lower-case. */
 const char *kn_http_req_header(const struct kn_http_req *req, const char *name, size_t *len);
 
-/* Adds a response header (value is copied, truncated to 127 bytes). */
+/* Adds a response header (name must be a static string; value is copied,
+ * truncated to KN_HTTP_RESP_HEADER_MAX - 1 bytes; ignored beyond
+ * KN_HTTP_MAX_RESP_HEADERS headers). */
 void kn_http_resp_header(struct kn_http_resp *resp, const char *name, const char *value);
 
 typedef void (*kn_http_handler)(void *ctx, const struct kn_http_req *req,
@@ -68,6 +76,17 @@ typedef void (*kn_http_handler)(void *ctx, const struct kn_http_req *req,
  * body, 413 when Content-Length is already over the limit). Optional. */
 typedef int (*kn_http_precheck)(void *ctx, const struct kn_http_req *req_without_body);
 
+/* Called when the server refuses a request itself. `reason` is a short fixed
+ * label: "too_large", "bad_encoding" (corrupt gzip/zstd),
+ * "unsupported_encoding", "bad_request" (malformed HTTP), or for a precheck
+ * refusal "not_found" (404), "method_not_allowed" (405), "bad_content_type"
+ * (415), "too_large" (413), "refused" (other). resp arrives filled with the
+ * status and a text/plain body; the hook may replace content_type/body and
+ * add headers (keep the status). req may lack a path when the request line
+ * itself was malformed (path ""). Optional. */
+typedef void (*kn_http_refuse_hook)(void *ctx, const struct kn_http_req *req, const char *reason,
+				    struct kn_http_resp *resp);
+
 struct kn_httpd_opts {
 	const char *endpoint;        /* "0.0.0.0:4318", "127.0.0.1:0" */
 	const char *name;            /* for log lines and errors: "otlp/http", "admin" */
@@ -77,12 +96,15 @@ struct kn_httpd_opts {
 	int enable_h2c;              /* accept HTTP/2 prior knowledge */
 	uint64_t idle_timeout_ns;    /* close idle keep-alive connections; 0 = 60 s */
 	uint32_t max_connections;    /* per server; 0 = 4096 */
+	kn_http_refuse_hook refused; /* optional, called with the create() ctx */
 };
 
 /* Counts the server keeps (read with kn_httpd_stats). */
 struct kn_httpd_stats {
 	uint64_t connections_accepted, connections_open, requests, bad_requests,
 		too_large, decompress_errors;
+	uint64_t connections_refused;  /* closed at accept: over max_connections */
+	uint64_t idle_closed;          /* closed by idle_timeout_ns */
 };
 
 struct kn_httpd;

@@ -11,7 +11,23 @@
  *    accepted when decoding;
  *  - unknown fields are ignored when decoding; null means "absent".
  * Parsing uses jansson. Errors name the JSON path at fault:
- * "resourceSpans[0].scopeSpans[0].spans[3].traceId: not 32 hex characters". */
+ * "resourceSpans[0].scopeSpans[0].spans[3].traceId: not 32 hex characters".
+ * Further choices where the mapping leaves room:
+ *  - a field given twice (as camelCase and snake_case) or a duplicated JSON
+ *    key is rejected; two members of one oneof (AnyValue's stringValue and
+ *    intValue, say) are rejected too, rather than "last wins";
+ *  - hex ids must be empty or exactly 32 (trace id) / 16 (span ids) digits;
+ *  - base64 accepts the standard and the URL-safe alphabet, padding optional;
+ *  - integers may be JSON numbers (also integral reals like 1.0 or 1e3),
+ *    or decimal strings; floats/doubles may be numbers, numeric strings or
+ *    "NaN" / "Infinity" / "-Infinity"; bools must be true / false;
+ *  - null inside a JSON array is rejected; a null field is absent;
+ *  - messages nest at most KN_PBJSON_MAX_DEPTH deep (hostile input), in
+ *    both directions.
+ * A JSON number above INT64_MAX (a uint64 written as a number) is refused by
+ * jansson itself; such values must be strings (as the mapping writes them).
+ * Threading: no shared state; every call is independent. Cost: decoding
+ * builds jansson's DOM of the whole document, then one protobuf-c message. */
 #ifndef KN_PBJSON_H
 #define KN_PBJSON_H
 
@@ -21,13 +37,19 @@
 
 #include "../core/kn_err.h"
 
+/* Deepest message nesting accepted (the request itself is depth 1). */
+#define KN_PBJSON_MAX_DEPTH 64
+
 /* JSON text -> a new protobuf-c message of type `desc` (free with
  * protobuf_c_message_free_unpacked(msg, NULL)). KN_OK, KN_INVALID or KN_ERR. */
 int kn_pbjson_decode(const ProtobufCMessageDescriptor *desc, const char *json, size_t len,
 		     ProtobufCMessage **out, struct kn_err *err);
 
 /* Message -> compact JSON text (malloc'd, NUL-terminated). Fields at their
- * default value are omitted. KN_OK or KN_ERR (OOM). */
+ * default value are omitted (a set oneof member is always written); out_len
+ * may be NULL. Strings
+ * that are not valid UTF-8 get U+FFFD for each bad byte. KN_OK, or KN_ERR on
+ * out of memory or a message nested deeper than KN_PBJSON_MAX_DEPTH. */
 int kn_pbjson_encode(const ProtobufCMessage *msg, char **out, size_t *out_len);
 
 /* Convenience for the receivers: OTLP/JSON ExportTraceServiceRequest -> the

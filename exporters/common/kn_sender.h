@@ -7,7 +7,12 @@
  *
  * Config follows the OpenTelemetry Collector's exporterhelper:
  *   timeout: 5s
- *   sending_queue: { enabled: true, num_consumers: 2, queue_size: 1000 }   # batches
+ *   sending_queue: { enabled: true, num_consumers: 4, queue_size: 1000 }   # batches
+ * num_consumers is 10 in the OpenTelemetry Collector; here it is 4: a batch
+ * already holds many requests' spans (shards batch before export), the
+ * target machines have few cores, and each consumer holds one connection /
+ * completion queue, so 4 in-flight requests per exporter keep a remote
+ * collector busy without a thread per core pair idling in poll.
  *   retry_on_failure: { enabled: true, initial_interval: 5s, max_interval: 30s,
  *                       max_elapsed_time: 300s, multiplier: 1.5, randomization_factor: 0.5 }
  * With sending_queue disabled, enqueue still hands the batch to a consumer
@@ -16,8 +21,22 @@
  * Metrics (labels exporter="<id>"):
  *   kansatsu_exporter_sent_spans_total, kansatsu_exporter_sent_requests_total,
  *   kansatsu_exporter_retries_total, kansatsu_exporter_failed_requests_total,
- *   kansatsu_exporter_dropped_spans_total{reason="queue_full"|"retries_exhausted"|"permanent_error"|"shutdown"},
- *   kansatsu_exporter_queue_batches, kansatsu_exporter_queue_bytes (gauges). */
+ *   kansatsu_exporter_dropped_spans_total{reason="queue_full"|"retries_exhausted"|"permanent_error"|"shutdown"|"rejected_by_server"},
+ *   kansatsu_exporter_queue_batches, kansatsu_exporter_queue_bytes (gauges).
+ * sent_* count batches the server accepted (all their spans, even those a
+ * partial success then rejected: those are also counted as dropped with
+ * reason rejected_by_server). retries_total counts attempts after the first;
+ * failed_requests_total counts every attempt that failed (retryable or not).
+ *
+ * Backoff: the n-th retry waits initial_interval * multiplier^n, capped at
+ * max_interval, randomised uniformly within +-randomization_factor of itself;
+ * a server's retry-after raises the wait to at least that value. A batch is
+ * dropped (retries_exhausted) when the next attempt would start later than
+ * max_elapsed_time after the first one.
+ *
+ * Threads: enqueue is lock-free (a ck_ring plus an atomic count for the
+ * bound); a producer takes the wake mutex only when a consumer sleeps.
+ * Failure logs are rate-limited to one line per second per exporter. */
 #ifndef KN_SENDER_H
 #define KN_SENDER_H
 
@@ -77,5 +96,23 @@ int kn_sender_enqueue(struct kn_sender *s, struct kn_batch *b);
  * Safe twice and before start. */
 void kn_sender_shutdown(struct kn_sender *s, uint64_t deadline_ns);
 void kn_sender_destroy(struct kn_sender *s);
+
+/* Number of consumer threads (fixed at create). */
+unsigned kn_sender_consumers(const struct kn_sender *s);
+/* Inside a send function: the calling consumer's index in
+ * [0, kn_sender_consumers), so an exporter can keep one connection / queue
+ * per consumer without locks. -1 outside consumer threads. */
+int kn_sender_consumer_index(void);
+/* Counts spans a server reported as rejected (partial success). */
+void kn_sender_count_rejected(struct kn_sender *s, uint64_t nspans);
+
+/* A warning line naming the exporter, rate-limited together with the
+ * sender's own failure lines (one per second per exporter). */
+void kn_sender_warn(struct kn_sender *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Test hook: called by a consumer before each backoff wait with the attempt
+ * number (1 = the wait before the first retry) and the computed delay. */
+typedef void (*kn_sender_retry_hook)(void *ctx, unsigned attempt, uint64_t delay_ns);
+void kn_sender_set_retry_hook(struct kn_sender *s, kn_sender_retry_hook fn, void *ctx);
 
 #endif

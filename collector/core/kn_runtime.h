@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kn_runtime: the assembled collector. create() reads the whole config tree
+ * (receivers, processors, exporters, extensions, service, kansatsu), checks
+ * every reference and value and creates every component instance, opening
+ * nothing; `kansatsu validate` stops there. start() starts exporters, then
+ * shard workers, then receivers and the admin endpoints, and logs
+ * "kansatsu: ready". shutdown() runs the other way round within
+ * kansatsu.shutdown_timeout: receivers stop accepting and finish what is in
+ * flight, shard workers drain their rings and flush their processors,
+ * exporters drain their queues. */
+#ifndef KN_RUNTIME_H
+#define KN_RUNTIME_H
+
+#include "kn_err.h"
+
+struct kn_cnode;
+struct kn_metrics;
+struct kn_runtime;
+
+struct kn_runtime *kn_runtime_create(const struct kn_cnode *root, struct kn_err *err);
+int kn_runtime_start(struct kn_runtime *rt, struct kn_err *err);
+void kn_runtime_shutdown(struct kn_runtime *rt);
+void kn_runtime_destroy(struct kn_runtime *rt);
+
+struct kn_metrics *kn_runtime_metrics(struct kn_runtime *rt);
+/* 1 once start() completed and until shutdown() begins. */
+int kn_runtime_ready(const struct kn_runtime *rt);
+
+/* The configuration used when no --config is given. */
+extern const char kn_default_config[];
+
+#endif

@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kn_http_msg: request assembly shared by HTTP/1.1 and HTTP/2 (see header).
+ * Costs: header bytes are copied once into the text buffer; the body is
+ * copied once from the socket buffer and, when compressed, inflated once. */
+#include "kn_http_msg.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void kn_http_msg_init(struct kn_http_msg *m, int http2, int thread)
+{
+	memset(m, 0, sizeof *m);
+	m->req.http2 = http2;
+	m->req.thread = thread;
+	kn_http_msg_reset(m);
+}
+
+void kn_http_msg_reset(struct kn_http_msg *m)
+{
+	int http2 = m->req.http2, thread = m->req.thread;
+	m->text_len = 0;
+	m->url_off = m->url_len = 0;
+	m->method[0] = '\0';
+	m->nhdr = 0;
+	m->body_len = 0;
+	if (m->body_cap > 65536) { /* do not pin large buffers on idle connections */
+		free(m->body);
+		m->body = NULL;
+		m->body_cap = 0;
+	}
+	m->enc = KN_ENC_IDENTITY;
+	m->resolved = 0;
+	memset(&m->req, 0, sizeof m->req);
+	m->req.method = "";
+	m->req.path = "";
+	m->req.query = "";
+	m->req.headers = m->headers;
+	m->req.http2 = http2;
+	m->req.thread = thread;
+}
+
+void kn_http_msg_free(struct kn_http_msg *m)
+{
+	if (!m)
+		return;
+	free(m->text);
+	free(m->body);
+	m->text = NULL;
+	m->body = NULL;
+	m->text_cap = m->body_cap = 0;
+}
+
+int kn_http_msg_text(struct kn_http_msg *m, const char *data, size_t len)
+{
+	if (len > KN_HTTP_MAX_HEADER_BYTES - m->text_len)
+		return -1;
+	if (m->text_len + len + 1 > m->text_cap) {
+		size_t ncap = m->text_cap ? m->text_cap : 1024;
+		while (ncap < m->text_len + len + 1)
+			ncap *= 2;
+		char *n = realloc(m->text, ncap);
+		if (!n)
+			return -1;
+		m->text = n;
+		m->text_cap = ncap;
+	}
+	memcpy(m->text + m->text_len, data, len);
+	m->text_len += len;
+	return 0;
+}
+
+int kn_http_msg_begin_header(struct kn_http_msg *m)
+{
+	if (m->nhdr == KN_HTTP_MAX_HEADERS)
+		return -1;
+	struct kn_http_hoff *h = &m->hoff[m->nhdr++];
+	h->name_off = h->value_off = (uint32_t)m->text_len;
+	h->name_len = h->value_len = 0;
+	return 0;
+}
+
+/* Appends a NUL-terminated copy of text[off..off+len) and returns its offset. */
+static int add_cstr(struct kn_http_msg *m, const char *s, size_t len, size_t *off)
+{
+	*off = m->text_len;
+	if (kn_http_msg_text(m, s, len) != 0 || kn_http_msg_text(m, "", 1) != 0)
+		return -1;
+	return 0;
+}
+
+static int resolve(struct kn_http_msg *m)
+{
+	size_t path_off, query_off, q = m->url_len;
+	/* copy the url pieces first: their source offsets stay valid in text */
+	for (size_t i = 0; i < m->url_len; i++) {
+		if (m->text[m->url_off + i] == '?') {
+			q = i;
+			break;
+		}
+	}
+	/* self-referencing copies: the source may move on realloc, so copy out */
+	char url[2048];
+	size_t ul = m->url_len < sizeof url ? m->url_len : sizeof url - 1;
+	if (q > ul)
+		q = ul;
+	memcpy(url, m->text + m->url_off, ul);
+	if (add_cstr(m, url, q, &path_off) != 0)
+		return -1;
+	size_t qs = q < ul ? q + 1 : ul;
+	if (add_cstr(m, url + qs, ul - qs, &query_off) != 0)
+		return -1;
+	for (size_t i = 0; i < m->nhdr; i++) {
+		struct kn_http_hoff *o = &m->hoff[i];
+		for (uint32_t k = 0; k < o->name_len; k++)
+			m->text[o->name_off + k] = (char)tolower((unsigned char)m->text[o->name_off + k]);
+	}
+	for (size_t i = 0; i < m->nhdr; i++) {
+		struct kn_http_hoff *o = &m->hoff[i];
+		m->headers[i].name = m->text + o->name_off;
+		m->headers[i].name_len = o->name_len;
+		m->headers[i].value = m->text + o->value_off;
+		m->headers[i].value_len = o->value_len;
+	}
+	m->req.method = m->method;
+	m->req.path = m->text + path_off;
+	m->req.query = m->text + query_off;
+	m->req.headers = m->headers;
+	m->req.nheaders = m->nhdr;
+	m->resolved = 1;
+	return 0;
+}
+
+const char *kn_http_req_header(const struct kn_http_req *req, const char *name, size_t *len)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; i < req->nheaders; i++) {
+		const struct kn_http_header *h = &req->headers[i];
+		if (h->name_len == n && memcmp(h->name, name, n) == 0) {
+			const char *v = h->value;
+			size_t vl = h->value_len;
+			while (vl && (*v == ' ' || *v == '\t')) {
+				v++;
+				vl--;
+			}
+			while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+				vl--;
+			if (len)
+				*len = vl;
+			return v;
+		}
+	}
+	return NULL;
+}
+
+void kn_http_resp_header(struct kn_http_resp *resp, const char *name, const char *value)
+{
+	if (resp->nheaders >= KN_HTTP_MAX_RESP_HEADERS)
+		return;
+	resp->headers[resp->nheaders].name = name;
+	snprintf(resp->headers[resp->nheaders].value, KN_HTTP_RESP_HEADER_MAX, "%s", value);
+	resp->nheaders++;
+}
+
+const char *kn_http_status_text(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Unknown";
+	}
+}
+
+void kn_http_resp_release(struct kn_http_resp *resp)
+{
+	if (resp->body_free)
+		free(resp->body);
+	resp->body = NULL;
+	resp->body_len = 0;
+	resp->body_free = 0;
+}
+
+void kn_http_refuse(const struct kn_http_conn_cfg *cfg, const struct kn_http_req *req,
+		    int status, const char *reason, struct kn_http_resp *resp)
+{
+	kn_http_resp_release(resp);
+	memset(resp, 0, sizeof *resp);
+	resp->status = status;
+	resp->content_type = "text/plain";
+	char text[160];
+	int n = snprintf(text, sizeof text, "%s: %s\n", kn_http_status_text(status), reason);
+	resp->body = malloc((size_t)n);
+	if (resp->body) {
+		memcpy(resp->body, text, (size_t)n);
+		resp->body_len = (size_t)n;
+		resp->body_free = 1;
+	}
+	if (status == 413)
+		KN_HTTP_COUNT(cfg, too_large);
+	if (cfg->refused) {
+		cfg->refused(cfg->ctx, req, reason, resp);
+		resp->status = status;
+	}
+}
+
+static const char *precheck_reason(int status)
+{
+	switch (status) {
+	case 404: return "not_found";
+	case 405: return "method_not_allowed";
+	case 413: return "too_large";
+	case 415: return "bad_content_type";
+	default: return "refused";
+	}
+}
+
+int kn_http_msg_headers_done(const struct kn_http_conn_cfg *cfg, struct kn_http_msg *m,
+			     const char **reason)
+{
+	if (resolve(m) != 0) {
+		*reason = "bad_request";
+		return 431;
+	}
+	KN_HTTP_COUNT(cfg, requests);
+	size_t len;
+	const char *v = kn_http_req_header(&m->req, "content-encoding", &len);
+	m->enc = kn_encoding_parse(v, len);
+	if (m->enc == KN_ENC_UNKNOWN || (m->enc != KN_ENC_IDENTITY && !cfg->decompress)) {
+		*reason = "unsupported_encoding";
+		return 415;
+	}
+	v = kn_http_req_header(&m->req, "content-length", &len);
+	if (v) {
+		uint64_t cl = 0;
+		for (size_t i = 0; i < len; i++) {
+			if (v[i] < '0' || v[i] > '9' || cl > UINT64_MAX / 16) {
+				*reason = "bad_request";
+				return 400;
+			}
+			cl = cl * 10 + (uint64_t)(v[i] - '0');
+		}
+		if (cl > cfg->max_body) {
+			*reason = "too_large";
+			return 413;
+		}
+	}
+	if (cfg->precheck) {
+		int st = cfg->precheck(cfg->ctx, &m->req);
+		if (st) {
+			*reason = precheck_reason(st);
+			return st;
+		}
+	}
+	return 0;
+}
+
+int kn_http_msg_body(const struct kn_http_conn_cfg *cfg, struct kn_http_msg *m,
+		     const uint8_t *data, size_t len)
+{
+	if (len > cfg->max_body - m->body_len)
+		return 413;
+	if (m->body_len + len > m->body_cap) {
+		size_t ncap = m->body_cap ? m->body_cap : 4096;
+		while (ncap < m->body_len + len)
+			ncap *= 2;
+		if (ncap > cfg->max_body)
+			ncap = cfg->max_body;
+		uint8_t *n = realloc(m->body, ncap);
+		if (!n)
+			return 503;
+		m->body = n;
+		m->body_cap = ncap;
+	}
+	memcpy(m->body + m->body_len, data, len);
+	m->body_len += len;
+	return 0;
+}
+
+void kn_http_msg_dispatch(const struct kn_http_conn_cfg *cfg, struct kn_http_msg *m,
+			  struct kn_http_resp *resp)
+{
+	uint8_t *plain = NULL;
+	size_t plain_len = 0;
+	m->req.wire_body_len = m->body_len;
+	if (m->enc == KN_ENC_IDENTITY) {
+		m->req.body = m->body;
+		m->req.body_len = m->body_len;
+	} else {
+		enum kn_decomp_rc rc = kn_decompress(m->enc, m->body, m->body_len, cfg->max_body,
+						     &plain, &plain_len, NULL);
+		if (rc == KN_DECOMP_TOO_LARGE) {
+			kn_http_refuse(cfg, &m->req, 413, "too_large", resp);
+			return;
+		}
+		if (rc == KN_DECOMP_CORRUPT) {
+			KN_HTTP_COUNT(cfg, decompress_errors);
+			kn_http_refuse(cfg, &m->req, 400, "bad_encoding", resp);
+			return;
+		}
+		if (rc != KN_DECOMP_OK) {
+			kn_http_refuse(cfg, &m->req, 503, "no_memory", resp);
+			return;
+		}
+		m->req.body = plain;
+		m->req.body_len = plain_len;
+	}
+	if (!m->req.body)
+		m->req.body = (const uint8_t *)"";
+	resp->status = 200;
+	cfg->handler(cfg->ctx, &m->req, resp);
+	if (resp->status < 100 || resp->status > 999)
+		resp->status = 500;
+	free(plain);
+	m->req.body = NULL;
+	m->req.body_len = 0;
+}

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kn_httpd: the socket side of the embedded HTTP server (see kn_httpd.h).
+ *
+ * Each loop thread owns an epoll set, its own SO_REUSEPORT listener (the
+ * kernel spreads new connections over them), an eventfd for shutdown, and
+ * the connections it accepted, kept in an intrusive list that the periodic
+ * tick scans for idle timeouts (O(connections) per tick, a tick being a
+ * quarter of idle_timeout, at most 1 s). Sockets are level-triggered: EPOLLIN
+ * while the output backlog is small, EPOLLOUT while output is pending.
+ * The only state shared between threads is the counters (atomics) and the
+ * stop flag / deadline. */
+#include "kn_httpd.h"
+#include "kn_http_conn.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../core/kn_clock.h"
+#include "../core/kn_log.h"
+
+#define KN_HTTPD_READ_BUF 65536
+#define KN_HTTPD_OUT_HIGH (1u << 20)  /* stop reading beyond this unsent backlog */
+
+struct sconn {
+	struct sconn *prev, *next;
+	int fd;
+	uint32_t events;
+	uint64_t last_ns;
+	struct kn_http_conn *c;
+};
+
+struct loop {
+	struct kn_httpd *s;
+	int idx;
+	int epfd, lfd, evfd;
+	pthread_t tid;
+	int started;
+	struct sconn *conns;
+	uint8_t *rbuf;
+};
+
+struct kn_httpd {
+	char *endpoint, *name;
+	char host[256];
+	char port_str[16];
+	uint16_t port;
+	uint32_t nthreads, max_connections;
+	uint64_t idle_ns;
+	struct kn_http_conn_cfg cfg;
+	struct kn_http_counters counters;
+	struct loop *loops;
+	int started, stopped;
+	int stop;              /* atomic */
+	uint64_t deadline_ns;  /* atomic */
+};
+
+static int parse_endpoint(struct kn_httpd *s, const char *ep, struct kn_err *err)
+{
+	const char *colon = strrchr(ep, ':');
+	if (!colon)
+		return kn_errf(err, "%s: endpoint \"%s\": expected host:port", s->name, ep);
+	const char *h = ep;
+	size_t hl = (size_t)(colon - ep);
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	if (hl >= sizeof s->host)
+		return kn_errf(err, "%s: endpoint \"%s\": host too long", s->name, ep);
+	memcpy(s->host, h, hl);
+	s->host[hl] = '\0';
+	char *end;
+	errno = 0;
+	long p = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || p < 0 || p > 65535 || errno)
+		return kn_errf(err, "%s: endpoint \"%s\": bad port", s->name, ep);
+	s->port = (uint16_t)p;
+	return KN_OK;
+}
+
+struct kn_httpd *kn_httpd_create(const struct kn_httpd_opts *opts, kn_http_handler h,
+				 kn_http_precheck pre, void *ctx, struct kn_err *err)
+{
+	struct kn_httpd *s = NULL;
+	if (!opts || !h) {
+		kn_errf(err, "httpd: options and handler are required");
+		goto fail;
+	}
+	s = calloc(1, sizeof *s);
+	if (!s) {
+		kn_errf(err, "httpd: out of memory");
+		goto fail;
+	}
+	s->name = strdup(opts->name ? opts->name : "http");
+	s->endpoint = strdup(opts->endpoint ? opts->endpoint : "0.0.0.0:4318");
+	if (!s->name || !s->endpoint) {
+		kn_errf(err, "httpd: out of memory");
+		goto fail;
+	}
+	if (parse_endpoint(s, s->endpoint, err) != KN_OK)
+		goto fail;
+	if (opts->threads < 1 || opts->threads > 256) {
+		kn_errf(err, "%s: threads: must be 1..256 (got %u)", s->name, opts->threads);
+		goto fail;
+	}
+	s->nthreads = opts->threads;
+	s->max_connections = opts->max_connections ? opts->max_connections : 4096;
+	s->idle_ns = opts->idle_timeout_ns ? opts->idle_timeout_ns : 60 * KN_NS_PER_SEC;
+	s->cfg.max_body = opts->max_body ? opts->max_body : (4u << 20);
+	s->cfg.decompress = opts->decompress;
+	s->cfg.enable_h2c = opts->enable_h2c;
+	s->cfg.handler = h;
+	s->cfg.precheck = pre;
+	s->cfg.refused = opts->refused;
+	s->cfg.ctx = ctx;
+	s->cfg.counters = &s->counters;
+	return s;
+fail:
+	kn_httpd_destroy(s);
+	return NULL;
+}
+
+static int open_listener(struct kn_httpd *s, uint16_t port, struct kn_err *err)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	char ps[8];
+	snprintf(ps, sizeof ps, "%u", port);
+	int rc = getaddrinfo(s->host[0] ? s->host : NULL, ps, &hints, &res);
+	if (rc != 0) {
+		kn_errf(err, "%s: endpoint \"%s\": %s", s->name, s->endpoint, gai_strerror(rc));
+		return -1;
+	}
+	int fd = -1, one = 1;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+			break;
+		kn_errf(err, "%s: endpoint \"%s\": %s", s->name, s->endpoint, strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static void conn_close(struct loop *l, struct sconn *sc)
+{
+	if (sc->prev)
+		sc->prev->next = sc->next;
+	else
+		l->conns = sc->next;
+	if (sc->next)
+		sc->next->prev = sc->prev;
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, sc->fd, NULL);
+	close(sc->fd);
+	kn_http_conn_destroy(sc->c);
+	free(sc);
+	__atomic_fetch_sub(&l->s->counters.connections_open, 1, __ATOMIC_RELAXED);
+}
+
+/* Writes what it can; updates the epoll interest. Returns -1 if closed. */
+static int conn_flush(struct loop *l, struct sconn *sc)
+{
+	size_t len;
+	const uint8_t *p;
+	while ((p = kn_http_conn_out(sc->c, &len)), len > 0) {
+		ssize_t n = send(sc->fd, p, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			conn_close(l, sc);
+			return -1;
+		}
+		kn_http_conn_sent(sc->c, (size_t)n);
+	}
+	if (len == 0 && kn_http_conn_closing(sc->c)) {
+		conn_close(l, sc);
+		return -1;
+	}
+	uint32_t ev = 0;
+	if (len < KN_HTTPD_OUT_HIGH && !kn_http_conn_closing(sc->c))
+		ev |= EPOLLIN;
+	if (len > 0)
+		ev |= EPOLLOUT;
+	if (ev != sc->events) {
+		struct epoll_event e = {.events = ev, .data.ptr = sc};
+		epoll_ctl(l->epfd, EPOLL_CTL_MOD, sc->fd, &e);
+		sc->events = ev;
+	}
+	return 0;
+}
+
+static void conn_read(struct loop *l, struct sconn *sc)
+{
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = recv(sc->fd, l->rbuf, KN_HTTPD_READ_BUF, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			conn_close(l, sc);
+			return;
+		}
+		sc->last_ns = kn_now_ns();
+		kn_http_conn_feed(sc->c, l->rbuf, (size_t)n);
+		if (conn_flush(l, sc) != 0)
+			return;
+		if (!(sc->events & EPOLLIN) || (size_t)n < KN_HTTPD_READ_BUF)
+			break;
+	}
+}
+
+static void do_accept(struct loop *l)
+{
+	struct kn_httpd *s = l->s;
+	for (;;) {
+		int fd = accept4(l->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return; /* EAGAIN, or a transient error: try on the next event */
+		uint64_t open = __atomic_add_fetch(&s->counters.connections_open, 1, __ATOMIC_RELAXED);
+		if (open > s->max_connections || __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+			__atomic_fetch_sub(&s->counters.connections_open, 1, __ATOMIC_RELAXED);
+			__atomic_fetch_add(&s->counters.connections_refused, 1, __ATOMIC_RELAXED);
+			close(fd);
+			continue;
+		}
+		__atomic_fetch_add(&s->counters.connections_accepted, 1, __ATOMIC_RELAXED);
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		struct sconn *sc = calloc(1, sizeof *sc);
+		if (sc)
+			sc->c = kn_http_conn_create(&s->cfg, l->idx);
+		if (!sc || !sc->c) {
+			if (sc)
+				free(sc);
+			close(fd);
+			__atomic_fetch_sub(&s->counters.connections_open, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		sc->fd = fd;
+		sc->events = EPOLLIN;
+		sc->last_ns = kn_now_ns();
+		struct epoll_event e = {.events = EPOLLIN, .data.ptr = sc};
+		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
+			kn_http_conn_destroy(sc->c);
+			free(sc);
+			close(fd);
+			__atomic_fetch_sub(&s->counters.connections_open, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		sc->next = l->conns;
+		if (l->conns)
+			l->conns->prev = sc;
+		l->conns = sc;
+	}
+}
+
+static void *loop_main(void *arg)
+{
+	struct loop *l = arg;
+	struct kn_httpd *s = l->s;
+	uint64_t tick_ns = s->idle_ns / 4;
+	if (tick_ns < 5 * KN_NS_PER_MS)
+		tick_ns = 5 * KN_NS_PER_MS;
+	if (tick_ns > KN_NS_PER_SEC)
+		tick_ns = KN_NS_PER_SEC;
+	int draining = 0;
+	struct epoll_event evs[64];
+	for (;;) {
+		int timeout_ms = draining ? 5 : (int)(tick_ns / KN_NS_PER_MS);
+		int n = epoll_wait(l->epfd, evs, 64, timeout_ms);
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+			if (p == &l->lfd) {
+				do_accept(l);
+			} else if (p == &l->evfd) {
+				uint64_t v;
+				ssize_t r = read(l->evfd, &v, sizeof v);
+				(void)r;
+			} else {
+				struct sconn *sc = p;
+				if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+					/* reading also notices errors and hangups */
+					int before = (sc->events & EPOLLIN) != 0;
+					if (before) {
+						conn_read(l, sc);
+						continue;
+					}
+					if (evs[i].events & (EPOLLERR | EPOLLHUP)) {
+						conn_close(l, sc);
+						continue;
+					}
+				}
+				if (evs[i].events & EPOLLOUT)
+					conn_flush(l, sc);
+			}
+		}
+		uint64_t now = kn_now_ns();
+		if (!draining && __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+			draining = 1;
+			epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->lfd, NULL);
+			close(l->lfd);
+			l->lfd = -1;
+			for (struct sconn *sc = l->conns, *nx; sc; sc = nx) {
+				nx = sc->next;
+				kn_http_conn_drain(sc->c);
+				conn_flush(l, sc);
+			}
+		}
+		uint64_t deadline = __atomic_load_n(&s->deadline_ns, __ATOMIC_ACQUIRE);
+		for (struct sconn *sc = l->conns, *nx; sc; sc = nx) {
+			nx = sc->next;
+			if (draining && (now >= deadline || !kn_http_conn_busy(sc->c))) {
+				conn_close(l, sc);
+			} else if (now - sc->last_ns >= s->idle_ns) {
+				__atomic_fetch_add(&s->counters.idle_closed, 1, __ATOMIC_RELAXED);
+				conn_close(l, sc);
+			}
+		}
+		if (draining && !l->conns)
+			break;
+	}
+	return NULL;
+}
+
+int kn_httpd_start(struct kn_httpd *s, struct kn_err *err)
+{
+	if (s->started)
+		return kn_errf(err, "%s: already started", s->name);
+	s->loops = calloc(s->nthreads, sizeof *s->loops);
+	if (!s->loops)
+		return kn_errf(err, "%s: out of memory", s->name);
+	s->started = 1;
+	for (uint32_t i = 0; i < s->nthreads; i++) {
+		struct loop *l = &s->loops[i];
+		l->s = s;
+		l->idx = (int)i;
+		l->lfd = l->evfd = l->epfd = -1;
+	}
+	uint16_t port = s->port;
+	for (uint32_t i = 0; i < s->nthreads; i++) {
+		struct loop *l = &s->loops[i];
+		l->lfd = open_listener(s, port, err);
+		if (l->lfd < 0)
+			goto fail;
+		if (port == 0) {
+			struct sockaddr_storage ss;
+			socklen_t sl = sizeof ss;
+			if (getsockname(l->lfd, (struct sockaddr *)&ss, &sl) != 0) {
+				kn_errf(err, "%s: getsockname: %s", s->name, strerror(errno));
+				goto fail;
+			}
+			port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							       : ((struct sockaddr_in *)&ss)->sin_port);
+		}
+		l->epfd = epoll_create1(EPOLL_CLOEXEC);
+		l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		l->rbuf = malloc(KN_HTTPD_READ_BUF);
+		if (l->epfd < 0 || l->evfd < 0 || !l->rbuf) {
+			kn_errf(err, "%s: event loop setup: %s", s->name, strerror(errno));
+			goto fail;
+		}
+		struct epoll_event e1 = {.events = EPOLLIN, .data.ptr = &l->lfd};
+		struct epoll_event e2 = {.events = EPOLLIN, .data.ptr = &l->evfd};
+		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->lfd, &e1) != 0 ||
+		    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &e2) != 0) {
+			kn_errf(err, "%s: epoll: %s", s->name, strerror(errno));
+			goto fail;
+		}
+	}
+	s->port = port;
+	for (uint32_t i = 0; i < s->nthreads; i++) {
+		if (pthread_create(&s->loops[i].tid, NULL, loop_main, &s->loops[i]) != 0) {
+			kn_errf(err, "%s: cannot start thread %u", s->name, i);
+			goto fail;
+		}
+		s->loops[i].started = 1;
+	}
+	kn_log_event("listening %s %s:%u", s->name, s->host[0] ? s->host : "0.0.0.0", s->port);
+	return KN_OK;
+fail:
+	kn_httpd_shutdown(s, 0);
+	return KN_ERR;
+}
+
+uint16_t kn_httpd_port(const struct kn_httpd *s)
+{
+	return s ? s->port : 0;
+}
+
+void kn_httpd_shutdown(struct kn_httpd *s, uint64_t deadline_ns)
+{
+	if (!s || !s->started || s->stopped)
+		return;
+	s->stopped = 1;
+	__atomic_store_n(&s->deadline_ns, deadline_ns, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
+	for (uint32_t i = 0; i < s->nthreads; i++) {
+		struct loop *l = &s->loops[i];
+		if (l->started) {
+			uint64_t one = 1;
+			ssize_t r = write(l->evfd, &one, sizeof one);
+			(void)r;
+		}
+	}
+	for (uint32_t i = 0; i < s->nthreads; i++) {
+		struct loop *l = &s->loops[i];
+		if (l->started)
+			pthread_join(l->tid, NULL);
+		l->started = 0;
+		while (l->conns)
+			conn_close(l, l->conns);
+		if (l->lfd >= 0)
+			close(l->lfd);
+		if (l->evfd >= 0)
+			close(l->evfd);
+		if (l->epfd >= 0)
+			close(l->epfd);
+		l->lfd = l->evfd = l->epfd = -1;
+		free(l->rbuf);
+		l->rbuf = NULL;
+	}
+}
+
+void kn_httpd_destroy(struct kn_httpd *s)
+{
+	if (!s)
+		return;
+	kn_httpd_shutdown(s, 0);
+	free(s->loops);
+	free(s->name);
+	free(s->endpoint);
+	free(s);
+}
+
+void kn_httpd_stats(const struct kn_httpd *s, struct kn_httpd_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!s)
+		return;
+	const struct kn_http_counters *c = &s->counters;
+	out->connections_accepted = __atomic_load_n(&c->connections_accepted, __ATOMIC_RELAXED);
+	out->connections_open = __atomic_load_n(&c->connections_open, __ATOMIC_RELAXED);
+	out->requests = __atomic_load_n(&c->requests, __ATOMIC_RELAXED);
+	out->bad_requests = __atomic_load_n(&c->bad_requests, __ATOMIC_RELAXED);
+	out->too_large = __atomic_load_n(&c->too_large, __ATOMIC_RELAXED);
+	out->decompress_errors = __atomic_load_n(&c->decompress_errors, __ATOMIC_RELAXED);
+	out->connections_refused = __atomic_load_n(&c->connections_refused, __ATOMIC_RELAXED);
+	out->idle_closed = __atomic_load_n(&c->idle_closed, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kn_wire_internal: protobuf wire primitives and the error-path machinery
+ * shared by the files of collector/wire (not a public header).
+ *
+ * Acceptance rule: everything here is at least as strict as protobuf-c 1.4's
+ * unpack, so a buffer the reader accepts is one protobuf-c accepts too:
+ * tags are 1..5 bytes with a field number in [1, 2^29-1]; varints are at most
+ * 10 bytes; length prefixes are at most 5 bytes, <= INT32_MAX and within the
+ * enclosing message; groups (wire types 3, 4) and wire types 6, 7 are errors;
+ * a known field must carry its declared wire type.
+ *
+ * Errors: the function that finds the fault sets ctx->why and returns -1;
+ * every caller on the way out appends one path frame (field name, repeated
+ * index). Nothing is recorded on the success path, so paths cost nothing until
+ * something is wrong. kn_wire_ctx_format writes "a[1].b.c[2]: why". */
+#ifndef KN_WIRE_INTERNAL_H
+#define KN_WIRE_INTERNAL_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "kn_wire.h"
+
+enum {
+	KN_WT_VARINT = 0,
+	KN_WT_I64 = 1,
+	KN_WT_LEN = 2,
+	KN_WT_I32 = 5,
+};
+
+/* each AnyValue level adds at most 3 frames (kvlist_value.values[i].value) */
+#define KN_WIRE_MAX_FRAMES (3 * KN_WIRE_MAX_DEPTH + 16)
+
+struct kn_wire_frame {
+	const char *name;   /* NULL for an unknown field: printed as field_<n> */
+	uint32_t field;
+	int32_t idx;        /* index among the field's occurrences; -1 for singular */
+};
+
+struct kn_wire_ctx {
+	const char *why;                          /* static text, or whybuf */
+	char whybuf[80];
+	uint32_t nframes;                         /* innermost first */
+	struct kn_wire_frame frames[KN_WIRE_MAX_FRAMES];
+};
+
+/* Sets the reason; returns -1 so callers can `return kn_wire_fail(...)`. */
+int kn_wire_fail(struct kn_wire_ctx *c, const char *why);
+int kn_wire_failf(struct kn_wire_ctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Appends one path frame (on the way out of a failure); returns -1. */
+int kn_wire_frame(struct kn_wire_ctx *c, const char *name, uint32_t field, int32_t idx);
+/* Writes the path (outermost first) and the reason into out. */
+void kn_wire_ctx_format(const struct kn_wire_ctx *c, char *out, size_t outlen);
+
+/* Reads a tag at *p (< end). 0, or -1 with c->why set. */
+static inline int kn_wire_tag(struct kn_wire_ctx *c, const uint8_t **p, const uint8_t *end,
+			      uint32_t *field, uint32_t *wt)
+{
+	const uint8_t *q = *p;
+	uint64_t v = 0;
+	unsigned shift = 0;
+	for (int i = 0; i < 5; i++) {
+		if (q >= end)
+			return kn_wire_fail(c, "truncated tag");
+		uint8_t b = *q++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		shift += 7;
+		if (!(b & 0x80)) {
+			*p = q;
+			*wt = (uint32_t)(v & 7);
+			v >>= 3;
+			if (v == 0)
+				return kn_wire_fail(c, "field number 0");
+			if (v > 0x1fffffffu)
+				return kn_wire_fail(c, "field number above 2^29-1");
+			*field = (uint32_t)v;
+			return 0;
+		}
+	}
+	return kn_wire_fail(c, "tag longer than 5 bytes");
+}
+
+/* Reads a varint of at most 10 bytes (extra high bits are dropped, as
+ * protobuf does). 0, or -1 with c->why set. */
+static inline int kn_wire_varint(struct kn_wire_ctx *c, const uint8_t **p, const uint8_t *end,
+				 uint64_t *out)
+{
+	const uint8_t *q = *p;
+	if (q < end && !(*q & 0x80)) {
+		*out = *q;
+		*p = q + 1;
+		return 0;
+	}
+	if (kn_wire_get_varint(p, end, out) < 0)
+		return kn_wire_fail(c, (end - q) >= 10 ? "varint longer than 10 bytes" : "truncated varint");
+	return 0;
+}
+
+/* Reads a length prefix (at most 5 bytes) and checks the bytes are there:
+ * on success *p points at the payload and *len is its size. */
+static inline int kn_wire_len(struct kn_wire_ctx *c, const uint8_t **p, const uint8_t *end,
+			      uint32_t *len)
+{
+	const uint8_t *q = *p;
+	uint64_t v = 0;
+	unsigned shift = 0;
+	for (int i = 0; i < 5; i++) {
+		if (q >= end)
+			return kn_wire_fail(c, "truncated length");
+		uint8_t b = *q++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		shift += 7;
+		if (!(b & 0x80)) {
+			if (v > 0x7fffffffu)
+				return kn_wire_fail(c, "length above 2^31-1");
+			if (v > (uint64_t)(end - q))
+				return kn_wire_fail(c, "truncated");
+			*p = q;
+			*len = (uint32_t)v;
+			return 0;
+		}
+	}
+	return kn_wire_fail(c, "length prefix longer than 5 bytes");
+}
+
+/* Checks wt against the declared one; names both on failure. */
+static inline int kn_wire_want(struct kn_wire_ctx *c, uint32_t wt, uint32_t want)
+{
+	if (wt == want)
+		return 0;
+	return kn_wire_failf(c, "wrong wire type %u, want %u", wt, want);
+}
+
+/* Skips the value of a field of wire type wt (unknown fields). */
+int kn_wire_skip(struct kn_wire_ctx *c, uint32_t wt, const uint8_t **p, const uint8_t *end);
+
+static inline uint64_t kn_wire_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static inline uint32_t kn_wire_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The nested message types the reader validates without extracting data. */
+enum kn_wire_msg {
+	KN_WM_NONE = 0,
+	KN_WM_KEYVALUE,
+	KN_WM_ANYVALUE,
+	KN_WM_ARRAYVALUE,
+	KN_WM_KVLIST,
+	KN_WM_SCOPE,        /* InstrumentationScope */
+	KN_WM_RESOURCE,
+	KN_WM_ENTITYREF,
+	KN_WM_EVENT,        /* Span.Event */
+	KN_WM_LINK,         /* Span.Link */
+	KN_WM_STATUS,
+	KN_WM_COUNT
+};
+
+/* Validates the framing of one message of type m occupying [p, end).
+ * depth counts the AnyValue messages enclosing it; an AnyValue deeper than
+ * KN_WIRE_MAX_DEPTH is an error. 0, or -1 with c->why and frames set. */
+int kn_wire_check_msg(struct kn_wire_ctx *c, enum kn_wire_msg m, const uint8_t *p,
+		      const uint8_t *end, uint32_t depth);
+
+#endif

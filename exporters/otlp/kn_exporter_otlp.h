@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kn_exporter_otlp: the `otlp` exporter: OTLP/gRPC with libgrpc's core C API,
+ * in the OpenTelemetry Collector's config shape:
+ *   otlp:
+ *     endpoint: collector:4317     # required; "http://h:p" = insecure, "https://h:p" = TLS
+ *     tls: { insecure: false, ca_file: ..., cert_file: ..., key_file: ... }
+ *     compression: gzip            # gzip | none
+ *     headers: { authorization: "Bearer x" }   # sent as metadata
+ *     timeout: 5s
+ *     sending_queue: {...}  retry_on_failure: {...}    # see kn_sender.h
+ * tls.insecure_skip_verify is not supported over gRPC (libgrpc's core API
+ * has no switch for it); it is rejected with a message.
+ * Status mapping (OTLP spec): OK (partial_success counted as dropped, reason
+ * rejected_by_server); CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE,
+ * UNAVAILABLE, DATA_LOSS retryable, RESOURCE_EXHAUSTED retryable only with a
+ * RetryInfo detail; RetryInfo.retry_delay (grpc-status-details-bin) is
+ * honoured; everything else is permanent. */
+#ifndef KN_EXPORTER_OTLP_H
+#define KN_EXPORTER_OTLP_H
+
+#include "../../collector/config/kn_config.h"
+#include "../../collector/core/kn_component.h"
+#include "../common/kn_sender.h"
+
+struct kn_otlpexp_tls_cfg {
+	int insecure;               /* plaintext (default false: TLS) */
+	char *ca_file;
+	char *cert_file;
+	char *key_file;
+	int insecure_skip_verify;   /* accepted by the table, rejected by validate */
+};
+
+struct kn_otlpexp_cfg {
+	char *endpoint;
+	struct kn_otlpexp_tls_cfg tls;
+	char *compression;          /* "gzip" | "none" */
+	struct kn_strmap headers;
+	struct kn_sender_cfg sender;
+};
+
+extern const struct kn_component kn_exporter_otlp;
+
+#endif

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: Apache-2.0
+// (e) `kansatsu validate --config FILE`: exit 0 for a good config, non-zero
+// with a message naming the key path for each kind of bad one; validation
+// opens no listener. Also --version and --help.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeTempDir, makeConfig, toYaml, runBin } from './harness.mjs';
+
+const dir = makeTempDir('validate');
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+function validate(config) {
+  const path = join(dir, `config-${n++}.yaml`);
+  writeFileSync(path, typeof config === 'string' ? config : toYaml(config));
+  const r = runBin(['validate', '--config', path]);
+  r.text = r.stdout + r.stderr;
+  r.ctx = `exit ${r.code} signal ${r.signal}\n--- output ---\n${r.text}--- config ---\n${typeof config === 'string' ? config : toYaml(config)}`;
+  return r;
+}
+const good = () => makeConfig(dir);
+
+test('a good config validates (exit 0), opening nothing', () => {
+  const r = validate(good());
+  assert.equal(r.code, 0, r.ctx);
+  assert.doesNotMatch(r.text, /kansatsu: listening/, 'validate must not open listeners');
+});
+
+test('a good config with every exporter kind validates', () => {
+  const c = good();
+  c.exporters = {
+    file: { path: join(dir, 'o.jsonl'), format: 'proto' },
+    otlp: { endpoint: '127.0.0.1:4317', tls: { insecure: true } },
+    otlphttp: { endpoint: 'http://127.0.0.1:4318' },
+    debug: { verbosity: 'basic' },
+  };
+  c.service.pipelines.traces.exporters = ['file', 'otlp', 'otlphttp', 'debug'];
+  const r = validate(c);
+  assert.equal(r.code, 0, r.ctx);
+});
+
+const bad = [
+  {
+    name: 'unknown key', path: 'exporters.file.bogus', words: /unknown key/,
+    edit: (c) => { c.exporters.file.bogus = 1; },
+  },
+  {
+    name: 'unknown top-level key', path: 'bogus_section', words: /unknown key/,
+    edit: (c) => { c.bogus_section = { a: 1 }; },
+  },
+  {
+    name: 'unknown key under kansatsu', path: 'kansatsu.no_such_option', words: /unknown key/,
+    edit: (c) => { c.kansatsu.no_such_option = 3; },
+  },
+  {
+    name: 'missing file path', path: 'exporters.file.path', words: /missing/,
+    edit: (c) => { delete c.exporters.file.path; },
+  },
+  {
+    name: 'wrong type (string for an integer)', path: 'processors.batch.send_batch_size', words: null,
+    edit: (c) => { c.processors.batch.send_batch_size = 'lots'; },
+  },
+  {
+    name: 'wrong type (mapping for a scalar)', path: 'kansatsu.memory_limit_mib', words: null,
+    edit: (c) => { c.kansatsu.memory_limit_mib = { a: 1 }; },
+  },
+  {
+    name: 'bad duration', path: 'processors.batch.timeout', words: null,
+    edit: (c) => { c.processors.batch.timeout = '5 parsecs'; },
+  },
+  {
+    name: 'bad duration (kansatsu.shutdown_timeout)', path: 'kansatsu.shutdown_timeout', words: null,
+    edit: (c) => { c.kansatsu.shutdown_timeout = 'soon'; },
+  },
+  {
+    name: 'bad endpoint', path: 'receivers.otlp.protocols.grpc.endpoint', words: null,
+    edit: (c) => { c.receivers.otlp.protocols.grpc.endpoint = 'not an endpoint'; },
+  },
+];
+
+for (const b of bad) {
+  test(`bad config: ${b.name} -> non-zero exit naming ${b.path}`, () => {
+    const c = good();
+    b.edit(c);
+    const r = validate(c);
+    assert.notEqual(r.code, 0, `expected a non-zero exit: ${r.ctx}`);
+    assert.equal(r.signal, null, `validate crashed: ${r.ctx}`);
+    assert.ok(r.text.includes(b.path), `message must name "${b.path}": ${r.ctx}`);
+    if (b.words) assert.match(r.text, b.words, r.ctx);
+  });
+}
+
+test('bad config: a pipeline naming an undefined exporter', () => {
+  const c = good();
+  c.service.pipelines.traces.exporters = ['file', 'nosuch'];
+  const r = validate(c);
+  assert.notEqual(r.code, 0, r.ctx);
+  assert.equal(r.signal, null, r.ctx);
+  assert.match(r.text, /service\.pipelines\.traces\.exporters/, r.ctx);
+  assert.match(r.text, /nosuch/, r.ctx);
+});
+
+test('bad config: not YAML at all', () => {
+  const r = validate('receivers: [unclosed\n  - : :\n');
+  assert.notEqual(r.code, 0, r.ctx);
+  assert.equal(r.signal, null, r.ctx);
+});
+
+test('missing config file -> non-zero', () => {
+  const r = runBin(['validate', '--config', join(dir, 'does-not-exist.yaml')]);
+  assert.notEqual(r.code, 0, `exit ${r.code}: ${r.stdout}${r.stderr}`);
+  assert.equal(r.signal, null);
+});
+
+test('--version prints the version and exits 0', () => {
+  const r = runBin(['--version']);
+  assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+  assert.match(r.stdout + r.stderr, /\d+\.\d+\.\d+/);
+});
+
+test('--help mentions validate and --config and exits 0', () => {
+  const r = runBin(['--help']);
+  assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+  assert.match(r.stdout + r.stderr, /validate/);
+  assert.match(r.stdout + r.stderr, /--config/);
+});
