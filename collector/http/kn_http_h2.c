@@ -239,7 +239,7 @@ int kn_http_h2_start(struct kn_http_conn *c)
 	if (nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, 2) != 0)
 		return -1;
 	/* a larger connection window too, so bodies need fewer round trips */
-	//X
+	nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, 4 << 20);
 	return 0;
 }
 

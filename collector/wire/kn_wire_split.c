@@ -17,8 +17,10 @@
 
 #include <stdlib.h>
 
-/* kn_shard_of: the two little-endian 64-bit halves of the trace id are
- * xor-ed (every byte counts), passed through the 64-bit finaliser of
+/* kn_shard_of: the high little-endian 64-bit half of the trace id is
+ * multiplied by an odd constant (2^64 / golden ratio) and xor-ed with the low
+ * half (every byte counts, and ids whose halves are equal do not cancel to
+ * one value, as a plain xor would), passed through the 64-bit finaliser of
  * MurmurHash3 (fmix64: xor-shift / multiply rounds, full avalanche), and the
  * top 32 bits are mapped onto [0, nshards) by a multiply-shift range
  * reduction ((h * n) >> 32), which is unbiased enough and avoids a division.
@@ -26,7 +28,7 @@
  * endianness. A shard count of 0 maps everything to 0. */
 uint32_t kn_shard_of(const uint8_t trace_id[16], uint32_t nshards)
 {
-	uint64_t x = kn_wire_le64(trace_id) ^ kn_wire_le64(trace_id + 8);
+	uint64_t x = kn_wire_le64(trace_id) ^ (kn_wire_le64(trace_id + 8) * 0x9e3779b97f4a7c15ull);
 	x ^= x >> 33;
 	x *= 0xff51afd7ed558ccdull;
 	x ^= x >> 33;

@@ -16,6 +16,12 @@ export const BIN = process.env.KANSATSU_BIN;
 export const READY_TIMEOUT_MS = 20000;
 export const EXIT_TIMEOUT_MS = 30000;
 
+// First line of a sanitizer report in text, or null.
+export function sanitizerReport(text) {
+  const m = text.match(/^.*(runtime error:|ERROR: AddressSanitizer|ERROR: LeakSanitizer|WARNING: ThreadSanitizer).*$/m);
+  return m ? m[0] : null;
+}
+
 const live = new Set();
 process.on('exit', () => {
   for (const c of live) {
@@ -183,7 +189,14 @@ export class Collector {
     });
     if (ex.code !== 0) throw new Error(`${this.label}: exit ${JSON.stringify(ex)} after SIGTERM, expected code 0\n${this.tail()}`);
     if (!/^kansatsu: stopped/m.test(this.stderr)) throw new Error(`${this.label}: no "kansatsu: stopped" line\n${this.tail()}`);
+    this.checkSanitizers();
     return ex;
+  }
+
+  // UBSan reports do not change the exit code: fail on any sanitizer report.
+  checkSanitizers() {
+    const m = sanitizerReport(this.stderr);
+    if (m) throw new Error(`${this.label}: sanitizer report: ${m}\n${this.tail(60)}`);
   }
 
   kill() {

@@ -6,7 +6,14 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeTempDir, makeConfig, toYaml, runBin } from './harness.mjs';
+import { makeTempDir, makeConfig, toYaml, runBin as runBinRaw, sanitizerReport } from './harness.mjs';
+
+// every run must be free of sanitizer reports (the ASan/UBSan build)
+function runBin(args) {
+  const r = runBinRaw(args);
+  assert.equal(sanitizerReport(r.stdout + r.stderr), null, `sanitizer report from kansatsu ${args.join(' ')}:\n${r.stderr}`);
+  return r;
+}
 
 const dir = makeTempDir('validate');
 test.after(() => rmSync(dir, { recursive: true, force: true }));

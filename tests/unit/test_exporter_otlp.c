@@ -498,6 +498,53 @@ static void test_partial_success(void **state)
 	fx_fini(&f);
 }
 
+static void test_yaml_config(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fx_init(&f);
+	char yaml[512];
+	snprintf(yaml, sizeof yaml,
+		 "endpoint: 127.0.0.1:%d\n"
+		 "tls:\n  insecure: true\n"
+		 "headers:\n  X-Tenant: acme\n"
+		 "sending_queue:\n  num_consumers: 2\n"
+		 "retry_on_failure:\n  initial_interval: 1ms\n",
+		 f.sv.port);
+	struct kn_cnode *root;
+	struct kn_err err;
+	assert_int_equal(kn_config_parse(yaml, strlen(yaml), "<test>", &root, &err), KN_OK);
+	struct kn_otlpexp_cfg cfg;
+	memset(&cfg, 0, sizeof cfg);
+	assert_int_equal(kn_cfg_apply_at(kn_exporter_otlp.config_fields, root, "exporters.otlp/t", &cfg, &err), KN_OK);
+	assert_string_equal(cfg.compression, "gzip");
+	assert_int_equal(cfg.tls.insecure, 1);
+	assert_int_equal(cfg.sender.timeout_ns, 5 * KN_NS_PER_SEC);
+	assert_int_equal(cfg.sender.queue.num_consumers, 2);
+	assert_true(cfg.sender.retry.multiplier == 1.5);
+	f.cfg = cfg;
+	script_add(&f, GRPC_STATUS_UNAVAILABLE, "once", -1, 0);
+	script_add(&f, GRPC_STATUS_OK, NULL, -1, 0);
+	fx_run(&f, 1);
+	assert_int_equal(f.sv.nrecs, 2);
+	expect_payload(&f.sv.recs[1]);
+	assert_true(f.sv.recs[1].compressed);
+	assert_non_null(strstr(f.sv.recs[1].md, "x-tenant=acme\n"));
+	assert_int_equal(counter(&f, "kansatsu_exporter_retries_total", LB), 1);
+	kn_cfg_free(kn_exporter_otlp.config_fields, &cfg);
+	kn_cnode_free(root);
+
+	const char *missing = "compression: none\n";
+	assert_int_equal(kn_config_parse(missing, strlen(missing), "<test>", &root, &err), KN_OK);
+	memset(&cfg, 0, sizeof cfg);
+	assert_int_equal(kn_cfg_apply_at(kn_exporter_otlp.config_fields, root, "exporters.otlp", &cfg, &err), KN_ERR);
+	/* The path comes from the node (here the document root). */
+	assert_non_null(strstr(err.msg, "endpoint: missing"));
+	kn_cfg_free(kn_exporter_otlp.config_fields, &cfg);
+	kn_cnode_free(root);
+	fx_fini(&f);
+}
+
 static void test_validate(void **state)
 {
 	(void)state;
@@ -559,6 +606,7 @@ int main(void)
 		cmocka_unit_test(test_resource_exhausted_without_retryinfo_is_permanent),
 		cmocka_unit_test(test_invalid_argument_permanent),
 		cmocka_unit_test(test_partial_success),
+		cmocka_unit_test(test_yaml_config),
 		cmocka_unit_test(test_validate),
 		cmocka_unit_test(test_create_destroy_without_start),
 	};

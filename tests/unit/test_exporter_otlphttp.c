@@ -562,6 +562,57 @@ static void test_connection_refused_retryable(void **state)
 	fx_fini(&f);
 }
 
+static void test_yaml_config(void **state)
+{
+	(void)state;
+	/* The config table through the real config loader, then a real request. */
+	struct fixture f;
+	fx_init(&f);
+	char yaml[512];
+	snprintf(yaml, sizeof yaml,
+		 "endpoint: http://127.0.0.1:%u\n"
+		 "headers:\n  x-tenant: acme\n"
+		 "timeout: 7s\n"
+		 "sending_queue:\n  num_consumers: 2\n"
+		 "retry_on_failure:\n  initial_interval: 1ms\n  randomization_factor: 0\n",
+		 f.sv.port);
+	struct kn_cnode *root;
+	struct kn_err err;
+	assert_int_equal(kn_config_parse(yaml, strlen(yaml), "<test>", &root, &err), KN_OK);
+	struct kn_otlphttp_cfg cfg;
+	memset(&cfg, 0, sizeof cfg);
+	assert_int_equal(kn_cfg_apply_at(kn_exporter_otlphttp.config_fields, root, "exporters.otlphttp/t", &cfg, &err),
+			 KN_OK);
+	assert_string_equal(cfg.compression, "gzip");
+	assert_int_equal(cfg.sender.timeout_ns, 7 * KN_NS_PER_SEC);
+	assert_int_equal(cfg.sender.queue.num_consumers, 2);
+	assert_int_equal(cfg.sender.queue.queue_size, 1000);
+	assert_int_equal(cfg.sender.retry.initial_interval_ns, KN_NS_PER_MS);
+	assert_int_equal(cfg.sender.retry.max_elapsed_time_ns, 300 * KN_NS_PER_SEC);
+	assert_int_equal(cfg.headers.n, 1);
+	f.cfg = cfg;
+	script_add(&f.sv, 503, NULL, NULL, 0);
+	script_add(&f.sv, 200, NULL, NULL, 0);
+	fx_run(&f, 1);
+	assert_int_equal(f.sv.nreqs, 2);
+	char v[64];
+	assert_string_equal(hdr(f.sv.reqs[1].head, "x-tenant", v, sizeof v), "acme");
+	expect_body(&f.sv.reqs[1], 1);
+	assert_int_equal(counter(&f, "kansatsu_exporter_sent_requests_total", LB), 1);
+	kn_cfg_free(kn_exporter_otlphttp.config_fields, &cfg);
+	kn_cnode_free(root);
+
+	const char *bad = "endpoint: http://x:1\nsending_queue:\n  num_consumer: 2\n";
+	assert_int_equal(kn_config_parse(bad, strlen(bad), "<test>", &root, &err), KN_OK);
+	memset(&cfg, 0, sizeof cfg);
+	assert_int_equal(kn_cfg_apply_at(kn_exporter_otlphttp.config_fields, root, "exporters.otlphttp", &cfg, &err),
+			 KN_ERR);
+	assert_non_null(strstr(err.msg, "sending_queue.num_consumer"));
+	kn_cfg_free(kn_exporter_otlphttp.config_fields, &cfg);
+	kn_cnode_free(root);
+	fx_fini(&f);
+}
+
 static void test_validate(void **state)
 {
 	(void)state;
@@ -595,6 +646,7 @@ int main(void)
 		cmocka_unit_test(test_permanent_400),
 		cmocka_unit_test(test_partial_success),
 		cmocka_unit_test(test_connection_refused_retryable),
+		cmocka_unit_test(test_yaml_config),
 		cmocka_unit_test(test_validate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

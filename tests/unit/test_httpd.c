@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <curl/curl.h>
+#include <nghttp2/nghttp2.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -488,101 +489,182 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud)
 	return sz * n;
 }
 
+/* A small nghttp2 client: N concurrent streams on one connection. (libcurl
+ * 7.88 cannot reuse prior-knowledge connections: curl issue 10634.) */
+struct h2req {
+	const char *path, *body;
+	size_t body_len, sent;
+	int32_t id;
+	int status, closed;
+	struct sink out, hdr;
+};
+
+static ssize_t h2c_send(nghttp2_session *s, const uint8_t *d, size_t len, int flags, void *ud)
+{
+	(void)s;
+	(void)flags;
+	struct client *c = ud;
+	client_send(c, d, len);
+	return (ssize_t)len;
+}
+
+static ssize_t h2c_read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+			     uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+	(void)s;
+	(void)id;
+	(void)ud;
+	struct h2req *r = src->ptr;
+	size_t n = r->body_len - r->sent < len ? r->body_len - r->sent : len;
+	memcpy(buf, r->body + r->sent, n);
+	r->sent += n;
+	if (r->sent == r->body_len)
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+	return (ssize_t)n;
+}
+
+static int h2c_on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+			 size_t nl, const uint8_t *value, size_t vl, uint8_t flags, void *ud)
+{
+	(void)flags;
+	(void)ud;
+	struct h2req *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+	if (!r)
+		return 0;
+	if (nl == 7 && memcmp(name, ":status", 7) == 0)
+		r->status = atoi((const char *)value);
+	char line[300];
+	int n = snprintf(line, sizeof line, "%.*s: %.*s\n", (int)nl, name, (int)vl, value);
+	on_data(line, 1, (size_t)n, &r->hdr);
+	return 0;
+}
+
+static int h2c_on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *d,
+		       size_t len, void *ud)
+{
+	(void)flags;
+	(void)ud;
+	struct h2req *r = nghttp2_session_get_stream_user_data(s, id);
+	if (r)
+		on_data((char *)(uintptr_t)d, 1, len, &r->out);
+	return 0;
+}
+
+static int h2c_on_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
+{
+	(void)code;
+	(void)ud;
+	struct h2req *r = nghttp2_session_get_stream_user_data(s, id);
+	if (r)
+		r->closed = 1;
+	return 0;
+}
+
+static void h2_run(uint16_t port, struct h2req *reqs, size_t n)
+{
+	struct client *c = client_open(port);
+	nghttp2_session_callbacks *cb;
+	nghttp2_session_callbacks_new(&cb);
+	nghttp2_session_callbacks_set_send_callback(cb, h2c_send);
+	nghttp2_session_callbacks_set_on_header_callback(cb, h2c_on_header);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, h2c_on_data);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2c_on_close);
+	nghttp2_session *s;
+	assert_int_equal(nghttp2_session_client_new(&s, cb, c), 0);
+	nghttp2_session_callbacks_del(cb);
+	nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, NULL, 0);
+	for (size_t i = 0; i < n; i++) {
+		char auth[32];
+		snprintf(auth, sizeof auth, "127.0.0.1:%u", port);
+		nghttp2_nv nv[] = {
+			{(uint8_t *)":method", (uint8_t *)"POST", 7, 4, 0},
+			{(uint8_t *)":scheme", (uint8_t *)"http", 7, 4, 0},
+			{(uint8_t *)":authority", (uint8_t *)auth, 10, strlen(auth), 0},
+			{(uint8_t *)":path", (uint8_t *)reqs[i].path, 5, strlen(reqs[i].path), 0},
+			{(uint8_t *)"x-echo", (uint8_t *)"h2", 6, 2, 0},
+		};
+		nghttp2_data_provider dp = {.source.ptr = &reqs[i], .read_callback = h2c_read_body};
+		reqs[i].id = nghttp2_submit_request(s, NULL, nv, 5, &dp, &reqs[i]);
+		assert_true(reqs[i].id > 0);
+	}
+	for (;;) {
+		assert_int_equal(nghttp2_session_send(s), 0);
+		size_t done = 0;
+		for (size_t i = 0; i < n; i++)
+			done += reqs[i].closed;
+		if (done == n)
+			break;
+		uint8_t buf[16384];
+		ssize_t got = recv(c->fd, buf, sizeof buf, 0);
+		assert_true(got > 0); /* bounded by the 20 s receive timeout */
+		assert_int_equal(nghttp2_session_mem_recv(s, buf, (size_t)got), got);
+	}
+	nghttp2_session_del(s);
+	client_close(c);
+}
+
 static void test_h2c(void **state)
 {
 	(void)state;
 	struct kn_httpd *s = start_server(1 << 20, 0, 0);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	CURLM *m = curl_multi_init();
-	curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-	enum { N = 4 };
-	CURL *e[N];
-	struct sink out[N], hdr[N];
-	char url[N][128], body[N][32];
-	struct curl_slist *hl = curl_slist_append(NULL, "X-Echo: h2");
+	enum { N = 5 };
+	struct h2req reqs[N];
+	memset(reqs, 0, sizeof reqs);
+	char paths[N][32], bodies[N][32];
 	for (int i = 0; i < N; i++) {
-		memset(&out[i], 0, sizeof out[i]);
-		memset(&hdr[i], 0, sizeof hdr[i]);
-		e[i] = curl_easy_init();
-		snprintf(url[i], sizeof url[i], "http://127.0.0.1:%u/s%d?i=%d", kn_httpd_port(s), i, i);
-		snprintf(body[i], sizeof body[i], "body-%d", i);
-		curl_easy_setopt(e[i], CURLOPT_URL, url[i]);
-		curl_easy_setopt(e[i], CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-		curl_easy_setopt(e[i], CURLOPT_PIPEWAIT, 1L);
-		curl_easy_setopt(e[i], CURLOPT_POSTFIELDS, body[i]);
-		curl_easy_setopt(e[i], CURLOPT_HTTPHEADER, hl);
-		curl_easy_setopt(e[i], CURLOPT_WRITEFUNCTION, on_data);
-		curl_easy_setopt(e[i], CURLOPT_WRITEDATA, &out[i]);
-		curl_easy_setopt(e[i], CURLOPT_HEADERFUNCTION, on_data);
-		curl_easy_setopt(e[i], CURLOPT_HEADERDATA, &hdr[i]);
-		curl_easy_setopt(e[i], CURLOPT_TIMEOUT, 20L);
-		curl_easy_setopt(e[i], CURLOPT_VERBOSE, getenv("KN_TEST_VERBOSE") ? 1L : 0L);
-		curl_multi_add_handle(m, e[i]);
+		snprintf(paths[i], sizeof paths[i], "/s%d?i=%d", i, i);
+		snprintf(bodies[i], sizeof bodies[i], "body-%d", i);
+		reqs[i].path = paths[i];
+		reqs[i].body = bodies[i];
+		reqs[i].body_len = strlen(bodies[i]);
 	}
-	int running = 1;
-	while (running) {
-		assert_int_equal(curl_multi_perform(m, &running), CURLM_OK);
-		if (running)
-			curl_multi_poll(m, NULL, 0, 1000, NULL);
-	}
-	CURLMsg *msg;
-	int left;
-	while ((msg = curl_multi_info_read(m, &left)))
-		if (msg->msg == CURLMSG_DONE && msg->data.result != CURLE_OK)
-			fail_msg("transfer failed: %s", curl_easy_strerror(msg->data.result));
-	for (int i = 0; i < N; i++) {
-		long code = 0, ver = 0;
-		curl_easy_getinfo(e[i], CURLINFO_RESPONSE_CODE, &code);
-		curl_easy_getinfo(e[i], CURLINFO_HTTP_VERSION, &ver);
-		assert_int_equal(code, 200);
-		assert_int_equal(ver, CURL_HTTP_VERSION_2_0);
+	/* one refused by the precheck, one over the 1 MiB limit */
+	reqs[3].path = "/forbidden";
+	char *big = malloc((1 << 20) + 10);
+	memset(big, 'b', (1 << 20) + 10);
+	reqs[4].body = big;
+	reqs[4].body_len = (1 << 20) + 10;
+	h2_run(kn_httpd_port(s), reqs, N);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(reqs[i].status, 200);
 		char want[128];
 		snprintf(want, sizeof want, "POST /s%d q=i=%d h2=1 wire=6 len=6\nbody-%d", i, i, i);
-		assert_string_equal(out[i].data, want);
-		assert_non_null(strstr(hdr[i].data, "x-echo: h2"));
-		assert_non_null(strstr(hdr[i].data, "content-type: text/plain"));
-		curl_multi_remove_handle(m, e[i]);
-		curl_easy_cleanup(e[i]);
+		assert_string_equal(reqs[i].out.data, want);
+		assert_non_null(strstr(reqs[i].hdr.data, "x-echo: h2\n"));
+		assert_non_null(strstr(reqs[i].hdr.data, "content-type: text/plain\n"));
 	}
-	curl_slist_free_all(hl);
-	curl_multi_cleanup(m);
+	assert_int_equal(reqs[3].status, 404);
+	assert_int_equal(reqs[4].status, 413);
+	free(big);
 	struct kn_httpd_stats st;
 	kn_httpd_stats(s, &st);
 	assert_int_equal(st.connections_accepted, 1); /* all streams on one connection */
 	assert_int_equal(st.requests, N);
-	/* an h2 request over the limit and one refused by the precheck */
-	CURL *one = curl_easy_init();
-	struct sink o1;
-	memset(&o1, 0, sizeof o1);
-	char big_url[128];
-	snprintf(big_url, sizeof big_url, "http://127.0.0.1:%u/forbidden", kn_httpd_port(s));
-	curl_easy_setopt(one, CURLOPT_URL, big_url);
-	curl_easy_setopt(one, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-	curl_easy_setopt(one, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(one, CURLOPT_WRITEDATA, &o1);
-	curl_easy_setopt(one, CURLOPT_TIMEOUT, 20L);
-	assert_int_equal(curl_easy_perform(one), CURLE_OK);
-	long code = 0;
-	curl_easy_getinfo(one, CURLINFO_RESPONSE_CODE, &code);
-	assert_int_equal(code, 404);
-	char *big = malloc((1 << 20) + 10);
-	memset(big, 'b', (1 << 20) + 10);
-	snprintf(big_url, sizeof big_url, "http://127.0.0.1:%u/big", kn_httpd_port(s));
-	curl_easy_setopt(one, CURLOPT_URL, big_url);
-	curl_easy_setopt(one, CURLOPT_POSTFIELDS, big);
-	curl_easy_setopt(one, CURLOPT_POSTFIELDSIZE, (long)((1 << 20) + 10));
-	CURLcode cc = curl_easy_perform(one);
-	/* the server answers 413 early; curl may also see the stream reset */
-	if (cc == CURLE_OK) {
-		curl_easy_getinfo(one, CURLINFO_RESPONSE_CODE, &code);
-		assert_int_equal(code, 413);
-	}
-	free(big);
-	curl_easy_cleanup(one);
-	kn_httpd_stats(s, &st);
 	assert_int_equal(st.too_large, 1);
-	kn_httpd_destroy(s);
+
+	/* libcurl with prior knowledge, one request per connection */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	CURL *e = curl_easy_init();
+	struct sink out;
+	memset(&out, 0, sizeof out);
+	char url[128];
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/curl", kn_httpd_port(s));
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, "hi");
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &out);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, 20L);
+	assert_int_equal(curl_easy_perform(e), CURLE_OK);
+	long code = 0, ver = 0;
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &ver);
+	assert_int_equal(code, 200);
+	assert_int_equal(ver, CURL_HTTP_VERSION_2_0);
+	assert_string_equal(out.data, "POST /curl q= h2=1 wire=2 len=2\nhi");
+	curl_easy_cleanup(e);
 	curl_global_cleanup();
+	kn_httpd_destroy(s);
 }
 
 static void test_shutdown_with_open_connection(void **state)

@@ -631,14 +631,23 @@ static void test_hex_ids(void **state)
 			     &req->base);
 	protobuf_c_message_free_unpacked(&req->base, NULL);
 
-	assert_json_invalid(span_json("\"traceId\":\"5b8efff798038103d269b633813fc6\""),
-			    SPAN0 "traceId: expected 32 hex characters, got 30");
+	/* Even-length hex of the wrong size decodes: the wire reader rejects that
+	 * span alone (partial success), as for the same bytes in protobuf. */
+	{
+		const char *j = span_json("\"traceId\":\"5b8efff798038103d269b633813fc6\"");
+		struct kn_err err = { { 0 } };
+		ProtobufCMessage *m = NULL;
+		assert_int_equal(kn_pbjson_decode(&REQ_DESC, j, strlen(j), &m, &err), KN_OK);
+		Req *r = (Req *)m;
+		assert_int_equal(r->resource_spans[0]->scope_spans[0]->spans[0]->trace_id.len, 15);
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
 	assert_json_invalid(span_json("\"spanId\":\"eee19b7ec3c1b1745\""),
 			    SPAN0 "spanId: expected 16 hex characters, got 17");
 	assert_json_invalid(span_json("\"parentSpanId\":\"eee19b7ec3c1b17g\""),
 			    SPAN0 "parentSpanId: not a hex string: \"eee19b7ec3c1b17g\"");
 	assert_json_invalid(span_json("\"links\":[{},{\"spanId\":\"zz\"}]"),
-			    SPAN0 "links[1].spanId: expected 16 hex characters");
+			    SPAN0 "links[1].spanId: not a hex string: \"zz\"");
 	/* base64 of the same 16 bytes is not accepted for an id */
 	assert_json_invalid(span_json("\"traceId\":\"W47/95gDgQPSabYzgT/GDA==\""), SPAN0 "traceId");
 }

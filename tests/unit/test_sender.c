@@ -457,6 +457,27 @@ static void test_bad_config(void **state)
 	kn_sender_destroy(s);
 }
 
+static void test_config_defaults(void **state)
+{
+	(void)state;
+	struct kn_sender_cfg cfg;
+	memset(&cfg, 0, sizeof cfg);
+	struct kn_err err;
+	assert_int_equal(kn_cfg_defaults(kn_sender_queue_fields, &cfg.queue, &err), KN_OK);
+	assert_int_equal(kn_cfg_defaults(kn_sender_retry_fields, &cfg.retry, &err), KN_OK);
+	assert_int_equal(cfg.queue.enabled, 1);
+	assert_int_equal(cfg.queue.num_consumers, 4);
+	assert_int_equal(cfg.queue.queue_size, 1000);
+	assert_int_equal(cfg.retry.enabled, 1);
+	assert_int_equal(cfg.retry.initial_interval_ns, 5 * KN_NS_PER_SEC);
+	assert_int_equal(cfg.retry.max_interval_ns, 30 * KN_NS_PER_SEC);
+	assert_int_equal(cfg.retry.max_elapsed_time_ns, 300 * KN_NS_PER_SEC);
+	assert_true(cfg.retry.multiplier == 1.5);
+	assert_true(cfg.retry.randomization_factor == 0.5);
+	kn_cfg_free(kn_sender_queue_fields, &cfg.queue);
+	kn_cfg_free(kn_sender_retry_fields, &cfg.retry);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -471,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_shutdown_drops_rest),
 		cmocka_unit_test(test_concurrent_producers),
 		cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_config_defaults),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
