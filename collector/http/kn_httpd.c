@@ -192,6 +192,12 @@ static int conn_flush(struct loop *l, struct sconn *sc)
 		kn_http_conn_sent(sc->c, (size_t)n);
 	}
 	if (len == 0 && kn_http_conn_closing(sc->c)) {
+		/* a refusal may arrive while the client is still sending its body:
+		 * half-close and discard what has already arrived, so the kernel
+		 * does not answer unread data with a reset that loses our reply */
+		shutdown(sc->fd, SHUT_WR);
+		for (int i = 0; i < 16 && recv(sc->fd, l->rbuf, KN_HTTPD_READ_BUF, MSG_DONTWAIT) > 0; i++)
+			;
 		conn_close(l, sc);
 		return -1;
 	}
@@ -404,7 +410,7 @@ fail:
 
 uint16_t kn_httpd_port(const struct kn_httpd *s)
 {
-	return s ? s->port : 0;
+	return s && s->started ? s->port : 0;
 }
 
 void kn_httpd_shutdown(struct kn_httpd *s, uint64_t deadline_ns)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * kn_sender: what every exporter shares: a bounded queue of batches fed by
  * the shard workers (Concurrency Kit MPSC ring; no lock on the enqueue path),
- * `num_consumers` sending threads, retries with exponential backoff and full
- * jitter on retryable failures (honouring a server's Retry-After / RetryInfo),
+ * `num_consumers` sending threads, retries with exponential backoff and
+ * randomised jitter on retryable failures (honouring a server's Retry-After / RetryInfo),
  * and counters for what was sent, retried, failed and dropped, by reason.
  *
  * Config follows the OpenTelemetry Collector's exporterhelper:
@@ -64,7 +64,7 @@ struct kn_sender_retry_cfg {
 };
 
 struct kn_sender_cfg {
-	uint64_t timeout_ns;          /* per attempt */
+	uint64_t timeout_ns;          /* per attempt; 0 = no limit (send gets deadline_ns UINT64_MAX) */
 	struct kn_sender_queue_cfg queue;
 	struct kn_sender_retry_cfg retry;
 };

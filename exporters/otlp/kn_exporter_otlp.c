@@ -306,6 +306,8 @@ static int otlp_start(void *inst, struct kn_err *err)
 	char *ca = NULL, *cert = NULL, *key = NULL;
 	grpc_channel_credentials *creds = NULL;
 	int rc = KN_ERR;
+	if (x->grpc_up)
+		return kn_errf(err, "exporters.%s: started twice", x->id);
 	grpc_init();
 	x->grpc_up = 1;
 	x->method = grpc_slice_from_static_string(EXPORT_METHOD);

@@ -409,10 +409,10 @@ static void test_refusals(void **state)
 	assert_int_equal(a.status, 415);
 	assert_string_equal(last_reason(&sink_state), "unsupported_encoding");
 	answer_free(&a);
-	assert_int_equal(sink_state.nreasons, 8);
+	assert_int_equal(sink_state.nreasons, 7);
 	struct kn_otlp_http_stats s;
 	kn_otlp_http_stats(recv_, &s);
-	assert_int_equal(s.refused, 8);
+	assert_int_equal(s.refused, 7);
 	assert_int_equal(s.ok, 2);
 	free(big);
 	free(req);
