@@ -72,6 +72,14 @@ uint32_t kn_shard_of(const uint8_t trace_id[16], uint32_t nshards);
 int kn_wire_split(struct kn_wire_index *ix, const uint8_t *buf, uint32_t nshards,
 		  struct kn_chunk **out, struct kn_err *err);
 
+/* The general form: out[route(span)] for outputs [0, nout). kn_wire_split is
+ * this with route = kn_shard_of; the load-balancing exporter routes by its
+ * hash ring. route must return < nout (KN_ERR otherwise). */
+typedef uint32_t (*kn_wire_route_fn)(const struct kn_span_hdr *span, void *ctx);
+int kn_wire_split_by(struct kn_wire_index *ix, const uint8_t *buf, uint32_t nout,
+		     kn_wire_route_fn route, void *route_ctx, struct kn_chunk **out,
+		     struct kn_err *err);
+
 /* Low-level helpers shared with tests and exporters. */
 size_t kn_wire_varint_len(uint64_t v);
 size_t kn_wire_put_varint(uint8_t *p, uint64_t v);

@@ -163,8 +163,20 @@ static void kn_wire_write(const struct kn_wire_index *ix, const uint8_t *buf, co
 	c->len = (uint32_t)(w - c->data);
 }
 
+static uint32_t route_by_shard(const struct kn_span_hdr *h, void *ctx)
+{
+	return kn_shard_of(h->trace_id, *(const uint32_t *)ctx);
+}
+
 int kn_wire_split(struct kn_wire_index *ix, const uint8_t *buf, uint32_t nshards,
 		  struct kn_chunk **out, struct kn_err *err)
+{
+	return kn_wire_split_by(ix, buf, nshards, route_by_shard, &nshards, out, err);
+}
+
+int kn_wire_split_by(struct kn_wire_index *ix, const uint8_t *buf, uint32_t nshards,
+		     kn_wire_route_fn route, void *route_ctx, struct kn_chunk **out,
+		     struct kn_err *err)
 {
 	uint32_t n = ix->nspans;
 	uint32_t *shard, *ord, *g, *start;
@@ -196,7 +208,13 @@ int kn_wire_split(struct kn_wire_index *ix, const uint8_t *buf, uint32_t nshards
 	/* stable counting sort of span indexes by shard */
 	memset(start, 0, ((size_t)nshards + 1) * sizeof *start);
 	for (uint32_t i = 0; i < n; i++) {
-		shard[i] = kn_shard_of(ix->spans[i].trace_id, nshards);
+		shard[i] = route(&ix->spans[i], route_ctx);
+		if (shard[i] >= nshards) {
+			kn_errf(err, "split: route gave %u for %u outputs", shard[i], nshards);
+			for (uint32_t s = 0; s < nshards; s++)
+				out[s] = NULL;
+			return KN_ERR;
+		}
 		start[shard[i] + 1]++;
 	}
 	for (uint32_t s = 0; s < nshards; s++)

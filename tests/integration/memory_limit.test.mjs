@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: Apache-2.0
+// Memory budget and backpressure: kansatsu with memory_limit_mib: 1 exports
+// through otlphttp (short retry backoff, retry until shutdown) to an in-test
+// sink that first answers 503 to everything (or, in a second variant, leaves
+// every request unanswered), so acknowledged data piles up inside the
+// collector. Distinct requests (SPANS spans each, unique ids) are
+// sent one after another until the collector refuses one: that refusal must
+// be a retryable 503 with Retry-After and a google.rpc.Status (code 14), the
+// next requests and a raw gRPC Export must be refused too (UNAVAILABLE),
+// /metrics must count the refusals and keep used <= limit, and the RSS must
+// stay bounded. Then the sink accepts; the refused requests are retried (as
+// an SDK would, honouring Retry-After) until acknowledged; after SIGTERM
+// (exit 0) the sink must have received every acknowledged span exactly once
+// and nothing else. Every wait is on a response, a sink event or a metric
+// polled with a deadline.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { startCollector, makeTempDir, makeConfig, httpRequest } from './harness.mjs';
+import { grpcExport, GrpcStatus } from './sinks.mjs';
+import { decodeStatus } from './pb.mjs';
+import {
+  startSwitchableSink, requestFactory, scrape, metricSum, rssBytes, pollUntil, pause,
+} from './memory_limit_helpers.mjs';
+
+const SPANS = 50;                 // spans per request
+const PAYLOAD = 200;              // bytes of one string attribute per span
+const MAX_FILL_REQUESTS = 3000;   // bound: the 503 must come before this many
+const EXTRA_AFTER_FULL = 4;       // further HTTP requests sent while full
+const RSS_BOUND = 200 * 1024 * 1024; // generous sanity bound on VmRSS
+const DRAIN_MS = 60000;           // bound on delivery once the sink accepts
+const RETRY_MS = 60000;           // bound on re-sending the refused requests
+const PB = { 'content-type': 'application/x-protobuf' };
+
+function checkRefusal(res, what) {
+  assert.equal(res.status, 503, `${what}: status`);
+  const ra = res.headers['retry-after'];
+  assert.ok(ra !== undefined, `${what}: 503 without a Retry-After header`);
+  assert.match(String(ra), /^\d+$/, `${what}: Retry-After must be integer seconds, got ${JSON.stringify(ra)}`);
+  assert.ok(Number(ra) >= 1, `${what}: Retry-After ${ra} must be >= 1`);
+  assert.match(String(res.headers['content-type']), /^application\/x-protobuf/, `${what}: Status body content type`);
+  const st = decodeStatus(res.body);
+  assert.equal(st.code, 14, `${what}: google.rpc.Status code (message ${JSON.stringify(st.message)})`);
+  return { retryAfter: Number(ra), message: st.message };
+}
+
+// How the downstream misbehaves while the budget fills: 503 to everything
+// (the exporter retries every 10-50 ms), or no answer at all (the exporter's
+// consumers wait; its timeout is raised so no attempt times out, which keeps
+// "exactly once" the right expectation).
+const variants = [
+  { name: 'sink answers 503', mode: 'refuse', exporter: {}, reached: (sink) => sink.refused > 0 },
+  { name: 'sink holds requests unanswered', mode: 'hold', exporter: { timeout: '120s' }, reached: (sink) => sink.heldTotal > 0 },
+];
+
+for (const v of variants) test(`memory budget (${v.name}): refuse when full, keep nothing refused, lose nothing acknowledged`, async (t) => {
+  const sink = await startSwitchableSink(v.mode);
+  t.after(() => sink.close());
+  const dir = makeTempDir('membudget');
+  const config = makeConfig(dir, {
+    memory_limit_mib: 1,
+    exporters: {
+      otlphttp: {
+        endpoint: `http://127.0.0.1:${sink.port}`,
+        retry_on_failure: { initial_interval: '10ms', max_interval: '50ms', max_elapsed_time: '0s' },
+        sending_queue: { queue_size: 10000 },
+        ...v.exporter,
+      },
+    },
+  });
+  config.processors.batch = { timeout: '10ms' };
+  config.kansatsu.shutdown_timeout = '20s';
+  const col = await startCollector(t, config, 'kansatsu[membudget]', dir);
+  const pid = col.proc.pid;
+  const make = requestFactory(SPANS, PAYLOAD);
+
+  const acked = new Set();        // span ids of requests answered 200 / OK
+  const everRefused = new Set();  // span ids of requests refused at least once
+  const pending = [];             // refused requests still to re-send: {r, transport}
+  let http503 = 0;                // refused HTTP attempts (whole run)
+  let grpcUnavailable = 0;        // refused gRPC attempts (whole run)
+  let maxRss = 0;
+  const sampleRss = () => { maxRss = Math.max(maxRss, rssBytes(pid)); };
+  const summary = () => `acked spans ${acked.size}, refused requests pending ${pending.length}, http 503s ${http503}, ` +
+    `grpc UNAVAILABLE ${grpcUnavailable}, sink: refused ${sink.refused} held ${sink.heldTotal} accepted ${sink.accepted} requests, ` +
+    `${sink.counts.size} distinct spans, max RSS ${(maxRss / 1048576).toFixed(1)} MiB`;
+
+  // ---- 1. fill the budget while the sink does not accept ----------------------------
+  let next = 0;
+  let first = null;
+  while (next < MAX_FILL_REQUESTS) {
+    const r = next++;
+    const { body, spanIds } = make(r);
+    const res = await httpRequest({ port: col.httpPort, headers: PB, body });
+    if (r % 10 === 0) sampleRss();
+    if (res.status === 200) {
+      for (const id of spanIds) acked.add(id);
+      continue;
+    }
+    assert.equal(res.status, 503, `request ${r}: only 200 or 503 are valid answers, got ${res.status} ${res.body}\n${col.tail()}`);
+    first = { r, ...checkRefusal(res, `request ${r} (first refusal)`) };
+    http503++;
+    for (const id of spanIds) everRefused.add(id);
+    pending.push({ r, transport: 'http' });
+    break;
+  }
+  assert.ok(first, `no 503 after ${MAX_FILL_REQUESTS} requests of ${SPANS} spans with memory_limit_mib: 1; ${summary()}\n${col.tail()}`);
+  t.diagnostic(`first 503 at request ${first.r} (${acked.size} spans acknowledged before it): ` +
+    `Retry-After ${first.retryAfter}, message ${JSON.stringify(first.message)}`);
+  // the data is held because the exporter cannot deliver: the sink saw it try
+  await sink.waitFor(() => v.reached(sink), 20000, `the otlphttp exporter to reach the sink (${v.mode})`);
+
+  // Nothing is released while the sink does not accept, so same-sized requests keep
+  // being refused.
+  for (let k = 0; k < EXTRA_AFTER_FULL; k++) {
+    const r = next++;
+    const { body, spanIds } = make(r);
+    const res = await httpRequest({ port: col.httpPort, headers: PB, body });
+    checkRefusal(res, `request ${r} (sent while the budget is full)`);
+    http503++;
+    for (const id of spanIds) everRefused.add(id);
+    pending.push({ r, transport: 'http' });
+  }
+
+  // ---- 2. gRPC while full: UNAVAILABLE ----------------------------------------
+  {
+    const r = next++;
+    const { body, spanIds } = make(r);
+    const g = await grpcExport(col.grpcPort, body);
+    assert.equal(g.code, GrpcStatus.UNAVAILABLE,
+      `gRPC Export while the budget is full: code ${g.code} (${g.details}), expected UNAVAILABLE\n${col.tail()}`);
+    grpcUnavailable++;
+    for (const id of spanIds) everRefused.add(id);
+    pending.push({ r, transport: 'grpc' });
+    t.diagnostic(`gRPC while full: UNAVAILABLE "${g.details}"`);
+  }
+
+  // ---- 3. metrics and RSS while full ---------------------------------------------
+  {
+    const { text, samples } = await scrape(col);
+    const refusedHttp = metricSum(samples, 'kansatsu_receiver_refused_spans_total',
+      { receiver: 'otlp', transport: 'http', reason: 'memory_limit' });
+    const refusedGrpc = metricSum(samples, 'kansatsu_receiver_refused_spans_total',
+      { receiver: 'otlp', transport: 'grpc', reason: 'memory_limit' });
+    const used = metricSum(samples, 'kansatsu_memory_used_bytes');
+    const limit = metricSum(samples, 'kansatsu_memory_limit_bytes');
+    assert.ok(refusedHttp > 0, `kansatsu_receiver_refused_spans_total{transport="http",reason="memory_limit"} = ${refusedHttp}, expected > 0\n${text}`);
+    assert.ok(refusedGrpc > 0, `kansatsu_receiver_refused_spans_total{transport="grpc",reason="memory_limit"} = ${refusedGrpc}, expected > 0\n${text}`);
+    assert.equal(limit, 1024 * 1024, `kansatsu_memory_limit_bytes for memory_limit_mib: 1\n${text}`);
+    assert.ok(used !== null && used <= limit, `kansatsu_memory_used_bytes ${used} must be <= limit ${limit}\n${text}`);
+    t.diagnostic(`while full: memory used ${used} of ${limit} bytes; refused spans http ${refusedHttp} grpc ${refusedGrpc}`);
+  }
+  sampleRss();
+  assert.ok(maxRss < RSS_BOUND, `VmRSS ${maxRss} bytes >= ${RSS_BOUND} while the budget is 1 MiB; ${summary()}`);
+
+  // ---- 4+5. the sink accepts; at once re-send the refused requests (racing the
+  // drain, as SDKs would) until each is acknowledged -------------------------------
+  sink.setMode('accept');
+  const retryEnd = Date.now() + RETRY_MS;
+  for (const p of pending.splice(0)) {
+    const { body, spanIds } = make(p.r);
+    for (;;) {
+      assert.ok(Date.now() < retryEnd, `refused request ${p.r} (${p.transport}) still refused after ${RETRY_MS} ms; ${summary()}\n${col.tail()}`);
+      let wait;
+      if (p.transport === 'http') {
+        const res = await httpRequest({ port: col.httpPort, headers: PB, body });
+        if (res.status === 200) break;
+        wait = checkRefusal(res, `retry of request ${p.r}`).retryAfter * 1000;
+        http503++;
+      } else {
+        const g = await grpcExport(col.grpcPort, body);
+        if (g.code === 0) break;
+        assert.equal(g.code, GrpcStatus.UNAVAILABLE, `gRPC retry of request ${p.r}: code ${g.code} (${g.details})`);
+        grpcUnavailable++;
+        wait = 1000;
+      }
+      await pause(wait); // the retry delay the server asked for, as an SDK waits
+    }
+    for (const id of spanIds) acked.add(id);
+  }
+  await sink.waitFor(() => sink.hasAll(acked), DRAIN_MS,
+    `the sink to receive all ${acked.size} acknowledged spans, retried ones included`).catch((e) => {
+    throw new Error(`${e.message}; ${summary()}\n${col.tail()}`);
+  });
+  sampleRss();
+
+  // ---- 6. metrics after the drain -----------------------------------------------------
+  {
+    // The refused counter must match what the clients saw: SPANS per refused attempt.
+    const { text, samples } = await scrape(col);
+    const refusedHttp = metricSum(samples, 'kansatsu_receiver_refused_spans_total', { receiver: 'otlp', transport: 'http' });
+    const refusedGrpc = metricSum(samples, 'kansatsu_receiver_refused_spans_total', { receiver: 'otlp', transport: 'grpc' });
+    assert.equal(refusedHttp, http503 * SPANS, `refused http spans vs ${http503} refused attempts of ${SPANS} spans\n${text}`);
+    assert.equal(refusedGrpc, grpcUnavailable * SPANS, `refused grpc spans vs ${grpcUnavailable} refused attempts of ${SPANS} spans\n${text}`);
+    const dropped = metricSum(samples, 'kansatsu_exporter_dropped_spans_total', { exporter: 'otlphttp' }) || 0;
+    assert.equal(dropped, 0, `kansatsu_exporter_dropped_spans_total{exporter="otlphttp"}\n${text}`);
+    // Once everything is delivered the budget drains back (bounded poll of the gauge).
+    let used = -1;
+    await pollUntil(async () => {
+      used = metricSum((await scrape(col)).samples, 'kansatsu_memory_used_bytes');
+      return used === 0;
+    }, 20000, 'kansatsu_memory_used_bytes to return to 0 after every span was delivered').catch((e) => {
+      throw new Error(`${e.message} (last value ${used}); ${summary()}`);
+    });
+  }
+  assert.ok(maxRss < RSS_BOUND, `VmRSS ${maxRss} bytes >= ${RSS_BOUND}; ${summary()}`);
+
+  // ---- 7. SIGTERM, then compare what the sink received with what was acknowledged ----
+  await col.stop();
+  assert.deepEqual(sink.errors, [], 'requests the sink could not decode');
+  assert.deepEqual([...sink.paths], ['/v1/traces'], 'otlphttp exporter request paths');
+  const missing = [...acked].filter((id) => !sink.counts.has(id));
+  const extra = [...sink.counts.keys()].filter((id) => !acked.has(id));
+  const dups = [...sink.counts].filter(([, n]) => n > 1);
+  const refusedButAcked = [...everRefused].filter((id) => acked.has(id)).length;
+  assert.equal(refusedButAcked, everRefused.size, 'every refused request was retried until acknowledged');
+  assert.deepEqual({ missing: missing.length, extra: extra.length, duplicated: dups.length }, { missing: 0, extra: 0, duplicated: 0 },
+    `sink vs acknowledged spans: missing e.g. ${missing.slice(0, 5).join(',')}; extra e.g. ${extra.slice(0, 5).join(',')}; ` +
+    `duplicated e.g. ${dups.slice(0, 5).map(([id, n]) => `${id}x${n}`).join(',')}; ${summary()}`);
+  t.diagnostic(summary());
+});
