@@ -17,7 +17,9 @@
  * the shards' chunks hold all spans), so a broken reader fails the run
  * (exit 1) instead of printing a fast number.
  *
- * Usage: bench_wire [-n requests] [-t seconds_per_row] [-s seed]
+ * Usage: bench_wire [-n requests] [-t seconds_per_row] [-s seed] [-r row]
+ *   -r runs one row only (index, split1, split2, split4, protobuf-c): handy
+ *      under perf or callgrind
  * Single-threaded; memory: the requests plus one request's chunks. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,7 @@ struct req {
 };
 
 struct row {
+	const char *key;      /* for -r */
 	const char *name;
 	uint32_t shards;      /* 0: index only; UINT32_MAX: protobuf-c */
 	uint64_t spans, bytes;
@@ -123,19 +126,36 @@ int main(int argc, char **argv)
 	size_t n = 300;
 	double min_cpu_s = 2.0;
 	uint64_t seed = 1;
+	const char *only = NULL;
 	int opt, rc = 1;
-	while ((opt = getopt(argc, argv, "n:t:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:t:s:r:")) != -1) {
 		switch (opt) {
 		case 'n': n = strtoul(optarg, NULL, 10); break;
 		case 't': min_cpu_s = strtod(optarg, NULL); break;
 		case 's': seed = strtoull(optarg, NULL, 10); break;
+		case 'r': only = optarg; break;
 		default:
-			fprintf(stderr, "usage: bench_wire [-n requests] [-t seconds_per_row] [-s seed]\n");
+			fprintf(stderr, "usage: bench_wire [-n requests] [-t seconds_per_row] [-s seed] "
+				"[-r index|split1|split2|split4|protobuf-c]\n");
 			return 2;
 		}
 	}
 	if (n == 0) {
 		fprintf(stderr, "bench_wire: -n: at least 1 request\n");
+		return 2;
+	}
+	struct row rows[] = {
+		{ .key = "index", .name = "index only", .shards = 0 },
+		{ .key = "split1", .name = "index + split", .shards = 1 },
+		{ .key = "split2", .name = "index + split", .shards = 2 },
+		{ .key = "split4", .name = "index + split", .shards = 4 },
+		{ .key = "protobuf-c", .name = "protobuf-c unpack+free (reference)", .shards = ROW_PBC },
+	};
+	size_t nrows = sizeof rows / sizeof rows[0], nmatch = 0;
+	for (size_t i = 0; i < nrows; i++)
+		nmatch += !only || strcmp(only, rows[i].key) == 0;
+	if (nmatch == 0) {
+		fprintf(stderr, "bench_wire: -r: no row named %s\n", only);
 		return 2;
 	}
 
@@ -165,23 +185,20 @@ int main(int argc, char **argv)
 	       (double)bytes / (double)n / 1024.0, 100.0 * (double)events / (double)spans,
 	       100.0 * (double)errors / (double)spans);
 
-	struct row rows[] = {
-		{ .name = "index only", .shards = 0 },
-		{ .name = "index + split", .shards = 1 },
-		{ .name = "index + split", .shards = 2 },
-		{ .name = "index + split", .shards = 4 },
-		{ .name = "protobuf-c unpack+free (reference)", .shards = ROW_PBC },
-	};
-	size_t nrows = sizeof rows / sizeof rows[0];
-	for (size_t i = 0; i < nrows; i++)
+	for (size_t i = 0; i < nrows; i++) {
+		if (only && strcmp(only, rows[i].key) != 0)
+			continue;
 		if (run_row(&rows[i], &ix, reqs, n, bytes, min_cpu_s) < 0)
 			goto fail;
+	}
 
 	printf("| path | shards | spans/s (per core) | MB/s | ns/span | CPU s | wall s |\n");
 	printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
 	for (size_t i = 0; i < nrows; i++) {
 		const struct row *r = &rows[i];
 		char shards[16];
+		if (r->spans == 0)
+			continue;
 		if (r->shards == 0 || r->shards == ROW_PBC)
 			snprintf(shards, sizeof shards, "-");
 		else

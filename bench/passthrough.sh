@@ -19,16 +19,21 @@
 # Why the file exporter: it is the cheapest honest sink. It still does the
 # collector's export work (queue, framing, write(2) into the page cache) but
 # needs no second process competing for the same cores, so the CPU figure is
-# the collector's alone.
+# the collector's alone. -x debug swaps in the debug exporter (verbosity
+# basic: one stderr line per batch), which leaves out the file I/O and so
+# shows the receive + pipeline side alone.
 #
 # Usage: bench/passthrough.sh [-b BUILD_DIR] [-n REQUESTS] [-k BODIES]
-#                             [-c CONNS] [-m STREAMS] [-t TIMEOUT_S]
+#                             [-c CONNS] [-m STREAMS] [-t TIMEOUT_S] [-x EXPORTER]
 #   -b  build dir holding kansatsu and bench/w1_bodies (default: build)
+#   -x  file (default) or debug
 #   -n  requests per transport (default 4000; 512 spans each)
 #   -k  parallel h2load processes, each with its own distinct body (default 2)
 #   -c  connections per h2load process (default 2)
 #   -m  concurrent streams per connection (default 4)
 #   -t  bound in seconds for each load and for each drain (default 120)
+# Exit 0 when every request got a 2xx, every span was exported and the
+# collector exited 0; 1 otherwise (the table is printed either way).
 # Only 127.0.0.1; every process it starts is stopped on exit.
 set -euo pipefail
 
@@ -38,7 +43,8 @@ BODIES=2
 CONNS=2
 STREAMS=4
 TMO=120
-while getopts "b:n:k:c:m:t:" opt; do
+EXPORTER=file
+while getopts "b:n:k:c:m:t:x:" opt; do
 	case "$opt" in
 	b) BUILD=$OPTARG ;;
 	n) REQUESTS=$OPTARG ;;
@@ -46,6 +52,7 @@ while getopts "b:n:k:c:m:t:" opt; do
 	c) CONNS=$OPTARG ;;
 	m) STREAMS=$OPTARG ;;
 	t) TMO=$OPTARG ;;
+	x) EXPORTER=$OPTARG ;;
 	*) sed -n '/^# Usage/,/^# Only/p' "$0" >&2; exit 2 ;;
 	esac
 done
@@ -58,6 +65,7 @@ done
 for t in h2load curl awk; do
 	command -v "$t" >/dev/null || { echo "passthrough.sh: $t missing (apt-get install -y nghttp2-client curl)" >&2; exit 2; }
 done
+case "$EXPORTER" in file | debug) ;; *) echo "passthrough.sh: -x: file or debug" >&2; exit 2 ;; esac
 [ "$REQUESTS" -ge "$BODIES" ] || { echo "passthrough.sh: -n must be >= -k" >&2; exit 2; }
 PER=$((REQUESTS / BODIES))
 REQUESTS=$((PER * BODIES))
@@ -68,11 +76,19 @@ TMP=$(mktemp -d /tmp/kansatsu-passthrough.XXXXXX)
 COLLECTOR_PID=
 LOAD_PIDS=()
 
+COLLECTOR_LOG=
+# SIGTERM drains and exits 0; anything else (a sanitizer report, a crash) is shown
 stop_collector() {
 	if [ -n "$COLLECTOR_PID" ]; then
+		local rc=0
 		kill -TERM "$COLLECTOR_PID" 2>/dev/null || true
-		wait "$COLLECTOR_PID" 2>/dev/null || true
+		wait "$COLLECTOR_PID" 2>/dev/null || rc=$?
 		COLLECTOR_PID=
+		if [ $rc -ne 0 ]; then
+			STATUS=1
+			echo "passthrough.sh: collector exited with $rc:" >&2
+			tail -n 40 "$COLLECTOR_LOG" >&2
+		fi
 	fi
 }
 cleanup() {
@@ -114,6 +130,8 @@ exporters:
     rotation:
       max_megabytes: 64
       max_backups: 1
+  debug:
+    verbosity: basic
 service:
   telemetry:
     metrics:
@@ -122,11 +140,12 @@ service:
     traces:
       receivers: [otlp]
       processors: [batch]
-      exporters: [file]
+      exporters: [$EXPORTER]
 EOF
 
 start_collector() {
 	local log=$TMP/collector-$1.log
+	COLLECTOR_LOG=$log
 	"$KANSATSU" --config "$TMP/config.yaml" >"$log" 2>&1 &
 	COLLECTOR_PID=$!
 	local deadline=$((SECONDS + 15))
@@ -143,6 +162,7 @@ start_collector() {
 }
 
 ROWS=()
+STATUS=0   # 1 when a request was refused, a span not exported or the collector failed
 run_transport() {
 	local transport=$1 url ext
 	local -a hdrs
@@ -158,7 +178,7 @@ run_transport() {
 	fi
 	local acc_key="kansatsu_receiver_accepted_spans_total{receiver=\"otlp\",transport=\"$transport\"}"
 	local ref_key="kansatsu_receiver_refused_spans_total{receiver=\"otlp\",transport=\"$transport\""
-	local sent_key='kansatsu_exporter_sent_spans_total{exporter="file"}'
+	local sent_key="kansatsu_exporter_sent_spans_total{exporter=\"$EXPORTER\"}"
 	local acc0 sent0 cpu0 t0 t1 t2
 	acc0=$(metric "$acc_key")
 	sent0=$(metric "$sent_key")
@@ -185,7 +205,7 @@ run_transport() {
 		acc=$(($(metric "$acc_key") - acc0))
 		sent=$(($(metric "$sent_key") - sent0))
 		[ "$sent" -lt "$acc" ] || break
-		[ $SECONDS -lt $deadline ] || { echo "passthrough.sh: $transport: drain not done in $TMO s ($sent of $acc)" >&2; break; }
+		[ $SECONDS -lt $deadline ] || { echo "passthrough.sh: $transport: drain not done in $TMO s ($sent of $acc)" >&2; STATUS=1; break; }
 		sleep 0.05
 	done
 	t2=$(now)
@@ -195,22 +215,24 @@ run_transport() {
 	refused=$(metric "$ref_key")
 	if [ $failed -ne 0 ] || [ "$ok2xx" -ne "$REQUESTS" ] || [ "$acc" -ne $((REQUESTS * SPANS_PER_REQ)) ]; then
 		echo "passthrough.sh: $transport: $ok2xx of $REQUESTS requests got 2xx, $acc spans accepted, $refused refused" >&2
+		STATUS=1
 		tail -n 6 "$TMP"/h2load-"$transport"-*.txt >&2
 	fi
 	stop_collector
 	ROWS+=("$(awk -v tr="$transport" -v n="$REQUESTS" -v acc="$acc" -v sent="$sent" -v t0="$t0" -v t1="$t1" -v t2="$t2" \
-		-v c="$((cpu1 - cpu0))" -v tck="$TCK" -v rss="$rss" 'BEGIN {
+		-v c="$((cpu1 - cpu0))" -v tck="$TCK" -v rss="$rss" -v ok="$ok2xx" 'BEGIN {
 		wall = t2 - t0; cpu = c / tck;
-		printf "| %s | %d | %d | %d | %.2f | %.2f | %.0f | %.2f | %.0f | %.1f |",
-			tr, n, acc, sent, t1 - t0, wall, acc / wall, cpu, (cpu > 0 ? acc / cpu : 0), rss / 1024 }')")
+		printf "| %s | %d | %d | %d | %d | %.2f | %.2f | %.0f | %.2f | %.0f | %.1f |",
+			tr, n, n - ok, acc, sent, t1 - t0, wall, acc / wall, cpu, (cpu > 0 ? acc / cpu : 0), rss / 1024 }')")
 }
 
 run_transport http
 run_transport grpc
 
 echo "W1 bodies: $W1_LINE"
-echo "load: $BODIES h2load processes x $CONNS connections x $STREAMS streams, $REQUESTS requests per transport; nproc $(nproc)"
+echo "load: $BODIES h2load processes x $CONNS connections x $STREAMS streams, $REQUESTS requests per transport; exporter $EXPORTER; nproc $(nproc)"
 echo
-echo "| transport | requests | spans accepted | spans exported | load s | wall s (load+drain) | spans/s | collector CPU s | spans per CPU-s (per core) | peak RSS MiB |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| transport | requests | refused | spans accepted | spans exported | load s | wall s (load+drain) | spans/s | collector CPU s | spans per CPU-s (per core) | peak RSS MiB |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 printf '%s\n' "${ROWS[@]}"
+exit $STATUS

@@ -103,7 +103,10 @@ struct kn_cfg_field {
 	int (*parse)(const struct kn_cnode *node, void *dst, struct kn_err *err);
 	void (*free)(void *dst);
 };
-/* A table ends with an entry whose key is NULL. */
+/* A table ends with an entry whose key is NULL. Write rows with designated
+ * initializers ({ .key = "timeout", .type = KN_F_DURATION, .off = ..., .def =
+ * "5s" }): a purely positional row that leaves fields out trips
+ * -Wmissing-field-initializers (-Wextra) and so -Werror. */
 #define KN_CFG_END { .key = NULL }
 
 /* Applies defaults, then `map` (may be NULL or a null node: defaults only).

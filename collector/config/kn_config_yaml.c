@@ -134,7 +134,7 @@ static int build(struct kn_build *b, int idx, struct kn_cnode *out)
 	for (int i = 0; i < b->depth; i++)
 		if (b->stack[i] == idx)
 			return node_err(b, yn, out->path, "alias refers to a node that contains it");
-	if (b->depth >= KN_CFG_MAX_DEPTH)
+	if (b->depth > KN_CFG_MAX_DEPTH) /* 64 collections and a scalar fit */
 		return node_err(b, yn, out->path, "nested deeper than 64 levels");
 	b->stack[b->depth++] = idx;
 
@@ -279,6 +279,44 @@ static int parser_err(const yaml_parser_t *p, const char *text, size_t len, cons
 	return kn_errf(err, "%s: line %zu: %s", name, p->problem_mark.line + 1, problem);
 }
 
+/* A first pass over the events that stops at the depth limit, before
+ * libyaml's loader sees the text: libyaml's scanner slows down
+ * quadratically with flow nesting ("[[[[..."), and its loader has no depth
+ * bound of its own. Also reports syntax errors. */
+static int preflight(const char *text, size_t len, const char *name, struct kn_err *err)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0, rc = KN_ERR;
+
+	if (!yaml_parser_initialize(&parser))
+		return kn_errf(err, "%s: out of memory", name);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	for (;;) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			parser_err(&parser, text, len, name, err);
+			break;
+		}
+		yaml_event_type_t t = ev.type;
+		size_t line = ev.start_mark.line + 1;
+		yaml_event_delete(&ev);
+		if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
+			if (++depth > KN_CFG_MAX_DEPTH) {
+				kn_errf(err, "%s: line %zu: nested deeper than %d levels", name, line,
+					KN_CFG_MAX_DEPTH);
+				break;
+			}
+		} else if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) {
+			depth--;
+		} else if (t == YAML_STREAM_END_EVENT) {
+			rc = KN_OK;
+			break;
+		}
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
 /* Parses already-substituted text. */
 static int parse_yaml(const char *text, size_t len, const char *name, const char *base,
 		      struct kn_cnode **rootp, struct kn_err *err)
@@ -288,6 +326,8 @@ static int parse_yaml(const char *text, size_t len, const char *name, const char
 	int have_doc = 0, rc = KN_ERR;
 	struct kn_cnode *root = NULL;
 
+	if (preflight(text, len, name, err) != KN_OK)
+		return KN_ERR;
 	if (!yaml_parser_initialize(&parser))
 		return kn_errf(err, "%s: out of memory", name);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);

@@ -95,6 +95,10 @@ struct kn_sender {
 	_Atomic int producers;          /* inside enqueue */
 	_Atomic int stopping;
 	_Atomic uint64_t deadline_ns;   /* valid once stopping */
+	_Atomic int reclaiming;         /* kn_sender_reclaim: hand batches back, send nothing new */
+	kn_sender_reclaim_fn reclaim_fn;
+	void *reclaim_ctx;
+	_Atomic unsigned reclaimed;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv, cv_stop;
@@ -134,6 +138,13 @@ void kn_sender_set_retry_hook(struct kn_sender *s, kn_sender_retry_hook fn, void
 
 static void drop(struct kn_sender *s, struct kn_batch *b, int reason)
 {
+	if (reason != DROP_PERMANENT && reason != DROP_REJECTED && atomic_load(&s->reclaiming)) {
+		/* kn_sender_reclaim: what would be dropped for shutdown, queue
+		 * or retry reasons goes back to the owner instead. */
+		atomic_fetch_add(&s->reclaimed, 1);
+		s->reclaim_fn(s->reclaim_ctx, b);
+		return;
+	}
 	kn_counter_add(s->dropped[reason], b->nspans);
 	kn_batch_free(b);
 }
@@ -334,6 +345,10 @@ static void deliver(struct kn_sender *s, struct kn_batch *b, uint64_t *rng)
 			return;
 		}
 		kn_counter_add(s->failed, 1);
+		if (rc == KN_AGAIN && atomic_load(&s->reclaiming)) {
+			drop(s, b, DROP_SHUTDOWN); /* handed back, not dropped */
+			return;
+		}
 		if (rc != KN_AGAIN) {
 			if (log_allowed(s))
 				kn_warn("exporter %s: dropping %" PRIu32 " spans: permanent error: %s", s->id,
@@ -385,6 +400,8 @@ static struct kn_batch *take(struct kn_sender *s)
 	for (;;) {
 		if (atomic_load(&s->stopping) && kn_now_ns() >= atomic_load(&s->deadline_ns))
 			return NULL;
+		if (atomic_load(&s->reclaiming))
+			return NULL; /* the queue goes back to the owner, not out */
 		struct kn_batch *b;
 		if (ck_ring_dequeue_mpmc(&s->ring, s->buf, &b)) {
 			atomic_fetch_sub(&s->queued, 1);
@@ -494,6 +511,20 @@ void kn_sender_shutdown(struct kn_sender *s, uint64_t deadline_ns)
 			drop(s, b, DROP_SHUTDOWN);
 		}
 	}
+}
+
+unsigned kn_sender_reclaim(struct kn_sender *s, kn_sender_reclaim_fn fn, void *ctx)
+{
+	if (!s || s->shut || !fn)
+		return 0;
+	s->reclaim_fn = fn;
+	s->reclaim_ctx = ctx;
+	atomic_store(&s->reclaiming, 1);
+	/* Shutdown with no deadline: consumers stop taking new batches (take()
+	 * sees `reclaiming`), a backoff wait ends at once (its `until` is past
+	 * the deadline 0), and drop() hands every batch back. */
+	kn_sender_shutdown(s, 0);
+	return atomic_load(&s->reclaimed);
 }
 
 void kn_sender_destroy(struct kn_sender *s)

@@ -70,9 +70,11 @@ struct kn_sender_cfg {
 };
 
 /* Config table fragments for an exporter's own table:
- *   { "timeout", KN_F_DURATION, offsetof(cfg, sender.timeout_ns), "5s" },
- *   { "sending_queue", KN_F_SUB, offsetof(cfg, sender.queue), .sub = kn_sender_queue_fields },
- *   { "retry_on_failure", KN_F_SUB, offsetof(cfg, sender.retry), .sub = kn_sender_retry_fields }, */
+ *   {.key = "timeout", .type = KN_F_DURATION, .off = offsetof(cfg, sender.timeout_ns), .def = "5s"},
+ *   {.key = "sending_queue", .type = KN_F_SUB, .off = offsetof(cfg, sender.queue),
+ *    .sub = kn_sender_queue_fields},
+ *   {.key = "retry_on_failure", .type = KN_F_SUB, .off = offsetof(cfg, sender.retry),
+ *    .sub = kn_sender_retry_fields}, */
 extern const struct kn_cfg_field kn_sender_queue_fields[];
 extern const struct kn_cfg_field kn_sender_retry_fields[];
 
@@ -96,6 +98,21 @@ int kn_sender_enqueue(struct kn_sender *s, struct kn_batch *b);
  * Safe twice and before start. */
 void kn_sender_shutdown(struct kn_sender *s, uint64_t deadline_ns);
 void kn_sender_destroy(struct kn_sender *s);
+
+/* Takes back instead of sending or dropping (the load-balancing exporter,
+ * when an endpoint leaves its ring): stops intake like shutdown, then hands
+ * every batch the sender still holds to fn (which takes ownership) instead
+ * of sending it: the queued ones, and those a consumer holds after a failed
+ * attempt or while it waits to retry (that wait is cut short). An attempt
+ * already in flight is not interrupted: it ends by itself (the sender's
+ * `timeout` bounds it; with timeout 0 it may take as long as the server
+ * does); if it succeeds the batch counts as sent, otherwise it goes to fn.
+ * fn runs on the calling thread and on consumer threads (possibly
+ * concurrently), never under a sender lock. Joins the consumers and leaves
+ * the sender shut down (kn_sender_shutdown then does nothing); a no-op after
+ * shutdown. Returns the number of batches handed to fn. */
+typedef void (*kn_sender_reclaim_fn)(void *ctx, struct kn_batch *b);
+unsigned kn_sender_reclaim(struct kn_sender *s, kn_sender_reclaim_fn fn, void *ctx);
 
 /* Number of consumer threads (fixed at create). */
 unsigned kn_sender_consumers(const struct kn_sender *s);

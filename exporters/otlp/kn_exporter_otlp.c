@@ -564,6 +564,12 @@ static int otlp_export(void *inst, struct kn_batch *b)
 	return kn_sender_enqueue(x->sender, b);
 }
 
+unsigned kn_exporter_otlp_reclaim(void *inst, kn_sender_reclaim_fn fn, void *ctx)
+{
+	struct otlp *x = inst;
+	return x ? kn_sender_reclaim(x->sender, fn, ctx) : 0;
+}
+
 const struct kn_component kn_exporter_otlp = {
 	.type = "otlp",
 	.kind = KN_EXPORTER,

@@ -40,4 +40,11 @@ struct kn_otlpexp_cfg {
 
 extern const struct kn_component kn_exporter_otlp;
 
+/* For the load-balancing exporter: an instance of kn_exporter_otlp (created
+ * and possibly started) stops its intake and hands every batch it still
+ * holds to fn instead of sending it (kn_sender_reclaim); afterwards it is
+ * shut down, and only destroy is left to call. Returns the number of batches
+ * handed back; 0 for NULL. */
+unsigned kn_exporter_otlp_reclaim(void *inst, kn_sender_reclaim_fn fn, void *ctx);
+
 #endif

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kn_exporter_loadbalancing: the `loadbalancing` exporter: routes every span
+ * by trace id (or by service.name) over a consistent-hash ring
+ * (kn_lb_ring.h) to a tier of collectors, so that all spans of a trace reach
+ * the same tail-sampling collector. Config, in the OpenTelemetry Collector's
+ * shape (exporter/loadbalancingexporter):
+ *   loadbalancing:
+ *     routing_key: traceID          # traceID (default) | service
+ *     protocol:
+ *       otlp:                       # the otlp exporter's config (kn_exporter_otlp.h),
+ *         tls: { insecure: true }   # without endpoint: that comes from the resolver
+ *     resolver:                     # exactly one of:
+ *       static: { hostnames: [ "sampler-0:4317", "10.0.0.2" ] }   # port defaults to 4317
+ *       dns: { hostname: sampler.ns.svc.cluster.local, port: 4317, interval: 5s, timeout: 1s }
+ * As in the OpenTelemetry Collector, protocol.otlp.endpoint is ignored (with
+ * a warning), and the k8s / aws_cloud_map resolvers are not supported.
+ *
+ * Endpoints: one `otlp` exporter instance per endpoint (kn_exporter_otlp,
+ * the endpoint filled in), with its own queue, consumers and retries, and its
+ * sender metrics under exporter="<id>/<endpoint>". An unreachable endpoint
+ * is retried by its sub-exporter per retry_on_failure, exactly like a plain
+ * otlp exporter (the OpenTelemetry Collector does the same: the ring does not
+ * route around an endpoint that is down but still resolved).
+ *
+ * Routing: export() re-indexes each chunk (kn_wire_index_request) and splits
+ * it by ring position (kn_wire_split_by); a chunk whose spans all go to one
+ * endpoint is passed on by reference without copying. Split copies inherit
+ * the chunk's source, accepted time and trace context and are charged to the
+ * memory budget when it has room (best effort: they are never dropped for
+ * it). The journey limit, honestly: spans of a consumer trace that is only
+ * linked (span links) to a producer trace are routed by their own trace id,
+ * so producer and consumer traces may land on different collectors; routing
+ * by the journey's head would need per-trace state (or a propagated routing
+ * key) that this stateless exporter does not have.
+ *
+ * Resolvers: static builds the ring once at start. dns resolves the
+ * hostname (A and AAAA) at start and then every `interval` on a background
+ * thread, each lookup bounded by `timeout` (kn_lb_resolve.h); when the set
+ * changes, the ring is rebuilt. A failed or empty resolution keeps the
+ * current ring (logged, counted): the tier does not vanish because DNS
+ * hiccuped.
+ *
+ * Ring swap: the ring (with the endpoints' sub-exporters in its `user`
+ * slots) is immutable and published with an atomic pointer store. Readers
+ * (export() on shard workers, never blocking) announce themselves in one of
+ * two counters selected by the parity of an epoch number (one atomic add
+ * and a re-check of the epoch, retried only if a swap raced with it); a
+ * writer publishes the new ring, advances the epoch and waits until the
+ * counter of the old parity drains to zero (a grace period: every export()
+ * that could have seen the old ring has returned). Only then are the old
+ * ring freed and removed endpoints retired. Chosen over refcounts on the
+ * ring (a reader would race the free between load and increment) and over
+ * ck_epoch (per-thread records for threads this exporter does not own).
+ *
+ * Removing an endpoint: after the grace period its sub-exporter stops intake
+ * and hands back every batch it still holds (kn_exporter_otlp_reclaim ->
+ * kn_sender_reclaim): queued batches and those waiting to retry; an attempt
+ * in flight finishes first (bounded by protocol.otlp.timeout) and goes back
+ * only if it failed. Handed-back batches are routed again on the new ring,
+ * so nothing accepted is dropped silently (a full queue elsewhere is counted
+ * by that endpoint's sender).
+ *
+ * Metrics (exporter="<id>"): kansatsu_loadbalancer_routed_spans_total{endpoint},
+ * kansatsu_loadbalancer_backends (gauge), kansatsu_loadbalancer_backend_updates_total,
+ * kansatsu_loadbalancer_resolutions_total{resolver,success},
+ * kansatsu_loadbalancer_rerouted_spans_total,
+ * kansatsu_exporter_dropped_spans_total{reason="no_endpoints"|"routing_error"|"shutdown"}.
+ *
+ * Lifecycle: create checks and copies the config (no threads, no sockets);
+ * start resolves, creates and starts the sub-exporters (and the dns thread);
+ * shutdown stops the resolver, waits out readers, then shuts every
+ * sub-exporter down with the deadline; destroy is NULL-safe. */
+#ifndef KN_EXPORTER_LOADBALANCING_H
+#define KN_EXPORTER_LOADBALANCING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../collector/config/kn_config.h"
+#include "../../collector/core/kn_component.h"
+#include "../otlp/kn_exporter_otlp.h"
+
+struct kn_lb_static_cfg {
+	struct kn_strlist hostnames;  /* "host[:port]" */
+};
+
+struct kn_lb_dns_cfg {
+	char *hostname;
+	uint64_t port;                /* default 4317 */
+	uint64_t interval_ns;         /* re-resolve period, default 5s */
+	uint64_t timeout_ns;          /* one lookup's bound, default 1s */
+};
+
+struct kn_lb_resolver_cfg {
+	int has_static, has_dns;      /* set when the key is present */
+	struct kn_lb_static_cfg stat;
+	struct kn_lb_dns_cfg dns;
+};
+
+struct kn_lb_protocol_cfg {
+	struct kn_otlpexp_cfg otlp;   /* endpoint ignored */
+};
+
+struct kn_lb_cfg {
+	char *routing_key;            /* "traceID" | "service" */
+	struct kn_lb_protocol_cfg protocol;
+	struct kn_lb_resolver_cfg resolver;
+};
+
+extern const struct kn_component kn_exporter_loadbalancing;
+
+/* Replaces the endpoint set of a started instance ("host:port" strings,
+ * any order, duplicates ignored): the dns resolver's path, also usable by
+ * tests and operators. New endpoints get a started sub-exporter; removed
+ * ones are retired as described above (this call waits for that, which can
+ * take up to protocol.otlp.timeout). Not callable from inside export().
+ * KN_OK (also when nothing changed) or KN_ERR (the ring is unchanged). */
+int kn_lb_set_endpoints(void *inst, const char *const *endpoints, size_t n, struct kn_err *err);
+
+/* A copy of the current endpoint list, sorted (free with kn_lb_strlist_free
+ * from kn_lb_resolve.h). KN_OK or KN_ERR (OOM). */
+int kn_lb_endpoints(void *inst, struct kn_strlist *out);
+
+/* The config table of protocol.otlp: the otlp exporter's table with endpoint
+ * optional (for tests and docs). */
+const struct kn_cfg_field *kn_lb_otlp_fields(void);
+
+#endif

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kn_lb_key: routing keys (see kn_lb_key.h). Protobuf facts used:
+ * Resource.attributes = 1 (KeyValue), KeyValue.key = 1 (string),
+ * KeyValue.value = 2 (AnyValue), AnyValue.string_value = 1 (string). */
+#include "kn_lb_key.h"
+
+#include <string.h>
+
+#include "../../collector/wire/kn_wire.h"
+#include "kn_lb_ring.h"
+
+/* One field at *p: its number, wire type and, for LEN, the payload.
+ * 0 on success, -1 on malformed input or a group. */
+static int next_field(const uint8_t **p, const uint8_t *end, uint32_t *num, const uint8_t **val,
+		      size_t *vlen)
+{
+	uint64_t tag, v;
+	if (kn_wire_get_varint(p, end, &tag) != 0)
+		return -1;
+	*num = (uint32_t)(tag >> 3);
+	*val = NULL;
+	*vlen = 0;
+	switch (tag & 7) {
+	case 0:
+		return kn_wire_get_varint(p, end, &v);
+	case 1:
+		if (end - *p < 8)
+			return -1;
+		*p += 8;
+		return 0;
+	case 5:
+		if (end - *p < 4)
+			return -1;
+		*p += 4;
+		return 0;
+	case 2:
+		if (kn_wire_get_varint(p, end, &v) != 0 || v > (uint64_t)(end - *p))
+			return -1;
+		*val = *p;
+		*vlen = (size_t)v;
+		*p += v;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* The string_value of an AnyValue, or NULL. */
+static const uint8_t *any_string(const uint8_t *p, const uint8_t *end, size_t *len)
+{
+	const uint8_t *found = NULL;
+	while (p < end) {
+		uint32_t num;
+		const uint8_t *v;
+		size_t vl;
+		if (next_field(&p, end, &num, &v, &vl) != 0)
+			return NULL;
+		if (num == 1 && v) {
+			found = v;  /* a oneof: the last one on the wire wins */
+			*len = vl;
+		} else if (num >= 2 && num <= 7) {
+			found = NULL; /* another member of the oneof replaced it */
+		}
+	}
+	return found;
+}
+
+int kn_lb_service_name(const uint8_t *res, size_t len, const uint8_t **name, size_t *name_len)
+{
+	static const char want[] = "service.name";
+	const uint8_t *p = res, *end = res ? res + len : NULL;
+	while (p && p < end) {
+		uint32_t num;
+		const uint8_t *kv;
+		size_t kvl;
+		if (next_field(&p, end, &num, &kv, &kvl) != 0)
+			return 0;
+		if (num != 1 || !kv)
+			continue;
+		const uint8_t *q = kv, *qend = kv + kvl, *key = NULL, *val = NULL;
+		size_t keyl = 0, vall = 0;
+		while (q < qend) {
+			uint32_t f;
+			const uint8_t *v;
+			size_t vl;
+			if (next_field(&q, qend, &f, &v, &vl) != 0)
+				return 0;
+			if (f == 1 && v) {
+				key = v;
+				keyl = vl;
+			} else if (f == 2 && v) {
+				val = v;
+				vall = vl;
+			}
+		}
+		if (!key || keyl != sizeof want - 1 || memcmp(key, want, keyl) != 0 || !val)
+			continue;
+		size_t sl = 0;
+		const uint8_t *s = any_string(val, val + vall, &sl);
+		if (s) {
+			*name = s;
+			*name_len = sl;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+uint64_t kn_lb_key_trace(const uint8_t trace_id[16])
+{
+	return kn_lb_hash(trace_id, 16);
+}
+
+uint64_t kn_lb_key_service(const uint8_t *res, size_t len)
+{
+	const uint8_t *name = (const uint8_t *)"";
+	size_t nl = 0;
+	kn_lb_service_name(res, len, &name, &nl);
+	return kn_lb_hash(name, nl);
+}

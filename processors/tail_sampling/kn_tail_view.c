@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kn_tail_view: the allocation-free walk over a trace's ResourceSpans bytes
+ * (see kn_tail_view.h), and the OTel "resource or span has an attribute that
+ * matches" helper the attribute policies share.
+ *
+ * Every read is bounds-checked against the enclosing message; a malformed
+ * field ends the walk of that message (never an error: a policy simply sees
+ * fewer spans or attributes). Field numbers follow the OTLP protos:
+ * ResourceSpans{1 resource, 2 scope_spans}, ScopeSpans{1 scope, 2 spans},
+ * Span{1 trace_id, 3 trace_state, 7 start, 8 end, 9 attributes, 15 status,
+ * 16 flags}, Status{3 code}, KeyValue{1 key, 2 value}, AnyValue{1 string,
+ * 2 bool, 3 int, 4 double, 5 array, 6 kvlist, 7 bytes}. */
+#include "kn_tail_view.h"
+
+#include <string.h>
+
+#include "policies/kn_tail_policy_int.h"
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+
+struct kn_fld {
+	uint32_t num, wt;
+	uint64_t v;           /* VARINT, I64, I32 */
+	const uint8_t *b;     /* LEN */
+	uint32_t blen;
+};
+
+static int kn_rd_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+	const uint8_t *p = *pp;
+	uint64_t v = 0;
+	for (unsigned i = 0; i < 10; i++) {
+		if (p >= end)
+			return -1;
+		uint8_t c = *p++;
+		v |= (uint64_t)(c & 0x7f) << (7 * i);
+		if (!(c & 0x80)) {
+			*pp = p;
+			*out = v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static uint64_t kn_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	while (n--)
+		v = (v << 8) | p[n];
+	return v;
+}
+
+/* Next field of [*pp, end): 1, 0 at the end, -1 when malformed. */
+static int kn_next_field(const uint8_t **pp, const uint8_t *end, struct kn_fld *f)
+{
+	uint64_t tag, len;
+	if (*pp >= end)
+		return 0;
+	if (kn_rd_varint(pp, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffffu)
+		return -1;
+	f->num = (uint32_t)(tag >> 3);
+	f->wt = (uint32_t)(tag & 7);
+	switch (f->wt) {
+	case WT_VARINT:
+		return kn_rd_varint(pp, end, &f->v) < 0 ? -1 : 1;
+	case WT_I64:
+		if (end - *pp < 8)
+			return -1;
+		f->v = kn_le(*pp, 8);
+		*pp += 8;
+		return 1;
+	case WT_I32:
+		if (end - *pp < 4)
+			return -1;
+		f->v = kn_le(*pp, 4);
+		*pp += 4;
+		return 1;
+	case WT_LEN:
+		if (kn_rd_varint(pp, end, &len) < 0 || len > (uint64_t)(end - *pp) ||
+		    len > 0x7fffffffu)
+			return -1;
+		f->b = *pp;
+		f->blen = (uint32_t)len;
+		*pp += len;
+		return 1;
+	default:
+		return -1;
+	}
+}
+
+void kn_tail_walk_init_bytes(struct kn_tail_walk *w, const uint8_t *data, size_t len)
+{
+	w->p = data;
+	w->end = data ? data + len : data;
+}
+
+void kn_tail_walk_init(struct kn_tail_walk *w, const struct kn_tail_trace *t)
+{
+	kn_tail_walk_init_bytes(w, t->data, t->data ? t->len : 0);
+}
+
+int kn_tail_walk_next(struct kn_tail_walk *w, struct kn_tail_rs *rs)
+{
+	struct kn_fld f;
+	int r;
+	while ((r = kn_next_field(&w->p, w->end, &f)) > 0) {
+		if (f.num != 1 || f.wt != WT_LEN)
+			continue;
+		memset(rs, 0, sizeof *rs);
+		rs->p = f.b;
+		rs->end = f.b + f.blen;
+		/* the Resource may sit anywhere among the fields: find it first (last wins) */
+		const uint8_t *q = rs->p;
+		struct kn_fld g;
+		while (kn_next_field(&q, rs->end, &g) > 0) {
+			if (g.num == 1 && g.wt == WT_LEN) {
+				rs->resource = g.b;
+				rs->resource_len = g.blen;
+			}
+		}
+		return 1;
+	}
+	if (r < 0)
+		w->p = w->end;
+	return 0;
+}
+
+/* Parses the Span header fields into sp. */
+static void kn_tail_span_hdr(struct kn_tail_span *sp)
+{
+	const uint8_t *p = sp->msg, *end = sp->msg + sp->len;
+	struct kn_fld f;
+	sp->trace_id = NULL;
+	sp->trace_state = "";
+	sp->trace_state_len = 0;
+	sp->start_ns = sp->end_ns = 0;
+	sp->flags = 0;
+	sp->status_code = 0;
+	while (kn_next_field(&p, end, &f) > 0) {
+		switch (f.num) {
+		case 1:
+			if (f.wt == WT_LEN)
+				sp->trace_id = f.blen == 16 ? f.b : NULL;
+			break;
+		case 3:
+			if (f.wt == WT_LEN) {
+				sp->trace_state = (const char *)f.b;
+				sp->trace_state_len = f.blen;
+			}
+			break;
+		case 7:
+			if (f.wt == WT_I64)
+				sp->start_ns = f.v;
+			break;
+		case 8:
+			if (f.wt == WT_I64)
+				sp->end_ns = f.v;
+			break;
+		case 15:
+			if (f.wt == WT_LEN) {
+				/* a Status occurrence replaces the code (proto3 merge of a scalar) */
+				const uint8_t *q = f.b;
+				struct kn_fld g;
+				int32_t code = 0;
+				while (kn_next_field(&q, f.b + f.blen, &g) > 0)
+					if (g.num == 3 && g.wt == WT_VARINT)
+						code = (int32_t)(uint32_t)g.v;
+				sp->status_code = code;
+			}
+			break;
+		case 16:
+			if (f.wt == WT_I32)
+				sp->flags = (uint32_t)f.v;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+int kn_tail_rs_next_span(struct kn_tail_rs *rs, struct kn_tail_span *sp)
+{
+	struct kn_fld f;
+	for (;;) {
+		/* inside a ScopeSpans: its next span */
+		while (rs->ss_p && rs->ss_p < rs->ss_end) {
+			if (kn_next_field(&rs->ss_p, rs->ss_end, &f) <= 0) {
+				rs->ss_p = rs->ss_end;
+				break;
+			}
+			if (f.num != 2 || f.wt != WT_LEN)
+				continue;
+			sp->msg = f.b;
+			sp->len = f.blen;
+			sp->scope = rs->scope;
+			sp->scope_len = rs->scope_len;
+			kn_tail_span_hdr(sp);
+			return 1;
+		}
+		/* the next ScopeSpans */
+		int r = kn_next_field(&rs->p, rs->end, &f);
+		if (r <= 0) {
+			rs->p = rs->end;
+			return 0;
+		}
+		if (f.num != 2 || f.wt != WT_LEN)
+			continue;
+		rs->ss_p = f.b;
+		rs->ss_end = f.b + f.blen;
+		rs->scope = NULL;
+		rs->scope_len = 0;
+		const uint8_t *q = f.b;
+		struct kn_fld g;
+		while (kn_next_field(&q, rs->ss_end, &g) > 0) {
+			if (g.num == 1 && g.wt == WT_LEN) {
+				rs->scope = g.b;
+				rs->scope_len = g.blen;
+			}
+		}
+	}
+}
+
+/* Decodes one AnyValue (the last value field set wins, as for a oneof). */
+static void kn_tail_anyvalue(const uint8_t *p, uint32_t len, struct kn_tail_value *v)
+{
+	const uint8_t *end = p + len;
+	struct kn_fld f;
+	memset(v, 0, sizeof *v);
+	v->type = KN_TV_EMPTY;
+	while (kn_next_field(&p, end, &f) > 0) {
+		switch (f.num) {
+		case 1:
+			if (f.wt == WT_LEN) {
+				v->type = KN_TV_STR;
+				v->s = (const char *)f.b;
+				v->slen = f.blen;
+			}
+			break;
+		case 2:
+			if (f.wt == WT_VARINT) {
+				v->type = KN_TV_BOOL;
+				v->b = f.v != 0;
+			}
+			break;
+		case 3:
+			if (f.wt == WT_VARINT) {
+				v->type = KN_TV_INT;
+				v->i = (int64_t)f.v;
+			}
+			break;
+		case 4:
+			if (f.wt == WT_I64) {
+				v->type = KN_TV_DOUBLE;
+				memcpy(&v->d, &f.v, sizeof v->d);
+			}
+			break;
+		case 5:
+		case 6:
+		case 7:
+			if (f.wt == WT_LEN) {
+				v->type = f.num == 5 ? KN_TV_ARRAY : f.num == 6 ? KN_TV_KVLIST : KN_TV_BYTES;
+				v->s = (const char *)f.b;
+				v->slen = f.blen;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+int kn_tail_attr_get(const uint8_t *msg, uint32_t len, uint32_t field, const char *key,
+		     size_t keylen, struct kn_tail_value *v)
+{
+	const uint8_t *p = msg, *end = msg ? msg + len : msg;
+	struct kn_fld f;
+	if (!msg)
+		return 0;
+	while (kn_next_field(&p, end, &f) > 0) {
+		if (f.num != field || f.wt != WT_LEN)
+			continue;
+		/* one KeyValue: key (last wins) and value (last wins) */
+		const uint8_t *q = f.b, *qend = f.b + f.blen;
+		const uint8_t *k = NULL, *val = NULL;
+		uint32_t klen = 0, vlen = 0;
+		struct kn_fld g;
+		while (kn_next_field(&q, qend, &g) > 0) {
+			if (g.wt != WT_LEN)
+				continue;
+			if (g.num == 1) {
+				k = g.b;
+				klen = g.blen;
+			} else if (g.num == 2) {
+				val = g.b;
+				vlen = g.blen;
+			}
+		}
+		if (klen != keylen || (keylen && (!k || memcmp(k, key, keylen) != 0)))
+			continue;
+		if (val) {
+			kn_tail_anyvalue(val, vlen, v);
+		} else {
+			memset(v, 0, sizeof *v);
+			v->type = KN_TV_EMPTY;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+enum kn_tail_decision kn_tail_match_attr(const struct kn_tail_trace *t, const char *key,
+					 size_t keylen, kn_tail_attr_match_fn match, void *ctx,
+					 int invert)
+{
+	struct kn_tail_walk w;
+	struct kn_tail_rs rs;
+	struct kn_tail_span sp;
+	struct kn_tail_value v;
+	enum kn_tail_decision hit = invert ? KN_TAIL_INVERT_NOT_SAMPLED : KN_TAIL_SAMPLED;
+
+	kn_tail_walk_init(&w, t);
+	while (kn_tail_walk_next(&w, &rs)) {
+		if (kn_tail_resource_attr(&rs, key, keylen, &v) && match(ctx, &v, 0))
+			return hit;
+		while (kn_tail_rs_next_span(&rs, &sp))
+			if (kn_tail_span_attr(&sp, key, keylen, &v) && match(ctx, &v, 1))
+				return hit;
+	}
+	return invert ? KN_TAIL_INVERT_SAMPLED : KN_TAIL_NOT_SAMPLED;
+}
