@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "config/kn_config.h"
+#include "grpc/kn_grpc_log.h"
 #include "core/kn_log.h"
 #include "core/kn_runtime.h"
 
@@ -89,6 +90,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	kn_grpc_log_init();
 	struct kn_err err = {{0}};
 	struct kn_cnode *root = load(config, &err);
 	if (!root) {

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kn_tail_frame: framing of one trace's part of a chunk (see kn_tail_frame.h).
+ * The two passes mirror kn_wire_split's: pass 1 reserves a slot for each
+ * group when it opens and fills it when it closes, so pass 2 meets every
+ * length before the group's contents. Costs O(spans of the part). */
+#include "kn_tail_frame.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../collector/wire/kn_wire.h"
+
+void kn_tail_frame_free(struct kn_tail_frame *f)
+{
+	if (!f)
+		return;
+	free(f->res);
+	free(f->scopes);
+	memset(f, 0, sizeof *f);
+}
+
+static int grow(struct kn_tail_frame_msg **a, uint32_t *cap, uint32_t n)
+{
+	if (n < *cap)
+		return 0;
+	uint32_t nc = *cap ? *cap * 2 : 16;
+	struct kn_tail_frame_msg *p = realloc(*a, (size_t)nc * sizeof *p);
+	if (!p)
+		return -1;
+	*a = p;
+	*cap = nc;
+	return 0;
+}
+
+int kn_tail_skip(const uint8_t **p, const uint8_t *end, uint32_t wt)
+{
+	uint64_t v;
+	switch (wt) {
+	case 0:
+		return kn_wire_get_varint(p, end, &v);
+	case 1:
+		if (end - *p < 8)
+			return -1;
+		*p += 8;
+		return 0;
+	case 5:
+		if (end - *p < 4)
+			return -1;
+		*p += 4;
+		return 0;
+	case 2:
+		if (kn_wire_get_varint(p, end, &v) || v > (uint64_t)(end - *p))
+			return -1;
+		*p += v;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* Reads a field header; for LEN fields also the length, checked against end. */
+static int field(const uint8_t **p, const uint8_t *end, uint32_t *num, uint32_t *wt,
+		 const uint8_t **body, uint32_t *blen)
+{
+	uint64_t tag, len;
+	if (kn_wire_get_varint(p, end, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+		return -1;
+	*num = (uint32_t)(tag >> 3);
+	*wt = (uint32_t)(tag & 7);
+	if (*wt != 2)
+		return kn_tail_skip(p, end, *wt);
+	if (kn_wire_get_varint(p, end, &len) || len > (uint64_t)(end - *p) || len > 0x7fffffff)
+		return -1;
+	*body = *p;
+	*blen = (uint32_t)len;
+	*p += len;
+	return 0;
+}
+
+static int index_scope(struct kn_tail_frame *f, const uint8_t *p, const uint8_t *end,
+		       uint32_t res_idx)
+{
+	if (grow(&f->scopes, &f->cap_scopes, f->nscopes))
+		return -1;
+	struct kn_tail_frame_msg *s = &f->scopes[f->nscopes++];
+	memset(s, 0, sizeof *s);
+	s->resource_idx = res_idx;
+	while (p < end) {
+		uint32_t num, wt, blen = 0;
+		const uint8_t *body = NULL;
+		if (field(&p, end, &num, &wt, &body, &blen))
+			return -1;
+		if (wt != 2)
+			continue;
+		if (num == 1) {
+			s->msg = body;
+			s->len = blen;
+		} else if (num == 3) {
+			s->url = body;
+			s->url_len = blen;
+		}
+	}
+	return 0;
+}
+
+int kn_tail_frame_index(struct kn_tail_frame *f, const uint8_t *data, size_t len)
+{
+	const uint8_t *p = data, *end = data + len;
+	f->nres = f->nscopes = 0;
+	while (p < end) {
+		uint32_t num, wt, blen = 0;
+		const uint8_t *body = NULL;
+		if (field(&p, end, &num, &wt, &body, &blen))
+			return -1;
+		if (num != 1 || wt != 2)
+			continue;
+		if (grow(&f->res, &f->cap_res, f->nres))
+			return -1;
+		uint32_t ri = f->nres++;
+		memset(&f->res[ri], 0, sizeof f->res[ri]);
+		const uint8_t *q = body, *qend = body + blen;
+		while (q < qend) {
+			uint32_t n2, wt2, l2 = 0;
+			const uint8_t *b2 = NULL;
+			if (field(&q, qend, &n2, &wt2, &b2, &l2))
+				return -1;
+			if (wt2 != 2)
+				continue;
+			if (n2 == 1) {
+				f->res[ri].msg = b2;
+				f->res[ri].len = l2;
+			} else if (n2 == 3) {
+				f->res[ri].url = b2;
+				f->res[ri].url_len = l2;
+			} else if (n2 == 2 && index_scope(f, b2, b2 + l2, ri)) {
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+int kn_tail_frame_check(const struct kn_tail_frame *f, const struct kn_chunk *c)
+{
+	for (uint32_t i = 0; i < c->nspans; i++) {
+		const struct kn_span_hdr *h = &c->spans[i];
+		if (h->scope_idx >= f->nscopes || h->resource_idx >= f->nres ||
+		    f->scopes[h->scope_idx].resource_idx != h->resource_idx ||
+		    (uint64_t)h->off + h->len > c->len)
+			return -1;
+	}
+	return 0;
+}
+
+static inline uint64_t fsize(uint64_t len)
+{
+	return 1 + kn_wire_varint_len(len) + len; /* every tag written here is 1 byte */
+}
+
+static inline uint8_t *put_field(uint8_t *w, uint8_t tag, uint64_t len)
+{
+	*w++ = tag;
+	return w + kn_wire_put_varint(w, len);
+}
+
+static inline uint8_t *put_bytes(uint8_t *w, uint8_t tag, const uint8_t *b, uint32_t len)
+{
+	w = put_field(w, tag, len);
+	memcpy(w, b, len);
+	return w + len;
+}
+
+uint64_t kn_tail_frame_size(const struct kn_tail_frame *f, const struct kn_chunk *c,
+			    const uint32_t *idx, uint32_t n, uint32_t *g)
+{
+	uint64_t total = 0, rsz = 0, ssz = 0;
+	uint32_t ng = 0, rslot = 0, sslot = 0, cur_r = UINT32_MAX, cur_s = UINT32_MAX;
+
+	for (uint32_t k = 0; k <= n; k++) {
+		const struct kn_span_hdr *h = k < n ? &c->spans[idx[k]] : NULL;
+		if (cur_s != UINT32_MAX && (!h || h->scope_idx != cur_s)) {
+			const struct kn_tail_frame_msg *s = &f->scopes[cur_s];
+			if (s->url)
+				ssz += fsize(s->url_len);
+			if (ssz > 0x7fffffff)
+				return UINT64_MAX;
+			g[sslot] = (uint32_t)ssz;
+			rsz += fsize(ssz);
+			cur_s = UINT32_MAX;
+		}
+		if (cur_r != UINT32_MAX && (!h || h->resource_idx != cur_r)) {
+			const struct kn_tail_frame_msg *r = &f->res[cur_r];
+			if (r->url)
+				rsz += fsize(r->url_len);
+			if (rsz > 0x7fffffff)
+				return UINT64_MAX;
+			g[rslot] = (uint32_t)rsz;
+			total += fsize(rsz);
+			cur_r = UINT32_MAX;
+		}
+		if (!h)
+			break;
+		if (cur_r == UINT32_MAX) {
+			cur_r = h->resource_idx;
+			rslot = ng++;
+			rsz = f->res[cur_r].msg ? fsize(f->res[cur_r].len) : 0;
+		}
+		if (cur_s == UINT32_MAX) {
+			cur_s = h->scope_idx;
+			sslot = ng++;
+			ssz = f->scopes[cur_s].msg ? fsize(f->scopes[cur_s].len) : 0;
+		}
+		ssz += fsize(h->len);
+	}
+	return total;
+}
+
+uint8_t *kn_tail_frame_write(const struct kn_tail_frame *f, const struct kn_chunk *c,
+			     const uint32_t *idx, uint32_t n, const uint32_t *g, uint8_t *w)
+{
+	uint32_t ng = 0, cur_r = UINT32_MAX, cur_s = UINT32_MAX;
+
+	for (uint32_t k = 0; k <= n; k++) {
+		const struct kn_span_hdr *h = k < n ? &c->spans[idx[k]] : NULL;
+		if (cur_s != UINT32_MAX && (!h || h->scope_idx != cur_s)) {
+			const struct kn_tail_frame_msg *s = &f->scopes[cur_s];
+			if (s->url)
+				w = put_bytes(w, 0x1a, s->url, s->url_len);
+			cur_s = UINT32_MAX;
+		}
+		if (cur_r != UINT32_MAX && (!h || h->resource_idx != cur_r)) {
+			const struct kn_tail_frame_msg *r = &f->res[cur_r];
+			if (r->url)
+				w = put_bytes(w, 0x1a, r->url, r->url_len);
+			cur_r = UINT32_MAX;
+		}
+		if (!h)
+			break;
+		if (cur_r == UINT32_MAX) {
+			cur_r = h->resource_idx;
+			w = put_field(w, 0x0a, g[ng++]);
+			if (f->res[cur_r].msg)
+				w = put_bytes(w, 0x0a, f->res[cur_r].msg, f->res[cur_r].len);
+		}
+		if (cur_s == UINT32_MAX) {
+			cur_s = h->scope_idx;
+			w = put_field(w, 0x12, g[ng++]);
+			if (f->scopes[cur_s].msg)
+				w = put_bytes(w, 0x0a, f->scopes[cur_s].msg, f->scopes[cur_s].len);
+		}
+		w = put_bytes(w, 0x12, c->data + h->off, h->len);
+	}
+	return w;
+}

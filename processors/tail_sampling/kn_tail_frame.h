@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kn_tail_frame: cuts one trace's spans out of an incoming chunk into the
+ * trace buffer format of kn_tail_trace.h (ResourceSpans messages framing
+ * verbatim copies of the Resource, InstrumentationScope and Span bytes),
+ * the same shape kn_wire_split gives a shard's chunk.
+ *
+ * kn_tail_frame_index walks only the two framing levels of a chunk's data
+ * (ResourceSpans, ScopeSpans; span bodies are skipped by length) and numbers
+ * every ResourceSpans and ScopeSpans in order, which is the numbering of the
+ * span headers' resource_idx / scope_idx (kn_wire_index numbers them the
+ * same way). Cheaper than re-indexing the chunk: one tag and one length per
+ * span. Then, for a list of span numbers of one trace (in chunk order):
+ * kn_tail_frame_size computes the bytes the part takes (group sizes into
+ * the scratch g[2n]) and kn_tail_frame_write writes it.
+ *
+ * Threads: a kn_tail_frame is per shard and reused (arrays only grow). */
+#ifndef KN_TAIL_FRAME_H
+#define KN_TAIL_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../collector/core/kn_chunk.h"
+
+struct kn_tail_frame_msg {
+	const uint8_t *msg;       /* Resource / InstrumentationScope bytes; NULL when absent */
+	const uint8_t *url;       /* schema_url bytes; NULL when absent */
+	uint32_t len, url_len;
+	uint32_t resource_idx;    /* scopes: the enclosing ResourceSpans */
+};
+
+struct kn_tail_frame {
+	struct kn_tail_frame_msg *res, *scopes;
+	uint32_t nres, nscopes, cap_res, cap_scopes;
+};
+
+void kn_tail_frame_free(struct kn_tail_frame *f);
+
+/* Walks data[0..len). 0, or -1 when the framing is broken or memory ran out. */
+int kn_tail_frame_index(struct kn_tail_frame *f, const uint8_t *data, size_t len);
+
+/* 0 when every span's resource_idx / scope_idx is within the index. */
+int kn_tail_frame_check(const struct kn_tail_frame *f, const struct kn_chunk *c);
+
+/* Bytes that spans idx[0..n) of c take framed; g[2n] receives group sizes
+ * for kn_tail_frame_write. UINT64_MAX when a group passes 2^31-1. */
+uint64_t kn_tail_frame_size(const struct kn_tail_frame *f, const struct kn_chunk *c,
+			    const uint32_t *idx, uint32_t n, uint32_t *g);
+
+/* Writes them at w (room for kn_tail_frame_size bytes); returns the end. */
+uint8_t *kn_tail_frame_write(const struct kn_tail_frame *f, const struct kn_chunk *c,
+			     const uint32_t *idx, uint32_t n, const uint32_t *g, uint8_t *w);
+
+/* Skips one field's value of wire type wt at *p (< end): 0, or -1. */
+int kn_tail_skip(const uint8_t **p, const uint8_t *end, uint32_t wt);
+
+#endif
