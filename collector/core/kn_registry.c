@@ -11,6 +11,7 @@ extern const struct kn_component kn_exporter_otlp;
 extern const struct kn_component kn_exporter_otlphttp;
 extern const struct kn_component kn_exporter_file;
 extern const struct kn_component kn_exporter_debug;
+extern const struct kn_component kn_exporter_loadbalancing;
 
 const struct kn_component *const kn_components[] = {
 	&kn_receiver_otlp,
@@ -19,6 +20,7 @@ const struct kn_component *const kn_components[] = {
 	&kn_exporter_otlphttp,
 	&kn_exporter_file,
 	&kn_exporter_debug,
+	&kn_exporter_loadbalancing,
 	NULL,
 };
 

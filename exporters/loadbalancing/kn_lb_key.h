@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* 1 and *name/*len set (pointing into res) when found, else 0. res may be NULL. */
+/* 1 and *name, *name_len set (pointing into res) when found, else 0. res may be NULL. */
 int kn_lb_service_name(const uint8_t *res, size_t len, const uint8_t **name, size_t *name_len);
 
 /* Key hashes: traceID = kn_lb_hash(16 id bytes); service = kn_lb_hash(name)

@@ -52,7 +52,7 @@ const yamlFiles = (d) => readdirSync(d).filter((f) => f.endsWith('.yaml')).sort(
 
 // Parses YAML texts/files with deploy_yaml.py; returns per input its documents.
 function parseYaml(inputs, stdin) {
-  const r = spawnSync('python3', [join(HERE, 'deploy_yaml.py'), ...inputs], { encoding: 'utf8', input: stdin, timeout: 60000 });
+  const r = spawnSync('/usr/bin/python3', [join(HERE, 'deploy_yaml.py'), ...inputs], { encoding: 'utf8', input: stdin, timeout: 60000 });
   if (r.error) throw new Error(`python3 is needed to parse YAML (Debian: python3 python3-yaml): ${r.error.message}`);
   if (r.status !== 0) throw new Error(`deploy_yaml.py failed (exit ${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout);

@@ -142,4 +142,42 @@ size_t kn_tail_th_format(uint64_t th, char out[15]);
 
 #define KN_TAIL_MAX_TH (1ull << 56)
 
+/* FNV-1a, 64 bit (Go's hash/fnv New64a): start from KN_TAIL_FNV_OFFSET. */
+#define KN_TAIL_FNV_OFFSET 14695981039346656037ull
+static inline uint64_t kn_tail_fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* Token bucket with golang.org/x/time/rate's AllowN semantics: starts full,
+ * refills continuously at `rate` per second up to `burst`; a request of n
+ * passes iff n <= burst and n tokens are there (then they are taken). */
+struct kn_tail_bucket {
+	double rate, burst, tokens;
+	uint64_t last_ns;
+	int started;
+};
+static inline int kn_tail_bucket_allow(struct kn_tail_bucket *b, uint64_t now_ns, double n)
+{
+	double tokens = b->burst;
+	if (b->started && now_ns > b->last_ns)
+		tokens = b->tokens + (double)(now_ns - b->last_ns) * 1e-9 * b->rate;
+	else if (b->started)
+		tokens = b->tokens;
+	if (tokens > b->burst)
+		tokens = b->burst;
+	if (n > b->burst || tokens < n)
+		return 0;
+	b->tokens = tokens - n;
+	if (!b->started || now_ns > b->last_ns)
+		b->last_ns = now_ns;
+	b->started = 1;
+	return 1;
+}
+
 #endif

@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kn_tail_store: records, id table, arrival and root lists, buffers (see
+ * kn_tail_store.h). A record is 96 bytes; with the table at load <= 1/2 a
+ * buffered trace costs ~104 bytes plus its encoded spans. */
+#include "kn_tail_store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kn_tail_hash.h"
+
+#define NIL UINT32_MAX
+
+struct rec {
+	uint8_t id[16];
+	uint8_t *buf;
+	uint32_t len, cap;        /* buffer bytes used / allocated */
+	uint32_t nspans, nerror;
+	uint64_t min_start_ns, max_end_ns;
+	uint64_t first_seen_ns, root_seen_ns;
+	uint32_t prev, next;      /* arrival list; next is the free-list link when unused */
+	uint32_t rprev, rnext;    /* root list */
+	uint8_t live, on_root;
+};
+
+struct kn_tail_store {
+	struct kn_tail_store_cfg cfg;
+	struct rec *r;
+	uint32_t cap, nlive, free_head;
+	uint32_t *slot;
+	uint32_t mask;            /* table size - 1 */
+	uint32_t head, tail;      /* arrival list: head = oldest */
+	uint32_t rhead, rtail;    /* root list */
+	uint64_t spans;
+	size_t buf_bytes;
+	uint64_t last_now;
+};
+
+static size_t table_bytes(uint32_t mask)
+{
+	return ((size_t)mask + 1) * sizeof(uint32_t);
+}
+
+struct kn_tail_store *kn_tail_store_create(const struct kn_tail_store_cfg *cfg)
+{
+	struct kn_tail_store *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->cfg = *cfg;
+	uint32_t want = cfg->initial_traces < 16 ? 16 : cfg->initial_traces;
+	uint32_t tsize = 32;
+	while (tsize < 2 * (uint64_t)want && tsize < (1u << 30))
+		tsize <<= 1;
+	s->cap = want;
+	s->r = calloc(s->cap, sizeof *s->r);
+	s->slot = calloc(tsize, sizeof *s->slot);
+	s->mask = tsize - 1;
+	if (!s->r || !s->slot) {
+		kn_tail_store_destroy(s);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < s->cap; i++)
+		s->r[i].next = i + 1 < s->cap ? i + 1 : NIL;
+	s->free_head = 0;
+	s->head = s->tail = s->rhead = s->rtail = NIL;
+	return s;
+}
+
+void kn_tail_store_destroy(struct kn_tail_store *s)
+{
+	if (!s)
+		return;
+	if (s->r)
+		for (uint32_t i = 0; i < s->cap; i++)
+			if (s->r[i].live)
+				free(s->r[i].buf);
+	free(s->r);
+	free(s->slot);
+	free(s);
+}
+
+uint32_t kn_tail_store_find(const struct kn_tail_store *s, const uint8_t id[16])
+{
+	for (uint32_t i = (uint32_t)kn_tail_id_hash(id) & s->mask; s->slot[i];
+	     i = (i + 1) & s->mask) {
+		uint32_t t = s->slot[i] - 1;
+		if (memcmp(s->r[t].id, id, 16) == 0)
+			return t;
+	}
+	return NIL;
+}
+
+static uint32_t grown_cap(uint32_t len, uint32_t cap, size_t add)
+{
+	uint64_t need = (uint64_t)len + add;
+	if (need <= cap)
+		return cap;
+	if (cap == 0)
+		return (uint32_t)need;
+	uint64_t nc = (uint64_t)cap + cap / 2;
+	if (nc < need)
+		nc = need;
+	if (nc > 0x7fffffff)
+		nc = need;
+	return (uint32_t)nc;
+}
+
+size_t kn_tail_store_would(const struct kn_tail_store *s, uint32_t t, size_t add)
+{
+	size_t now = kn_tail_store_bytes(s);
+	if (t != NIL)
+		return now + (grown_cap(s->r[t].len, s->r[t].cap, add) - s->r[t].cap);
+	size_t more = add;
+	if (s->free_head == NIL)
+		more += (size_t)s->cap * sizeof *s->r;
+	if (2 * ((uint64_t)s->nlive + 1) > (uint64_t)s->mask + 1)
+		more += table_bytes(s->mask);
+	return now + more;
+}
+
+static int table_grow(struct kn_tail_store *s)
+{
+	uint32_t nsize = (s->mask + 1) * 2;
+	uint32_t *ns = calloc(nsize, sizeof *ns);
+	if (!ns)
+		return -1;
+	uint32_t nmask = nsize - 1;
+	for (uint32_t i = 0; i <= s->mask; i++) {
+		if (!s->slot[i])
+			continue;
+		uint32_t j = (uint32_t)kn_tail_id_hash(s->r[s->slot[i] - 1].id) & nmask;
+		while (ns[j])
+			j = (j + 1) & nmask;
+		ns[j] = s->slot[i];
+	}
+	free(s->slot);
+	s->slot = ns;
+	s->mask = nmask;
+	return 0;
+}
+
+static int recs_grow(struct kn_tail_store *s)
+{
+	uint64_t nc = (uint64_t)s->cap * 2;
+	if (nc >= NIL)
+		return -1;
+	struct rec *nr = realloc(s->r, (size_t)nc * sizeof *nr);
+	if (!nr)
+		return -1;
+	memset(nr + s->cap, 0, (size_t)(nc - s->cap) * sizeof *nr);
+	for (uint32_t i = s->cap; i < nc; i++)
+		nr[i].next = i + 1 < nc ? i + 1 : NIL;
+	s->free_head = s->cap;
+	s->r = nr;
+	s->cap = (uint32_t)nc;
+	return 0;
+}
+
+uint64_t kn_tail_store_now(const struct kn_tail_store *s, uint64_t now)
+{
+	return now > s->last_now ? now : s->last_now;
+}
+
+uint32_t kn_tail_store_open(struct kn_tail_store *s, const uint8_t id[16], uint64_t now)
+{
+	if (2 * ((uint64_t)s->nlive + 1) > (uint64_t)s->mask + 1 && table_grow(s))
+		return NIL;
+	if (s->free_head == NIL && recs_grow(s))
+		return NIL;
+	now = kn_tail_store_now(s, now);
+	s->last_now = now;
+	uint32_t t = s->free_head;
+	struct rec *r = &s->r[t];
+	s->free_head = r->next;
+	memset(r, 0, sizeof *r);
+	memcpy(r->id, id, 16);
+	r->live = 1;
+	r->min_start_ns = UINT64_MAX;
+	r->first_seen_ns = now;
+	r->rprev = r->rnext = NIL;
+	/* arrival list tail */
+	r->prev = s->tail;
+	r->next = NIL;
+	if (s->tail != NIL)
+		s->r[s->tail].next = t;
+	else
+		s->head = t;
+	s->tail = t;
+	uint32_t i = (uint32_t)kn_tail_id_hash(id) & s->mask;
+	while (s->slot[i])
+		i = (i + 1) & s->mask;
+	s->slot[i] = t + 1;
+	s->nlive++;
+	return t;
+}
+
+int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_tail_frame *f,
+			 const struct kn_chunk *c, const uint32_t *idx, uint32_t n,
+			 const uint32_t *g, uint64_t size, uint64_t now)
+{
+	struct rec *r = &s->r[t];
+	if (size > 0x7fffffff || (uint64_t)r->len + size > 0x7fffffff)
+		return -1;
+	uint32_t ncap = grown_cap(r->len, r->cap, size);
+	if (ncap != r->cap) {
+		uint8_t *nb = realloc(r->buf, ncap);
+		if (!nb)
+			return -1;
+		s->buf_bytes += ncap - r->cap;
+		r->buf = nb;
+		r->cap = ncap;
+	}
+	uint8_t *end = kn_tail_frame_write(f, c, idx, n, g, r->buf + r->len);
+	r->len = (uint32_t)(end - r->buf);
+	now = kn_tail_store_now(s, now);
+	s->last_now = now;
+	for (uint32_t k = 0; k < n; k++) {
+		const struct kn_span_hdr *h = &c->spans[idx[k]];
+		if (h->status_code == 2) /* STATUS_CODE_ERROR */
+			r->nerror++;
+		if (h->start_ns < r->min_start_ns)
+			r->min_start_ns = h->start_ns;
+		if (h->end_ns > r->max_end_ns)
+			r->max_end_ns = h->end_ns;
+		static const uint8_t zero[8];
+		if (!r->root_seen_ns && memcmp(h->parent_span_id, zero, 8) == 0) {
+			r->root_seen_ns = now ? now : 1;
+			if (s->cfg.root_wait_ns) {
+				r->on_root = 1;
+				r->rprev = s->rtail;
+				r->rnext = NIL;
+				if (s->rtail != NIL)
+					s->r[s->rtail].rnext = t;
+				else
+					s->rhead = t;
+				s->rtail = t;
+			}
+		}
+	}
+	r->nspans += n;
+	s->spans += n;
+	return 0;
+}
+
+void kn_tail_store_view(const struct kn_tail_store *s, uint32_t t, struct kn_tail_trace *v)
+{
+	const struct rec *r = &s->r[t];
+	memcpy(v->trace_id, r->id, 16);
+	v->nspans = r->nspans;
+	v->nerror = r->nerror;
+	v->min_start_ns = r->min_start_ns;
+	v->max_end_ns = r->max_end_ns;
+	v->first_seen_ns = r->first_seen_ns;
+	v->root_seen_ns = r->root_seen_ns;
+	v->bytes = v->len = r->len;
+	v->data = r->buf;
+}
+
+void kn_tail_store_remove(struct kn_tail_store *s, uint32_t t)
+{
+	struct rec *r = &s->r[t];
+	/* table: find the slot, then shift the rest of its probe run back */
+	uint32_t i = (uint32_t)kn_tail_id_hash(r->id) & s->mask;
+	while (s->slot[i] != t + 1)
+		i = (i + 1) & s->mask;
+	for (uint32_t j = i;;) {
+		j = (j + 1) & s->mask;
+		if (!s->slot[j])
+			break;
+		uint32_t home = (uint32_t)kn_tail_id_hash(s->r[s->slot[j] - 1].id) & s->mask;
+		if (((j - home) & s->mask) >= ((j - i) & s->mask)) {
+			s->slot[i] = s->slot[j];
+			i = j;
+		}
+	}
+	s->slot[i] = 0;
+	/* lists */
+	if (r->prev != NIL)
+		s->r[r->prev].next = r->next;
+	else
+		s->head = r->next;
+	if (r->next != NIL)
+		s->r[r->next].prev = r->prev;
+	else
+		s->tail = r->prev;
+	if (r->on_root) {
+		if (r->rprev != NIL)
+			s->r[r->rprev].rnext = r->rnext;
+		else
+			s->rhead = r->rnext;
+		if (r->rnext != NIL)
+			s->r[r->rnext].rprev = r->rprev;
+		else
+			s->rtail = r->rprev;
+	}
+	s->buf_bytes -= r->cap;
+	s->spans -= r->nspans;
+	free(r->buf);
+	memset(r, 0, sizeof *r);
+	r->next = s->free_head;
+	s->free_head = t;
+	s->nlive--;
+}
+
+uint32_t kn_tail_store_oldest(const struct kn_tail_store *s)
+{
+	return s->head;
+}
+
+uint32_t kn_tail_store_due(const struct kn_tail_store *s, uint64_t now)
+{
+	if (s->head != NIL && s->r[s->head].first_seen_ns + s->cfg.decision_wait_ns <= now)
+		return s->head;
+	if (s->rhead != NIL && s->r[s->rhead].root_seen_ns + s->cfg.root_wait_ns <= now)
+		return s->rhead;
+	return NIL;
+}
+
+uint64_t kn_tail_store_next_deadline(const struct kn_tail_store *s)
+{
+	uint64_t d = 0;
+	if (s->head != NIL)
+		d = s->r[s->head].first_seen_ns + s->cfg.decision_wait_ns;
+	if (s->rhead != NIL) {
+		uint64_t rd = s->r[s->rhead].root_seen_ns + s->cfg.root_wait_ns;
+		if (!d || rd < d)
+			d = rd;
+	}
+	return d ? d : (s->head != NIL ? 1 : 0);
+}
+
+uint32_t kn_tail_store_count(const struct kn_tail_store *s)
+{
+	return s->nlive;
+}
+
+uint64_t kn_tail_store_spans(const struct kn_tail_store *s)
+{
+	return s->spans;
+}
+
+size_t kn_tail_store_bytes(const struct kn_tail_store *s)
+{
+	return sizeof *s + (size_t)s->cap * sizeof *s->r + table_bytes(s->mask) + s->buf_bytes;
+}
+
+size_t kn_tail_store_trace_bytes(const struct kn_tail_store *s, uint32_t t)
+{
+	return s->r[t].len;
+}
