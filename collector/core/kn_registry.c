@@ -7,6 +7,7 @@
 
 extern const struct kn_component kn_receiver_otlp;
 extern const struct kn_component kn_processor_batch;
+extern const struct kn_component kn_processor_tail_sampling;
 extern const struct kn_component kn_exporter_otlp;
 extern const struct kn_component kn_exporter_otlphttp;
 extern const struct kn_component kn_exporter_file;
@@ -16,6 +17,7 @@ extern const struct kn_component kn_exporter_loadbalancing;
 const struct kn_component *const kn_components[] = {
 	&kn_receiver_otlp,
 	&kn_processor_batch,
+	&kn_processor_tail_sampling,
 	&kn_exporter_otlp,
 	&kn_exporter_otlphttp,
 	&kn_exporter_file,

@@ -148,7 +148,7 @@ void kn_wire_ctx_format(const struct kn_wire_ctx *c, char *out, size_t outlen)
 	snprintf(out + n, outlen - n, "%s%s", c->nframes ? ": " : "", why);
 }
 
-int kn_wire_skip(struct kn_wire_ctx *c, uint32_t wt, const uint8_t **p, const uint8_t *end)
+int kn_wire_skip_any(struct kn_wire_ctx *c, uint32_t wt, const uint8_t **p, const uint8_t *end)
 {
 	uint64_t v = 0;
 	uint32_t len = 0;
@@ -205,7 +205,8 @@ int kn_wire_check_msg(struct kn_wire_ctx *c, enum kn_wire_msg m, const uint8_t *
 			continue;
 		}
 		if (kn_wire_len(c, &p, end, &len) < 0 ||
-		    kn_wire_check_msg(c, (enum kn_wire_msg)f->msg, p, p + len, depth) < 0)
+		    (f->msg == KN_WM_KEYVALUE ? kn_wire_check_kv(c, p, p + len, depth)
+		     : kn_wire_check_msg(c, (enum kn_wire_msg)f->msg, p, p + len, depth)) < 0)
 			return kn_wire_frame(c, f->name, field, idx);
 		p += len;
 	}

@@ -107,7 +107,15 @@ static int kn_wire_span(struct kn_wire_ctx *c, const uint8_t *base, const uint8_
 	while (p < end) {
 		uint32_t field = 0, wt = 0, len = 0;
 		uint64_t v = 0;
-		int32_t idx = -1, code;
+		int32_t idx, code;
+		const uint8_t *q;
+		/* attributes in their common shape: most of a span's bytes */
+		if (*p == 0x4a && (q = kn_wire_fast_len(p + 1, end, &len)) &&
+		    kn_wire_kv_fast(q, q + len)) {
+			h->nattrs++;
+			p = q + len;
+			continue;
+		}
 		if (kn_wire_tag(c, &p, end, &field, &wt) < 0)
 			return -1;
 		switch (field) {
@@ -161,15 +169,14 @@ static int kn_wire_span(struct kn_wire_ctx *c, const uint8_t *base, const uint8_
 		case 9: case 11: case 13: case 15: {
 			enum kn_wire_msg m = field == 9 ? KN_WM_KEYVALUE : field == 11 ? KN_WM_EVENT
 					   : field == 13 ? KN_WM_LINK : KN_WM_STATUS;
-			idx = field == 9 ? (int32_t)h->nattrs : field == 11 ? nevents
-			    : field == 13 ? (int32_t)h->nlinks : -1;
 			if (kn_wire_want(c, wt, KN_WT_LEN) < 0 || kn_wire_len(c, &p, end, &len) < 0)
 				goto fail;
 			if (field == 15) {
 				if (kn_wire_status(c, p, p + len, &code) < 0)
 					goto fail;
 				h->status_code = code;
-			} else if (kn_wire_check_msg(c, m, p, p + len, 0) < 0) {
+			} else if ((m == KN_WM_KEYVALUE ? kn_wire_check_kv(c, p, p + len, 0)
+				    : kn_wire_check_msg(c, m, p, p + len, 0)) < 0) {
 				goto fail;
 			}
 			if (field == 9)
@@ -188,6 +195,8 @@ static int kn_wire_span(struct kn_wire_ctx *c, const uint8_t *base, const uint8_
 		}
 		continue;
 fail:
+		idx = field == 9 ? (int32_t)h->nattrs : field == 11 ? nevents
+		    : field == 13 ? (int32_t)h->nlinks : -1;
 		return kn_wire_frame(c, kn_wire_span_fields[field], field, idx);
 	}
 	return 0;

@@ -61,6 +61,12 @@ static inline int kn_wire_tag(struct kn_wire_ctx *c, const uint8_t **p, const ui
 	const uint8_t *q = *p;
 	uint64_t v = 0;
 	unsigned shift = 0;
+	if (q < end && *q < 0x80 && *q >= 8) {   /* one-byte tag: fields 1..15 */
+		*p = q + 1;
+		*wt = *q & 7u;
+		*field = *q >> 3;
+		return 0;
+	}
 	for (int i = 0; i < 5; i++) {
 		if (q >= end)
 			return kn_wire_fail(c, "truncated tag");
@@ -106,6 +112,11 @@ static inline int kn_wire_len(struct kn_wire_ctx *c, const uint8_t **p, const ui
 	const uint8_t *q = *p;
 	uint64_t v = 0;
 	unsigned shift = 0;
+	if (q < end && *q < 0x80 && *q < end - q) {   /* one-byte prefix, in bounds */
+		*len = *q;
+		*p = q + 1;
+		return 0;
+	}
 	for (int i = 0; i < 5; i++) {
 		if (q >= end)
 			return kn_wire_fail(c, "truncated length");
@@ -133,8 +144,27 @@ static inline int kn_wire_want(struct kn_wire_ctx *c, uint32_t wt, uint32_t want
 	return kn_wire_failf(c, "wrong wire type %u, want %u", wt, want);
 }
 
-/* Skips the value of a field of wire type wt (unknown fields). */
-int kn_wire_skip(struct kn_wire_ctx *c, uint32_t wt, const uint8_t **p, const uint8_t *end);
+/* The general case of kn_wire_skip (every wire type, every error). */
+int kn_wire_skip_any(struct kn_wire_ctx *c, uint32_t wt, const uint8_t **p, const uint8_t *end);
+
+/* Skips the value of a field of wire type wt (unknown fields). The common
+ * cases (a one-byte varint, an in-bounds one-byte length) stay inline. */
+static inline int kn_wire_skip(struct kn_wire_ctx *c, uint32_t wt, const uint8_t **p,
+			       const uint8_t *end)
+{
+	const uint8_t *q = *p;
+	if (q < end && *q < 0x80) {
+		if (wt == KN_WT_VARINT) {
+			*p = q + 1;
+			return 0;
+		}
+		if (wt == KN_WT_LEN && *q < end - q) {
+			*p = q + 1 + *q;
+			return 0;
+		}
+	}
+	return kn_wire_skip_any(c, wt, p, end);
+}
 
 static inline uint64_t kn_wire_le64(const uint8_t *p)
 {
@@ -170,5 +200,71 @@ enum kn_wire_msg {
  * KN_WIRE_MAX_DEPTH is an error. 0, or -1 with c->why and frames set. */
 int kn_wire_check_msg(struct kn_wire_ctx *c, enum kn_wire_msg m, const uint8_t *p,
 		      const uint8_t *end, uint32_t depth);
+
+/* A length prefix of one or two bytes at p whose payload fits before end:
+ * returns the payload (*len its size), or NULL when the prefix is longer or
+ * the payload does not fit (the caller then takes the checked path). */
+static inline const uint8_t *kn_wire_fast_len(const uint8_t *p, const uint8_t *end, uint32_t *len)
+{
+	if (p < end && p[0] < 0x80) {
+		*len = p[0];
+		p += 1;
+	} else if (end - p >= 2 && p[1] < 0x80) {
+		*len = (uint32_t)(p[0] & 0x7f) | (uint32_t)p[1] << 7;
+		p += 2;
+	} else {
+		return NULL;
+	}
+	return *len <= (size_t)(end - p) ? p : NULL;
+}
+
+/* The common shape of a KeyValue, proved well-formed without the general
+ * machinery: an optional key (field 1) and then, filling the rest, an
+ * optional value (field 2) that is empty or holds exactly one scalar
+ * (string, bool, int, double, bytes, string_value_strindex). 1 when [p, end)
+ * has that shape and is valid; 0 when it does not have it (which says
+ * nothing about validity: the general checker then decides, and names the
+ * fault). Only called where the value's AnyValue is within the depth bound. */
+static inline int kn_wire_kv_fast(const uint8_t *p, const uint8_t *end)
+{
+	uint32_t n = 0;
+	if (p < end && p[0] == 0x0a) {                    /* key */
+		if (!(p = kn_wire_fast_len(p + 1, end, &n)))
+			return 0;
+		p += n;
+	}
+	if (p == end)
+		return 1;
+	if (p[0] != 0x12 || !(p = kn_wire_fast_len(p + 1, end, &n)) || n != (size_t)(end - p))
+		return 0;                                 /* value, filling the rest */
+	if (p == end)
+		return 1;
+	switch (*p++) {
+	case 0x0a:                                        /* string_value */
+	case 0x3a:                                        /* bytes_value */
+		return (p = kn_wire_fast_len(p, end, &n)) && n == (size_t)(end - p);
+	case 0x10:                                        /* bool_value */
+	case 0x18:                                        /* int_value */
+	case 0x40:                                        /* string_value_strindex */
+		for (int i = 0; i < 10 && p < end; i++)
+			if (!(*p++ & 0x80))
+				return p == end;
+		return 0;
+	case 0x21:                                        /* double_value */
+		return end - p == 8;
+	default:
+		return 0;
+	}
+}
+
+/* Validates one KeyValue whose enclosing AnyValue depth is depth: the fast
+ * shape inline, anything else (and every error) through kn_wire_check_msg. */
+static inline int kn_wire_check_kv(struct kn_wire_ctx *c, const uint8_t *p, const uint8_t *end,
+				   uint32_t depth)
+{
+	if (depth < KN_WIRE_MAX_DEPTH && kn_wire_kv_fast(p, end))
+		return 0;
+	return kn_wire_check_msg(c, KN_WM_KEYVALUE, p, end, depth);
+}
 
 #endif

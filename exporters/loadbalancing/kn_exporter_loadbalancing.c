@@ -161,7 +161,7 @@ static int update_locked(struct kn_lb *x, const char *const *eps, size_t n, stru
 	size_t o = 0;
 	for (uint32_t i = 0; i < nr->n && o < sizeof list; i++)
 		o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", nr->endpoints[i]);
-	kn_info("exporter %s: ring of %u endpoints: %s", x->id, nr->n, list);
+	kn_info("exporter %s: ring rebuilt, %u endpoint(s): %s", x->id, nr->n, list);
 	return KN_OK;
 fail:
 	for (uint32_t i = 0; i < nr->n; i++)

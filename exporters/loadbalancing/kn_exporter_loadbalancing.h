@@ -92,9 +92,9 @@ struct kn_lb_dns_cfg {
 };
 
 struct kn_lb_resolver_cfg {
-	int has_static, has_dns;      /* set when the key is present */
 	struct kn_lb_static_cfg stat;
 	struct kn_lb_dns_cfg dns;
+	int has_static, has_dns;      /* set when the key is present (not first: present_off 0 means none) */
 };
 
 struct kn_lb_protocol_cfg {

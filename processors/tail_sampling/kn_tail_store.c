@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  * kn_tail_store: records, id table, arrival and root lists, buffers (see
- * kn_tail_store.h). A record is 96 bytes; with the table at load <= 1/2 a
- * buffered trace costs ~104 bytes plus its encoded spans. */
+ * kn_tail_store.h). Records are allocated in slabs of 256 (never moved, so
+ * growing never copies the live ones and capacity stays within one slab of
+ * use); a record is 96 bytes, and with the table at load <= 1/2 a buffered
+ * trace costs ~104-112 bytes plus its encoded spans. */
 #include "kn_tail_store.h"
 
 #include <stdlib.h>
@@ -10,6 +12,8 @@
 #include "kn_tail_hash.h"
 
 #define NIL UINT32_MAX
+#define SLAB_BITS 8
+#define SLAB (1u << SLAB_BITS)
 
 struct rec {
 	uint8_t id[16];
@@ -25,8 +29,9 @@ struct rec {
 
 struct kn_tail_store {
 	struct kn_tail_store_cfg cfg;
-	struct rec *r;
-	uint32_t cap, nlive, free_head;
+	struct rec **slab;        /* record t: slab[t >> SLAB_BITS][t & (SLAB - 1)] */
+	uint32_t nslabs, cap_slabs;
+	uint32_t nlive, free_head;
 	uint32_t *slot;
 	uint32_t mask;            /* table size - 1 */
 	uint32_t head, tail;      /* arrival list: head = oldest */
@@ -36,9 +41,37 @@ struct kn_tail_store {
 	uint64_t last_now;
 };
 
+static inline struct rec *R(const struct kn_tail_store *s, uint32_t t)
+{
+	return &s->slab[t >> SLAB_BITS][t & (SLAB - 1)];
+}
+
 static size_t table_bytes(uint32_t mask)
 {
 	return ((size_t)mask + 1) * sizeof(uint32_t);
+}
+
+static int slab_add(struct kn_tail_store *s)
+{
+	if ((uint64_t)(s->nslabs + 1) * SLAB >= NIL)
+		return -1;
+	if (s->nslabs == s->cap_slabs) {
+		uint32_t nc = s->cap_slabs ? s->cap_slabs * 2 : 4;
+		struct rec **ns = realloc(s->slab, (size_t)nc * sizeof *ns);
+		if (!ns)
+			return -1;
+		s->slab = ns;
+		s->cap_slabs = nc;
+	}
+	struct rec *r = calloc(SLAB, sizeof *r);
+	if (!r)
+		return -1;
+	uint32_t base = s->nslabs * SLAB;
+	for (uint32_t i = 0; i < SLAB; i++)
+		r[i].next = i + 1 < SLAB ? base + i + 1 : s->free_head;
+	s->slab[s->nslabs++] = r;
+	s->free_head = base;
+	return 0;
 }
 
 struct kn_tail_store *kn_tail_store_create(const struct kn_tail_store_cfg *cfg)
@@ -47,34 +80,35 @@ struct kn_tail_store *kn_tail_store_create(const struct kn_tail_store_cfg *cfg)
 	if (!s)
 		return NULL;
 	s->cfg = *cfg;
-	uint32_t want = cfg->initial_traces < 16 ? 16 : cfg->initial_traces;
+	s->free_head = s->head = s->tail = s->rhead = s->rtail = NIL;
 	uint32_t tsize = 32;
-	while (tsize < 2 * (uint64_t)want && tsize < (1u << 30))
+	while (tsize < 2 * (uint64_t)cfg->initial_traces && tsize < (1u << 30))
 		tsize <<= 1;
-	s->cap = want;
-	s->r = calloc(s->cap, sizeof *s->r);
 	s->slot = calloc(tsize, sizeof *s->slot);
 	s->mask = tsize - 1;
-	if (!s->r || !s->slot) {
-		kn_tail_store_destroy(s);
-		return NULL;
-	}
-	for (uint32_t i = 0; i < s->cap; i++)
-		s->r[i].next = i + 1 < s->cap ? i + 1 : NIL;
-	s->free_head = 0;
-	s->head = s->tail = s->rhead = s->rtail = NIL;
+	if (!s->slot)
+		goto fail;
+	do {
+		if (slab_add(s))
+			goto fail;
+	} while ((uint64_t)s->nslabs * SLAB < cfg->initial_traces);
 	return s;
+fail:
+	kn_tail_store_destroy(s);
+	return NULL;
 }
 
 void kn_tail_store_destroy(struct kn_tail_store *s)
 {
 	if (!s)
 		return;
-	if (s->r)
-		for (uint32_t i = 0; i < s->cap; i++)
-			if (s->r[i].live)
-				free(s->r[i].buf);
-	free(s->r);
+	for (uint32_t k = 0; k < s->nslabs; k++) {
+		for (uint32_t i = 0; i < SLAB; i++)
+			if (s->slab[k][i].live)
+				free(s->slab[k][i].buf);
+		free(s->slab[k]);
+	}
+	free(s->slab);
 	free(s->slot);
 	free(s);
 }
@@ -84,7 +118,7 @@ uint32_t kn_tail_store_find(const struct kn_tail_store *s, const uint8_t id[16])
 	for (uint32_t i = (uint32_t)kn_tail_id_hash(id) & s->mask; s->slot[i];
 	     i = (i + 1) & s->mask) {
 		uint32_t t = s->slot[i] - 1;
-		if (memcmp(s->r[t].id, id, 16) == 0)
+		if (memcmp(R(s, t)->id, id, 16) == 0)
 			return t;
 	}
 	return NIL;
@@ -108,11 +142,13 @@ static uint32_t grown_cap(uint32_t len, uint32_t cap, size_t add)
 size_t kn_tail_store_would(const struct kn_tail_store *s, uint32_t t, size_t add)
 {
 	size_t now = kn_tail_store_bytes(s);
-	if (t != NIL)
-		return now + (grown_cap(s->r[t].len, s->r[t].cap, add) - s->r[t].cap);
+	if (t != NIL) {
+		const struct rec *r = R(s, t);
+		return now + (grown_cap(r->len, r->cap, add) - r->cap);
+	}
 	size_t more = add;
 	if (s->free_head == NIL)
-		more += (size_t)s->cap * sizeof *s->r;
+		more += SLAB * sizeof(struct rec);
 	if (2 * ((uint64_t)s->nlive + 1) > (uint64_t)s->mask + 1)
 		more += table_bytes(s->mask);
 	return now + more;
@@ -120,6 +156,8 @@ size_t kn_tail_store_would(const struct kn_tail_store *s, uint32_t t, size_t add
 
 static int table_grow(struct kn_tail_store *s)
 {
+	if (s->mask >= (1u << 30))
+		return -1;
 	uint32_t nsize = (s->mask + 1) * 2;
 	uint32_t *ns = calloc(nsize, sizeof *ns);
 	if (!ns)
@@ -128,7 +166,7 @@ static int table_grow(struct kn_tail_store *s)
 	for (uint32_t i = 0; i <= s->mask; i++) {
 		if (!s->slot[i])
 			continue;
-		uint32_t j = (uint32_t)kn_tail_id_hash(s->r[s->slot[i] - 1].id) & nmask;
+		uint32_t j = (uint32_t)kn_tail_id_hash(R(s, s->slot[i] - 1)->id) & nmask;
 		while (ns[j])
 			j = (j + 1) & nmask;
 		ns[j] = s->slot[i];
@@ -136,23 +174,6 @@ static int table_grow(struct kn_tail_store *s)
 	free(s->slot);
 	s->slot = ns;
 	s->mask = nmask;
-	return 0;
-}
-
-static int recs_grow(struct kn_tail_store *s)
-{
-	uint64_t nc = (uint64_t)s->cap * 2;
-	if (nc >= NIL)
-		return -1;
-	struct rec *nr = realloc(s->r, (size_t)nc * sizeof *nr);
-	if (!nr)
-		return -1;
-	memset(nr + s->cap, 0, (size_t)(nc - s->cap) * sizeof *nr);
-	for (uint32_t i = s->cap; i < nc; i++)
-		nr[i].next = i + 1 < nc ? i + 1 : NIL;
-	s->free_head = s->cap;
-	s->r = nr;
-	s->cap = (uint32_t)nc;
 	return 0;
 }
 
@@ -165,12 +186,12 @@ uint32_t kn_tail_store_open(struct kn_tail_store *s, const uint8_t id[16], uint6
 {
 	if (2 * ((uint64_t)s->nlive + 1) > (uint64_t)s->mask + 1 && table_grow(s))
 		return NIL;
-	if (s->free_head == NIL && recs_grow(s))
+	if (s->free_head == NIL && slab_add(s))
 		return NIL;
 	now = kn_tail_store_now(s, now);
 	s->last_now = now;
 	uint32_t t = s->free_head;
-	struct rec *r = &s->r[t];
+	struct rec *r = R(s, t);
 	s->free_head = r->next;
 	memset(r, 0, sizeof *r);
 	memcpy(r->id, id, 16);
@@ -182,7 +203,7 @@ uint32_t kn_tail_store_open(struct kn_tail_store *s, const uint8_t id[16], uint6
 	r->prev = s->tail;
 	r->next = NIL;
 	if (s->tail != NIL)
-		s->r[s->tail].next = t;
+		R(s, s->tail)->next = t;
 	else
 		s->head = t;
 	s->tail = t;
@@ -198,7 +219,8 @@ int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_ta
 			 const struct kn_chunk *c, const uint32_t *idx, uint32_t n,
 			 const uint32_t *g, uint64_t size, uint64_t now)
 {
-	struct rec *r = &s->r[t];
+	static const uint8_t zero[8];
+	struct rec *r = R(s, t);
 	if (size > 0x7fffffff || (uint64_t)r->len + size > 0x7fffffff)
 		return -1;
 	uint32_t ncap = grown_cap(r->len, r->cap, size);
@@ -222,7 +244,6 @@ int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_ta
 			r->min_start_ns = h->start_ns;
 		if (h->end_ns > r->max_end_ns)
 			r->max_end_ns = h->end_ns;
-		static const uint8_t zero[8];
 		if (!r->root_seen_ns && memcmp(h->parent_span_id, zero, 8) == 0) {
 			r->root_seen_ns = now ? now : 1;
 			if (s->cfg.root_wait_ns) {
@@ -230,7 +251,7 @@ int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_ta
 				r->rprev = s->rtail;
 				r->rnext = NIL;
 				if (s->rtail != NIL)
-					s->r[s->rtail].rnext = t;
+					R(s, s->rtail)->rnext = t;
 				else
 					s->rhead = t;
 				s->rtail = t;
@@ -244,7 +265,7 @@ int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_ta
 
 void kn_tail_store_view(const struct kn_tail_store *s, uint32_t t, struct kn_tail_trace *v)
 {
-	const struct rec *r = &s->r[t];
+	const struct rec *r = R(s, t);
 	memcpy(v->trace_id, r->id, 16);
 	v->nspans = r->nspans;
 	v->nerror = r->nerror;
@@ -258,7 +279,7 @@ void kn_tail_store_view(const struct kn_tail_store *s, uint32_t t, struct kn_tai
 
 void kn_tail_store_remove(struct kn_tail_store *s, uint32_t t)
 {
-	struct rec *r = &s->r[t];
+	struct rec *r = R(s, t);
 	/* table: find the slot, then shift the rest of its probe run back */
 	uint32_t i = (uint32_t)kn_tail_id_hash(r->id) & s->mask;
 	while (s->slot[i] != t + 1)
@@ -267,7 +288,7 @@ void kn_tail_store_remove(struct kn_tail_store *s, uint32_t t)
 		j = (j + 1) & s->mask;
 		if (!s->slot[j])
 			break;
-		uint32_t home = (uint32_t)kn_tail_id_hash(s->r[s->slot[j] - 1].id) & s->mask;
+		uint32_t home = (uint32_t)kn_tail_id_hash(R(s, s->slot[j] - 1)->id) & s->mask;
 		if (((j - home) & s->mask) >= ((j - i) & s->mask)) {
 			s->slot[i] = s->slot[j];
 			i = j;
@@ -276,20 +297,20 @@ void kn_tail_store_remove(struct kn_tail_store *s, uint32_t t)
 	s->slot[i] = 0;
 	/* lists */
 	if (r->prev != NIL)
-		s->r[r->prev].next = r->next;
+		R(s, r->prev)->next = r->next;
 	else
 		s->head = r->next;
 	if (r->next != NIL)
-		s->r[r->next].prev = r->prev;
+		R(s, r->next)->prev = r->prev;
 	else
 		s->tail = r->prev;
 	if (r->on_root) {
 		if (r->rprev != NIL)
-			s->r[r->rprev].rnext = r->rnext;
+			R(s, r->rprev)->rnext = r->rnext;
 		else
 			s->rhead = r->rnext;
 		if (r->rnext != NIL)
-			s->r[r->rnext].rprev = r->rprev;
+			R(s, r->rnext)->rprev = r->rprev;
 		else
 			s->rtail = r->rprev;
 	}
@@ -309,24 +330,24 @@ uint32_t kn_tail_store_oldest(const struct kn_tail_store *s)
 
 uint32_t kn_tail_store_due(const struct kn_tail_store *s, uint64_t now)
 {
-	if (s->head != NIL && s->r[s->head].first_seen_ns + s->cfg.decision_wait_ns <= now)
+	if (s->head != NIL && R(s, s->head)->first_seen_ns + s->cfg.decision_wait_ns <= now)
 		return s->head;
-	if (s->rhead != NIL && s->r[s->rhead].root_seen_ns + s->cfg.root_wait_ns <= now)
+	if (s->rhead != NIL && R(s, s->rhead)->root_seen_ns + s->cfg.root_wait_ns <= now)
 		return s->rhead;
 	return NIL;
 }
 
 uint64_t kn_tail_store_next_deadline(const struct kn_tail_store *s)
 {
-	uint64_t d = 0;
-	if (s->head != NIL)
-		d = s->r[s->head].first_seen_ns + s->cfg.decision_wait_ns;
+	if (s->head == NIL)
+		return 0;
+	uint64_t d = R(s, s->head)->first_seen_ns + s->cfg.decision_wait_ns;
 	if (s->rhead != NIL) {
-		uint64_t rd = s->r[s->rhead].root_seen_ns + s->cfg.root_wait_ns;
-		if (!d || rd < d)
+		uint64_t rd = R(s, s->rhead)->root_seen_ns + s->cfg.root_wait_ns;
+		if (rd < d)
 			d = rd;
 	}
-	return d ? d : (s->head != NIL ? 1 : 0);
+	return d ? d : 1;
 }
 
 uint32_t kn_tail_store_count(const struct kn_tail_store *s)
@@ -341,10 +362,11 @@ uint64_t kn_tail_store_spans(const struct kn_tail_store *s)
 
 size_t kn_tail_store_bytes(const struct kn_tail_store *s)
 {
-	return sizeof *s + (size_t)s->cap * sizeof *s->r + table_bytes(s->mask) + s->buf_bytes;
+	return sizeof *s + (size_t)s->cap_slabs * sizeof *s->slab +
+	       (size_t)s->nslabs * SLAB * sizeof(struct rec) + table_bytes(s->mask) + s->buf_bytes;
 }
 
 size_t kn_tail_store_trace_bytes(const struct kn_tail_store *s, uint32_t t)
 {
-	return s->r[t].len;
+	return R(s, t)->len;
 }

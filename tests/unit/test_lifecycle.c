@@ -36,6 +36,11 @@ static const char *minimal_config(const struct kn_component *c)
 		return "{endpoint: \"127.0.0.1:9\", tls: {insecure: true}}";
 	if (c->kind == KN_EXPORTER && strcmp(c->type, "otlphttp") == 0)
 		return "{endpoint: \"http://127.0.0.1:9\"}";
+	if (c->kind == KN_EXPORTER && strcmp(c->type, "loadbalancing") == 0)
+		return "{protocol: {otlp: {tls: {insecure: true}}}, "
+		       "resolver: {static: {hostnames: [\"127.0.0.1:9\"]}}}";
+	if (c->kind == KN_PROCESSOR && strcmp(c->type, "tail_sampling") == 0)
+		return "{decision_wait: 1s, policies: [{name: all, type: always_sample}]}";
 	if (c->kind == KN_RECEIVER && strcmp(c->type, "otlp") == 0)
 		return "{protocols: {grpc: {endpoint: \"127.0.0.1:0\"}, http: {endpoint: \"127.0.0.1:0\"}}}";
 	return "{}";

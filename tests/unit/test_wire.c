@@ -18,6 +18,7 @@
 
 #include "collector/wire/kn_wire.h"
 #include "collector/wire/kn_wire_gen.h"
+#include "collector/wire/kn_wire_internal.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req_t;
@@ -719,6 +720,111 @@ static void test_last_one_wins(void **state)
 	kn_wire_index_free(&ix);
 }
 
+/* The KeyValue fast path (kn_wire_kv_fast) must take the common shapes, and
+ * whatever it accepts the general checker must accept too, under every
+ * truncation and every single-byte change of those shapes: it may only
+ * decline, never decide differently. */
+static void test_kv_fast_agrees(void **state)
+{
+	(void)state;
+	static struct wb kvs[16], av, tmp;
+	static const uint8_t vals[] = { 0x00, 0x01, 0x07, 0x08, 0x0a, 0x10, 0x12, 0x18, 0x21, 0x3a,
+					0x40, 0x4a, 0x7f, 0x80, 0x81, 0xff };
+	char big[300];
+	size_t nkv = 0;
+	memset(big, 'a', sizeof big);
+#define KV_BEGIN(key, klen) (kvs[nkv].n = 0, wb_bytes(&kvs[nkv], 1, key, klen), av.n = 0)
+#define KV_END() (wb_sub(&kvs[nkv], 2, &av), nkv++)
+	KV_BEGIN("http.route", 10); wb_bytes(&av, 1, "/api/v1/x", 9); KV_END();
+	KV_BEGIN("http.response.status_code", 25); wb_vfield(&av, 3, 200); KV_END();
+	KV_BEGIN("neg", 3); wb_vfield(&av, 3, (uint64_t)-1); KV_END();       /* 10-byte varint */
+	KV_BEGIN("ok", 2); wb_vfield(&av, 2, 1); KV_END();
+	KV_BEGIN("ratio", 5); wb_fixed64(&av, 4, 0x3ff0000000000000ull); KV_END();
+	KV_BEGIN("blob", 4); wb_bytes(&av, 7, "\x00\x01", 2); KV_END();
+	KV_BEGIN("idx", 3); wb_vfield(&av, 8, 7); KV_END();
+	KV_BEGIN(big, 200); wb_bytes(&av, 1, big, 300); KV_END();           /* 2-byte lengths */
+	KV_BEGIN("empty", 5); KV_END();                                      /* empty AnyValue */
+	kvs[nkv].n = 0; wb_bytes(&kvs[nkv], 1, "k", 1); nkv++;              /* key only */
+	kvs[nkv].n = 0; av.n = 0; wb_bytes(&av, 1, "v", 1); wb_sub(&kvs[nkv], 2, &av); nkv++;
+	kvs[nkv].n = 0; nkv++;                                               /* empty KeyValue */
+#undef KV_BEGIN
+#undef KV_END
+	for (size_t k = 0; k < nkv; k++) {
+		const struct wb *kv = &kvs[k];
+		struct kn_wire_ctx c = { 0 };
+		if (!kn_wire_kv_fast(kv->b, kv->b + kv->n))
+			fail_msg("shape %zu not taken by the fast path", k);
+		assert_int_equal(kn_wire_check_msg(&c, KN_WM_KEYVALUE, kv->b, kv->b + kv->n, 0), 0);
+		for (size_t len = 0; len <= kv->n; len++) {           /* truncations */
+			if (!kn_wire_kv_fast(kv->b, kv->b + len))
+				continue;
+			c.nframes = 0;
+			if (kn_wire_check_msg(&c, KN_WM_KEYVALUE, kv->b, kv->b + len, 0) != 0)
+				fail_msg("shape %zu cut to %zu: fast path accepts, checker says %s",
+					 k, len, c.why);
+		}
+		for (size_t i = 0; i < kv->n; i++) {                  /* one byte changed */
+			for (size_t v = 0; v < sizeof vals + 2; v++) {
+				tmp = *kv;
+				tmp.b[i] = v < sizeof vals ? vals[v] : (uint8_t)(kv->b[i] + (v == sizeof vals ? 1 : -1));
+				if (!kn_wire_kv_fast(tmp.b, tmp.b + tmp.n))
+					continue;
+				c.nframes = 0;
+				if (kn_wire_check_msg(&c, KN_WM_KEYVALUE, tmp.b, tmp.b + tmp.n, 0) != 0)
+					fail_msg("shape %zu byte %zu = 0x%02x: fast path accepts, checker says %s",
+						 k, i, tmp.b[i], c.why);
+			}
+		}
+	}
+	/* at the depth bound the fast path stands aside: the value is too deep */
+	{
+		struct kn_wire_ctx c = { 0 };
+		assert_int_equal(kn_wire_check_kv(&c, kvs[0].b, kvs[0].b + kvs[0].n, KN_WIRE_MAX_DEPTH), -1);
+		assert_non_null(strstr(c.why, "nested deeper"));
+		c.nframes = 0;
+		assert_int_equal(kn_wire_check_kv(&c, kvs[9].b, kvs[9].b + kvs[9].n, KN_WIRE_MAX_DEPTH), 0);
+	}
+}
+
+/* Attribute indexes in error paths stay right when fast-path attributes,
+ * general-path ones (kvlist values, unknown fields) and long ones mix. */
+static void test_attr_index_after_mixed_shapes(void **state)
+{
+	(void)state;
+	static struct wb sp, req, extra, kv, av, list, inner;
+	const char *pre = "resource_spans[0].scope_spans[0].spans[0].";
+	char want[256], big[300];
+	memset(big, 'b', sizeof big);
+
+	extra.n = 0;
+	wb_bytes(&extra, 9, "\x0a\x01x", 3);                   /* [0] fast */
+	inner.n = 0; wb_bytes(&inner, 1, "in", 2);
+	list.n = 0; wb_sub(&list, 1, &inner);
+	av.n = 0; wb_sub(&av, 6, &list);
+	kv.n = 0; wb_bytes(&kv, 1, "kv", 2); wb_sub(&kv, 2, &av);
+	wb_sub(&extra, 9, &kv);                                    /* [1] kvlist: general */
+	av.n = 0; wb_bytes(&av, 1, big, 300);
+	kv.n = 0; wb_bytes(&kv, 1, big, 150); wb_sub(&kv, 2, &av);
+	wb_sub(&extra, 9, &kv);                                    /* [2] fast, 2-byte lengths */
+	kv.n = 0; wb_bytes(&kv, 1, "u", 1); wb_unknown(&kv);
+	wb_sub(&extra, 9, &kv);                                    /* [3] unknown fields: general */
+	wb_vfield(&extra, 6, 2);
+	wb_span(&sp, &extra);
+	wb_request(&req, &sp);
+	expect_ok_both(&req, 1);
+
+	/* [4]: an int_value whose varint runs off the end of the AnyValue */
+	av.n = 0;
+	wb_tag(&av, 3, 0);
+	av.b[av.n++] = 0x80;
+	kv.n = 0; wb_bytes(&kv, 1, "bad", 3); wb_sub(&kv, 2, &av);
+	wb_sub(&extra, 9, &kv);
+	wb_span(&sp, &extra);
+	wb_request(&req, &sp);
+	snprintf(want, sizeof want, "%sattributes[4].value.int_value: truncated varint", pre);
+	expect_invalid(&req, want);
+}
+
 static void test_varint_helpers(void **state)
 {
 	(void)state;
@@ -759,6 +865,8 @@ int main(void)
 		cmocka_unit_test(test_malformed_framing),
 		cmocka_unit_test(test_invalid_ids),
 		cmocka_unit_test(test_last_one_wins),
+		cmocka_unit_test(test_kv_fast_agrees),
+		cmocka_unit_test(test_attr_index_after_mixed_shapes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,9 +18,9 @@ struct kn_bytes_conf {
 
 static const struct kn_cfg_field kn_bytes_table[] = {
 	{.key = "bytes_per_second", .type = KN_F_INT, .off = offsetof(struct kn_bytes_conf, bytes_per_second),
-	 .required = 1, .min = 0, .max = 9.2e18, .help = "trace bytes sampled per second"},
+	 .required = 1, .min = 0, .max = 1e12, .help = "trace bytes sampled per second"},
 	{.key = "burst_capacity", .type = KN_F_INT, .off = offsetof(struct kn_bytes_conf, burst_capacity),
-	 .min = 0, .max = 9.2e18, .help = "bucket size in bytes; 0 = 2 x bytes_per_second"},
+	 .min = 0, .max = 1e12, .help = "bucket size in bytes; 0 = 2 x bytes_per_second"},
 	KN_CFG_END,
 };
 

@@ -17,9 +17,9 @@ struct kn_latency_conf {
 
 static const struct kn_cfg_field kn_latency_table[] = {
 	{.key = "threshold_ms", .type = KN_F_INT, .off = offsetof(struct kn_latency_conf, threshold_ms),
-	 .required = 1, .min = 0, .max = 9.2e18, .help = "lower bound of the trace duration (ms)"},
+	 .required = 1, .min = 0, .max = 1e12, .help = "lower bound of the trace duration (ms)"},
 	{.key = "upper_threshold_ms", .type = KN_F_INT,
-	 .off = offsetof(struct kn_latency_conf, upper_threshold_ms), .min = 0, .max = 9.2e18,
+	 .off = offsetof(struct kn_latency_conf, upper_threshold_ms), .min = 0, .max = 1e12,
 	 .help = "upper bound of the trace duration (ms); 0 = none"},
 	KN_CFG_END,
 };

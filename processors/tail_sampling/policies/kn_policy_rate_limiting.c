@@ -20,9 +20,9 @@ struct kn_rate_conf {
 
 static const struct kn_cfg_field kn_rate_table[] = {
 	{.key = "spans_per_second", .type = KN_F_INT, .off = offsetof(struct kn_rate_conf, spans_per_second),
-	 .required = 1, .min = 0, .max = 9.2e18, .help = "spans sampled per second"},
+	 .required = 1, .min = 0, .max = 1e12, .help = "spans sampled per second"},
 	{.key = "burst_capacity", .type = KN_F_INT, .off = offsetof(struct kn_rate_conf, burst_capacity),
-	 .min = 0, .max = 9.2e18, .help = "bucket size in spans; 0 = 2 x spans_per_second"},
+	 .min = 0, .max = 1e12, .help = "bucket size in spans; 0 = 2 x spans_per_second"},
 	KN_CFG_END,
 };
 
