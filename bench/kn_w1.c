@@ -50,6 +50,13 @@ typedef Opentelemetry__Proto__Common__V1__AnyValue w1_any;
 
 /* ---- PRNG --------------------------------------------------------------- */
 
+static uint64_t w1_mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
 static uint64_t w1_next(struct kn_w1 *w)
 {
 	uint64_t z = (w->rng += 0x9e3779b97f4a7c15ull);
@@ -584,7 +591,11 @@ const kn_w1_req *kn_w1_build(struct kn_w1 *w, uint64_t idx, struct kn_w1_stats *
 	struct kn_w1_stats st = { 0 };
 	const uint32_t nres = sh->resources;
 	w1_rewind(w);
-	w->rng = w->seed * 0xd1342543de82ef95ull + idx * 0x9e3779b97f4a7c15ull + 1;
+	/* the request's stream starts at a hash of (seed, idx): splitmix64
+	 * streams advance by a fixed gamma, so a start of seed*a + idx*gamma
+	 * (as W1 once had) made request idx+1 replay request idx shifted by one
+	 * draw, and trace ids repeated across requests */
+	w->rng = w1_mix(w->seed * 0xd1342543de82ef95ull ^ w1_mix(idx + 0x9e3779b97f4a7c15ull));
 
 	kn_w1_req *req = w1_alloc(w, sizeof *req);
 	w1_rs **rsv = w1_alloc(w, nres * sizeof *rsv);

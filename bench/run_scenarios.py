@@ -1,0 +1,469 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""run_scenarios.py: the kansatsu benchmark scenarios, end to end.
+
+For each scenario it starts a fresh bench/sink and a fresh kansatsu with the
+scenario's config (receivers on 127.0.0.1:0, an otlp exporter to the sink),
+drives bench/loadgen against it, samples the collector's CPU time (utime +
+stime of all threads, /proc/PID/stat) and RSS (/proc/PID/status) every
+200 ms, waits until the sink has counted what the collector acknowledged,
+and writes a Markdown table and a JSON file (with CPU model and core count).
+
+Scenarios: passthrough (gRPC in -> otlp out), http (HTTP protobuf in -> otlp
+out), latency (passthrough at half the measured sustainable rate, loadgen
+--stamp: receiver p99 from loadgen, end-to-end p99 from the sink), tail (10
+tail_sampling policies, decision_wait 5s), journey-sli (journey + sli
+processors), overload (3x the sustainable rate against memory_limit_mib: 64).
+A scenario whose processors `kansatsu validate` does not know is reported as
+"skipped: <processor> not available".
+
+--smoke is the CI check (meson test bench_loadgen_smoke): a few thousand
+spans over each transport, loadgen -> sink and loadgen -> kansatsu -> sink,
+asserting counts only (sent == accepted == counted by the sink).
+
+Every process it starts is stopped (SIGTERM, then SIGKILL after 20 s) on
+exit; only 127.0.0.1 is used. Python 3 standard library only.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def log(msg):
+    print(f"run_scenarios: {msg}", file=sys.stderr, flush=True)
+
+
+class Proc:
+    """A child process with its output in a file; stop() is safe twice."""
+
+    def __init__(self, argv, logpath):
+        self.logpath = logpath
+        self.log = open(logpath, "w+b")
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def text(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_for(self, pattern, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(pattern, self.text(), re.M)
+            if m:
+                return m
+            if self.p.poll() is not None:
+                raise RuntimeError(f"{self.logpath}: exited {self.p.returncode}:\n{self.text()[-3000:]}")
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.logpath}: no /{pattern}/ within {timeout} s:\n{self.text()[-3000:]}")
+
+    def stop(self, timeout=20):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+        return self.p.returncode
+
+
+def cpu_s(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return (int(rest[11]) + int(rest[12])) / TCK   # utime, stime: all threads
+
+
+def status_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class Sampler(threading.Thread):
+    """Samples a process's CPU seconds and RSS every 200 ms."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.halt = pid, threading.Event()
+        self.rss_max_kib = 0
+        self.cpu0 = cpu_s(pid)
+        self.t0 = time.monotonic()
+
+    def run(self):
+        while not self.halt.is_set():
+            try:
+                self.rss_max_kib = max(self.rss_max_kib, status_kib(self.pid, "VmRSS"))
+            except OSError:
+                return
+            self.halt.wait(0.2)
+
+    def finish(self):
+        self.halt.set()
+        self.join()
+        return cpu_s(self.pid) - self.cpu0, time.monotonic() - self.t0
+
+
+def sink_stats(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+# ---- configs -----------------------------------------------------------------
+
+TAIL_POLICIES = """      - name: errors
+        type: status_code
+        status_code: {status_codes: [ERROR]}
+      - name: slow
+        type: latency
+        latency: {threshold_ms: 45}
+      - name: big-traces
+        type: span_count
+        span_count: {min_spans: 50}
+      - name: checkout-route
+        type: string_attribute
+        string_attribute: {key: http.route, values: [/api/checkout]}
+      - name: server-errors
+        type: numeric_attribute
+        numeric_attribute: {key: http.response.status_code, min_value: 500, max_value: 599}
+      - name: canary
+        type: boolean_attribute
+        boolean_attribute: {key: deployment.canary, value: true}
+      - name: tenant-sampled
+        type: trace_state
+        trace_state: {key: tenant, values: [gold]}
+      - name: baseline
+        type: probabilistic
+        probabilistic: {sampling_percentage: 5}
+      - name: rate-cap
+        type: rate_limiting
+        rate_limiting: {spans_per_second: 50000}
+      - name: bytes-cap
+        type: bytes_limiting
+        bytes_limiting: {bytes_per_second: 20000000, burst_capacity: 40000000}
+"""
+
+
+def collector_config(scenario, sink_grpc, memory_mib):
+    procs = {
+        "passthrough": ([], ""),
+        "http": ([], ""),
+        "latency": ([], ""),
+        "overload": ([], ""),
+        "tail": (["tail_sampling"],
+                 "  tail_sampling:\n    decision_wait: 5s\n    num_traces: 200000\n"
+                 "    expected_new_traces_per_sec: 20000\n    policies:\n" + TAIL_POLICIES),
+        "journey-sli": (["journey", "sli"],
+                        "  journey:\n    decision_wait: 5s\n    head:\n"
+                        "      attributes: [tenant, plan, service.version]\n"
+                        "  sli:\n    slis:\n      - name: checkout-latency\n"
+                        "        good: {latency_ms: 300}\n        objective: 0.99\n"),
+    }[scenario]
+    names, body = procs
+    return f"""receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:0
+        max_recv_msg_size_mib: 16
+      http:
+        endpoint: 127.0.0.1:0
+processors:
+{body if body else "  batch: {}"}
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:{sink_grpc}
+    tls:
+      insecure: true
+    compression: none
+service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:0
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [{", ".join(names)}]
+      exporters: [otlp]
+kansatsu:
+  memory_limit_mib: {memory_mib}
+"""
+
+
+# ---- one scenario ------------------------------------------------------------
+
+class Env:
+    def __init__(self, build, tmp):
+        self.build, self.tmp = build, tmp
+        self.kansatsu = os.path.join(build, "kansatsu")
+        self.loadgen = os.path.join(build, "bench", "loadgen")
+        self.sink = os.path.join(build, "bench", "sink")
+        for f in (self.kansatsu, self.loadgen, self.sink):
+            if not os.access(f, os.X_OK):
+                sys.exit(f"run_scenarios: {f} not built (ninja -C {build})")
+        self.procs = []
+
+    def start_sink(self, name):
+        s = Proc([self.sink], os.path.join(self.tmp, f"sink-{name}.log"))
+        self.procs.append(s)
+        m = s.wait_for(r"^sink: ready$")
+        txt = s.text()
+        ports = {k: int(re.search(rf"^sink: listening {k} (\d+)$", txt, re.M).group(1))
+                 for k in ("grpc", "http", "stats")}
+        del m
+        return s, ports
+
+    def validate(self, cfg_path):
+        r = subprocess.run([self.kansatsu, "validate", "--config", cfg_path],
+                           capture_output=True, text=True, timeout=60)
+        return r.returncode == 0, (r.stdout + r.stderr).strip()
+
+    def start_collector(self, name, cfg_path):
+        c = Proc([self.kansatsu, "--config", cfg_path], os.path.join(self.tmp, f"kansatsu-{name}.log"))
+        self.procs.append(c)
+        c.wait_for(r"^kansatsu: ready", timeout=30)
+        txt = c.text()
+        ports = {}
+        for key, label in (("grpc", "otlp/grpc"), ("http", "otlp/http")):
+            m = re.search(rf"^kansatsu: listening {re.escape(label)} \S*:(\d+)$", txt, re.M)
+            if not m:
+                raise RuntimeError(f"kansatsu-{name}.log: no port for {label}:\n{txt[-2000:]}")
+            ports[key] = int(m.group(1))
+        return c, ports
+
+    def run_loadgen(self, name, args, timeout):
+        out = os.path.join(self.tmp, f"loadgen-{name}.json")
+        argv = [self.loadgen, "--quiet", "--json", out] + [str(a) for a in args]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(f"loadgen {' '.join(argv[1:])}: exit {r.returncode}\n{r.stdout}{r.stderr}")
+        with open(out) as f:
+            return json.load(f)
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            p.stop()
+        self.procs = []
+
+
+def wait_sink(port, want, timeout, settle=None):
+    """Waits until the sink counted `want` spans (or, with settle, until its
+    count stopped moving for `settle` seconds). Returns the last stats."""
+    deadline = time.monotonic() + timeout
+    last, since = -1, time.monotonic()
+    st = sink_stats(port)
+    while time.monotonic() < deadline:
+        st = sink_stats(port)
+        if want is not None and st["spans"] >= want:
+            return st
+        if st["spans"] != last:
+            last, since = st["spans"], time.monotonic()
+        elif settle and time.monotonic() - since >= settle:
+            return st
+        time.sleep(0.1)
+    return st
+
+
+def run_scenario(env, name, lg_args, duration, memory_mib=512, drain_timeout=60, settle=None):
+    """Returns a result dict (with "skipped" when the config does not validate)."""
+    row = {"scenario": name}
+    try:
+        sink, sp = env.start_sink(name)
+        cfg = os.path.join(env.tmp, f"{name}.yaml")
+        with open(cfg, "w") as f:
+            f.write(collector_config(name, sp["grpc"], memory_mib))
+        ok, msg = env.validate(cfg)
+        if not ok:
+            m = re.search(r'unknown (?:processor )?type "?([\w-]+)"?', msg) or \
+                re.search(r"processors\.([\w-]+)", msg)
+            what = m.group(1) if m else name
+            row["skipped"] = f"{what} not available"
+            row["validate"] = msg[-400:]
+            print(f"{name}: skipped: {row['skipped']}", flush=True)
+            return row
+        col, cp = env.start_collector(name, cfg)
+        transport = "http" if name == "http" else "grpc"
+        args = ["--" + transport, "--target", f"127.0.0.1:{cp[transport]}", "--duration", duration] + lg_args
+        samp = Sampler(col.p.pid)
+        samp.start()
+        lg = env.run_loadgen(name, args, timeout=duration + 120)
+        acked = lg["spans_accepted"]
+        st = wait_sink(sp["stats"], None if settle else acked, drain_timeout, settle=settle)
+        cpu, wall = samp.finish()
+        hwm = status_kib(col.p.pid, "VmHWM")
+        rc = col.stop()
+        row.update({
+            "transport": lg["transport"], "connections": lg["connections"], "rate_target": lg["rate"],
+            "elapsed_s": round(lg["elapsed_s"], 2),
+            "spans_sent": lg["spans_sent"], "spans_accepted": acked, "spans_refused": lg["spans_refused"],
+            "retries": lg["retries"], "reasons": lg["reasons"], "sink_spans": st["spans"],
+            "sink_traces_approx": st["traces_approx"],
+            "spans_per_s": round(acked / lg["elapsed_s"], 0) if lg["elapsed_s"] else 0,
+            "collector_cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
+            "cores_used": round(cpu / wall, 2) if wall else 0,
+            "spans_per_cpu_s": round(acked / cpu, 0) if cpu else 0,
+            "rss_max_mib": round(max(samp.rss_max_kib, 0) / 1024, 1), "vmhwm_mib": round(hwm / 1024, 1),
+            "latency_ms": lg["latency_ms"], "e2e_latency_ms": st["e2e_latency_ms"],
+            "loadgen_cpu_s": lg["loadgen_cpu_s"], "collector_exit": rc,
+        })
+        return row
+    finally:
+        env.stop_all()
+
+
+# ---- output ------------------------------------------------------------------
+
+def markdown(results, meta):
+    out = [f"Machine: {meta['cpu_model']}, {meta['cores']} cores, {meta['kernel']}; "
+           f"build `{meta['build']}`; {meta['date']}; loadgen shape W1 (512 spans/request).", ""]
+    out.append("| scenario | transport | conns | target spans/s | spans/s accepted | sink spans | refused | retries | "
+               "collector CPU s / s | spans per collector core | RSS max MiB | p50 ms | p99 ms | p99.9 ms |")
+    out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        if "skipped" in r:
+            out.append(f"| {r['scenario']} | skipped: {r['skipped']} |" + " |" * 12)
+            continue
+        lat = r["latency_ms"]
+        out.append(f"| {r['scenario']} | {r['transport']} | {r['connections']} | "
+                   f"{r['rate_target'] or 'max'} | {r['spans_per_s']:.0f} | {r['sink_spans']} | {r['spans_refused']} | "
+                   f"{r['retries']} | {r['cores_used']:.2f} | {r['spans_per_cpu_s']:.0f} | {r['rss_max_mib']} | "
+                   f"{lat['p50']:.2f} | {lat['p99']:.2f} | {lat['p999']:.2f} |")
+    lat = next((r for r in results if r["scenario"] == "latency" and "skipped" not in r), None)
+    if lat:
+        e = lat["e2e_latency_ms"]
+        out += ["", "Passthrough added latency at half the sustainable rate "
+                f"({lat['rate_target']:.0f} spans/s, loadgen --stamp):", "",
+                "| measure | p50 ms | p99 ms | p99.9 ms | samples |", "| --- | ---: | ---: | ---: | ---: |",
+                f"| request (receiver ack, loadgen) | {lat['latency_ms']['p50']:.2f} | {lat['latency_ms']['p99']:.2f} | "
+                f"{lat['latency_ms']['p999']:.2f} | {lat['spans_sent'] // 512} |",
+                f"| end to end (root span end -> sink arrival) | {e['p50']:.2f} | {e['p99']:.2f} | {e['p999']:.2f} | "
+                f"{e['samples']} |"]
+    ov = next((r for r in results if r["scenario"] == "overload" and "skipped" not in r), None)
+    if ov:
+        retryable = all(k in ("grpc UNAVAILABLE", "grpc RESOURCE_EXHAUSTED", "http 429", "http 503")
+                        for k in ov["reasons"])
+        reasons = ", ".join(f"{k}: {v['retries']} retries, {v['refused_spans']} spans given up"
+                            for k, v in ov["reasons"].items())
+        out += ["", f"Overload (memory_limit_mib 64, offered {ov['rate_target']:.0f} spans/s): RSS max "
+                f"{ov['rss_max_mib']} MiB (VmHWM {ov['vmhwm_mib']} MiB) vs limit 64 MiB; refusals "
+                f"{'all retryable' if retryable else 'NOT all retryable'} "
+                f"({reasons or 'none'}); "
+                f"spans acknowledged {ov['spans_accepted']} vs counted by the sink {ov['sink_spans']} "
+                f"({'equal' if ov['spans_accepted'] == ov['sink_spans'] else 'DIFFERENT'})."]
+    return "\n".join(out) + "\n"
+
+
+# ---- main --------------------------------------------------------------------
+
+def smoke(env):
+    """Counts only: every span sent is accepted and counted by the sink."""
+    failures = []
+    sink, sp = env.start_sink("smoke-direct")
+    for t in ("grpc", "http"):
+        lg = env.run_loadgen(f"direct-{t}", [f"--{t}", "--target", f"127.0.0.1:{sp[t]}", "--spans", 5120,
+                                             "-c", 2, "--duration", 60, "--async-pct", 10], timeout=120)
+        if not (lg["spans_sent"] == lg["spans_accepted"] == 5120):
+            failures.append(f"direct {t}: sent {lg['spans_sent']} accepted {lg['spans_accepted']}")
+    st = wait_sink(sp["stats"], 10240, 30)
+    if st["spans"] != 10240:
+        failures.append(f"direct: sink counted {st['spans']} of 10240")
+    env.stop_all()
+    for name in ("passthrough", "http"):
+        r = run_scenario(env, name, ["--spans", 5120, "-c", 2], 60, drain_timeout=60)
+        if "skipped" in r:
+            failures.append(f"{name}: {r['skipped']}")
+            continue
+        if not (r["spans_sent"] == r["spans_accepted"] == r["sink_spans"] == 5120) or r["collector_exit"] != 0:
+            failures.append(f"{name}: sent {r['spans_sent']} accepted {r['spans_accepted']} "
+                            f"sink {r['sink_spans']} collector exit {r['collector_exit']}")
+    for f in failures:
+        log("FAIL " + f)
+    if not failures:
+        print("smoke: ok (loadgen -> sink and loadgen -> kansatsu -> sink, gRPC and HTTP: counts match)")
+    return 1 if failures else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default="build", help="build dir with kansatsu and bench/ (default build)")
+    ap.add_argument("--duration", type=float, default=10, help="seconds per scenario (default 10)")
+    ap.add_argument("--connections", type=int, default=2, help="loadgen connections (default 2)")
+    ap.add_argument("--scenarios", default="passthrough,http,latency,tail,journey-sli,overload")
+    ap.add_argument("--out", default=None, help="write <out>.md and <out>.json (default: stdout only)")
+    ap.add_argument("--smoke", action="store_true", help="CI check: counts only, a few seconds")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kansatsu-scenarios.") as tmp:
+        env = Env(a.build, tmp)
+        try:
+            if a.smoke:
+                return smoke(env)
+            results, sustainable = [], None
+            d, c = a.duration, a.connections
+            for name in a.scenarios.split(","):
+                log(f"scenario {name}")
+                if name in ("passthrough", "http"):
+                    r = run_scenario(env, name, ["-c", c, "--pool", 16], d)
+                    if name == "passthrough" and "skipped" not in r:
+                        sustainable = r["spans_per_s"]
+                elif name == "latency":
+                    rate = (sustainable or 100000) / 2
+                    r = run_scenario(env, name, ["-c", c, "--rate", f"{rate:.0f}", "--stamp"], d)
+                elif name == "tail":
+                    r = run_scenario(env, name, ["-c", c, "--stamp"], d, drain_timeout=60, settle=7)
+                elif name == "journey-sli":
+                    r = run_scenario(env, name, ["-c", c, "--async-pct", 20, "--stamp"], d,
+                                     drain_timeout=60, settle=7)
+                elif name == "overload":
+                    rate = 3 * (sustainable or 200000)
+                    r = run_scenario(env, name, ["-c", 4 * c, "--pool", 16, "--rate", f"{rate:.0f}", "--retry-max", 60,
+                                                 "--timeout", 30], d, memory_mib=64, drain_timeout=120)
+                else:
+                    sys.exit(f"run_scenarios: unknown scenario {name}")
+                results.append(r)
+                if "skipped" not in r:
+                    log(f"  {r['spans_per_s']:.0f} spans/s, {r['spans_per_cpu_s']:.0f} spans per collector "
+                        f"CPU-s, sink {r['sink_spans']} of {r['spans_accepted']}")
+        finally:
+            env.stop_all()
+    meta = {"cpu_model": cpu_model(), "cores": os.cpu_count(), "kernel": platform.release(),
+            "build": a.build, "date": time.strftime("%Y-%m-%d"), "duration_s": a.duration,
+            "connections": a.connections}
+    md = markdown(results, meta)
+    print(md)
+    if a.out:
+        with open(a.out + ".md", "w") as f:
+            f.write(f"# kansatsu scenarios on {meta['cpu_model']} ({meta['cores']} cores)\n\n"
+                    f"Generated by `bench/run_scenarios.py --build {a.build} --duration {a.duration:g} "
+                    f"--out {a.out}`; see bench/README.md for how to read it.\n\n" + md)
+        with open(a.out + ".json", "w") as f:
+            json.dump({"meta": meta, "results": results}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

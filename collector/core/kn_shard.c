@@ -198,8 +198,12 @@ static int rings_empty(struct kn_shard *s)
 	return 1;
 }
 
-/* Runs due timers; returns the earliest pending deadline (0 = none). */
-static uint64_t run_timers(struct kn_shard *s, uint64_t now)
+/* Runs due timers; returns the earliest pending deadline (0 = none). After
+ * new data (`all`), every stage's tick runs: process() may have made
+ * something due sooner than the deadline the stage last returned (a root
+ * span arriving brings a tail-sampling decision forward). tick() acts only on
+ * what is due, so early calls are cheap. */
+static uint64_t run_timers(struct kn_shard *s, uint64_t now, int all)
 {
 	uint64_t next = 0;
 	for (uint32_t p = 0; p < s->rt->npipelines; p++) {
@@ -208,7 +212,7 @@ static uint64_t run_timers(struct kn_shard *s, uint64_t now)
 			struct stage *st = &sp->stages[i];
 			if (!st->comp->tick)
 				continue;
-			if (st->deadline == 0 || st->deadline <= now)
+			if (all || st->deadline == 0 || st->deadline <= now)
 				st->deadline = st->comp->tick(st->state, now, &st->next);
 			if (st->deadline && (next == 0 || st->deadline < next))
 				next = st->deadline;
@@ -237,14 +241,12 @@ static void *shard_main(void *arg)
 	char name[16];
 	snprintf(name, sizeof name, "kn-shard-%u", s->index);
 	pthread_setname_np(pthread_self(), name);
-	uint64_t deadline = run_timers(s, kn_now_ns());
+	uint64_t deadline = run_timers(s, kn_now_ns(), 1);
 	for (;;) {
 		unsigned n = drain(s, 256);
 		uint64_t now = kn_now_ns();
-		if (deadline && now >= deadline)
-			deadline = run_timers(s, now);
-		else if (n)
-			deadline = run_timers(s, now); /* processors may have armed timers */
+		if (n || (deadline && now >= deadline))
+			deadline = run_timers(s, now, n > 0);
 		if (n)
 			continue;
 		if (atomic_load_explicit(&s->stopping, memory_order_acquire)) {

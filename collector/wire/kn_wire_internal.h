@@ -12,7 +12,12 @@
  * Errors: the function that finds the fault sets ctx->why and returns -1;
  * every caller on the way out appends one path frame (field name, repeated
  * index). Nothing is recorded on the success path, so paths cost nothing until
- * something is wrong. kn_wire_ctx_format writes "a[1].b.c[2]: why". */
+ * something is wrong. kn_wire_ctx_format writes "a[1].b.c[2]: why".
+ *
+ * Speed: the readers below take the one-byte tag / length / varint case
+ * first; kn_wire_kv_fast validates the usual KeyValue shape with no context at
+ * all and only ever declines (never rejects), so every error still comes from
+ * the general path with its exact message. */
 #ifndef KN_WIRE_INTERNAL_H
 #define KN_WIRE_INTERNAL_H
 

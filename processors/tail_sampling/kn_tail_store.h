@@ -5,10 +5,10 @@
  * aggregates of kn_tail_trace.h updated at append, and one growable byte
  * buffer holding the trace's spans as ResourceSpans messages (the first
  * part is sized exactly, later parts grow it by half again, so a trace that
- * arrives in one chunk holds no slack). Records live in one array indexed
- * by u32 (free list for reuse); an open-addressing table of u32 slots at
- * load <= 1/2 maps ids to records (linear probing, backward-shift
- * deletion).
+ * arrives in one chunk holds no slack). Records are numbered by u32 and
+ * allocated in slabs of 256 that never move (free list for reuse); an
+ * open-addressing table of u32 slots at load <= 1/2 maps ids to records
+ * (linear probing, backward-shift deletion).
  *
  * Decision timing without scanning: each record sits on an arrival list
  * ordered by first_seen, and, once its root span arrived and
@@ -22,8 +22,9 @@
  * The arrival list is also the eviction order when a bound is hit (the
  * caller decides the oldest trace early; the store never drops one).
  *
- * Memory accounting, in bytes: the store struct, the record array and the
- * table at their capacities, and every buffer's capacity. kn_tail_store_would
+ * Memory accounting, in bytes: the store struct, the record slabs and the
+ * table at their capacities, and every buffer's capacity (W1-like traces:
+ * encoded size + ~60 bytes per span, see tests/unit/test_tail_store.c). kn_tail_store_would
  * tells what an append would make it; the caller keeps it under its bound.
  *
  * Ownership: the store owns records and buffers; views are valid until

@@ -177,7 +177,7 @@ static void test_fpring_halves(void **st)
 	assert_non_null(r);
 	assert_non_null(c);
 	uint8_t a[16] = {0}, b[16] = {0};
-	a[15] = b[15] = 1;   /* same low-order... same high half */
+	a[15] = b[15] = 1;   /* same high half, low halves differ */
 	a[0] = 1;
 	b[0] = 2;
 	kn_tail_fpring_put(r, a);
@@ -186,7 +186,7 @@ static void test_fpring_halves(void **st)
 	assert_true(kn_tail_fpring_has(r, a));
 	assert_false(kn_tail_fpring_has(r, b));
 	assert_false(kn_tail_lru_get(c, b, NULL));
-	memset(b, 0, 16);
+	memset(b, 0, 16);    /* same low half, high halves differ */
 	b[0] = 1;
 	b[14] = 1;
 	assert_false(kn_tail_fpring_has(r, b));

@@ -744,6 +744,26 @@ static void test_config(void **st)
 	kn_cnode_free(f.root);
 }
 
+/* The budget is spent when a kept trace leaves: it leaves anyway, counted. */
+static void test_budget_overrun(void **st)
+{
+	(void)st;
+	struct fx f;
+	fx_init(&f, "{decision_wait: 1s, " POLICY_ERRORS "}");
+	struct tspan a[] = {{.trace = 1, .span = 1, .res = 0, .error = 1},
+			    {.trace = 1, .span = 2, .parent = 1, .res = 0}};
+	feed(&f, a, 2, T0);
+	assert_int_equal(kn_budget_used(), 0);   /* the input chunk was released */
+	kn_budget_init(1);
+	tick(&f, T0 + SEC);
+	assert_int_equal(f.sink.n, 1);
+	assert_int_equal(counter(&f, "kansatsu_tail_budget_overrun_spans_total", NULL), 2);
+	assert_int_equal(kn_budget_used(), 0);
+	kn_budget_init(0);
+	conservation(&f);
+	fx_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -757,6 +777,7 @@ int main(void)
 		cmocka_unit_test(test_tracestate_rewrite),
 		cmocka_unit_test(test_shutdown),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_budget_overrun),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
