@@ -123,6 +123,20 @@ def sink_stats(port):
         return json.loads(r.read())
 
 
+def metrics(port):
+    """Sums of the collector's counters by metric name (labels summed)."""
+    out = {}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line and not line.startswith("#"):
+                name = re.split(r"[{ ]", line, 1)[0]
+                try:
+                    out[name] = out.get(name, 0) + float(line.rsplit(" ", 1)[1])
+                except ValueError:
+                    pass
+    return out
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
@@ -249,7 +263,7 @@ class Env:
         c.wait_for(r"^kansatsu: ready", timeout=30)
         txt = c.text()
         ports = {}
-        for key, label in (("grpc", "otlp/grpc"), ("http", "otlp/http")):
+        for key, label in (("grpc", "otlp/grpc"), ("http", "otlp/http"), ("metrics", "metrics")):
             m = re.search(rf"^kansatsu: listening {re.escape(label)} \S*:(\d+)$", txt, re.M)
             if not m:
                 raise RuntimeError(f"kansatsu-{name}.log: no port for {label}:\n{txt[-2000:]}")
@@ -312,9 +326,11 @@ def run_scenario(env, name, lg_args, duration, memory_mib=512, drain_timeout=60,
         samp = Sampler(col.p.pid)
         samp.start()
         lg = env.run_loadgen(name, args, timeout=duration + 120)
+        cpu_load = cpu_s(col.p.pid) - samp.cpu0
         acked = lg["spans_accepted"]
         st = wait_sink(sp["stats"], None if settle else acked, drain_timeout, settle=settle)
         cpu, wall = samp.finish()
+        mt = metrics(cp["metrics"])
         hwm = status_kib(col.p.pid, "VmHWM")
         rc = col.stop()
         row.update({
@@ -325,7 +341,11 @@ def run_scenario(env, name, lg_args, duration, memory_mib=512, drain_timeout=60,
             "sink_traces_approx": st["traces_approx"],
             "spans_per_s": round(acked / lg["elapsed_s"], 0) if lg["elapsed_s"] else 0,
             "collector_cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
-            "cores_used": round(cpu / wall, 2) if wall else 0,
+            "cores_used": round(cpu_load / lg["elapsed_s"], 2) if lg["elapsed_s"] else 0,
+            "collector_accepted": mt.get("kansatsu_receiver_accepted_spans_total", 0),
+            "collector_exported": mt.get("kansatsu_exporter_sent_spans_total", 0),
+            "collector_dropped": mt.get("kansatsu_exporter_dropped_spans_total", 0)
+            + mt.get("kansatsu_pipeline_dropped_spans_total", 0),
             "spans_per_cpu_s": round(acked / cpu, 0) if cpu else 0,
             "rss_max_mib": round(max(samp.rss_max_kib, 0) / 1024, 1), "vmhwm_mib": round(hwm / 1024, 1),
             "latency_ms": lg["latency_ms"], "e2e_latency_ms": st["e2e_latency_ms"],
@@ -341,16 +361,18 @@ def run_scenario(env, name, lg_args, duration, memory_mib=512, drain_timeout=60,
 def markdown(results, meta):
     out = [f"Machine: {meta['cpu_model']}, {meta['cores']} cores, {meta['kernel']}; "
            f"build `{meta['build']}`; {meta['date']}; loadgen shape W1 (512 spans/request).", ""]
-    out.append("| scenario | transport | conns | target spans/s | spans/s accepted | sink spans | refused | retries | "
-               "collector CPU s / s | spans per collector core | RSS max MiB | p50 ms | p99 ms | p99.9 ms |")
-    out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    out.append("| scenario | transport | conns | target spans/s | spans/s accepted | spans accepted | sink spans | "
+               "collector dropped | refused | retries | collector CPU s / s | spans per collector core | RSS max MiB | "
+               "p50 ms | p99 ms | p99.9 ms |")
+    out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         if "skipped" in r:
-            out.append(f"| {r['scenario']} | skipped: {r['skipped']} |" + " |" * 12)
+            out.append(f"| {r['scenario']} | skipped: {r['skipped']} |" + " |" * 14)
             continue
         lat = r["latency_ms"]
         out.append(f"| {r['scenario']} | {r['transport']} | {r['connections']} | "
-                   f"{r['rate_target'] or 'max'} | {r['spans_per_s']:.0f} | {r['sink_spans']} | {r['spans_refused']} | "
+                   f"{r['rate_target'] or 'max'} | {r['spans_per_s']:.0f} | {r['spans_accepted']} | {r['sink_spans']} | "
+                   f"{r['collector_dropped']:.0f} | {r['spans_refused']} | "
                    f"{r['retries']} | {r['cores_used']:.2f} | {r['spans_per_cpu_s']:.0f} | {r['rss_max_mib']} | "
                    f"{lat['p50']:.2f} | {lat['p99']:.2f} | {lat['p999']:.2f} |")
     lat = next((r for r in results if r["scenario"] == "latency" and "skipped" not in r), None)
