@@ -414,6 +414,9 @@ def smoke(env):
     st = wait_sink(sp["stats"], 10240, 30)
     if st["spans"] != 10240:
         failures.append(f"direct: sink counted {st['spans']} of 10240")
+    rc = sink.stop()
+    if rc != 0:   # a sanitizer report makes it non-zero
+        failures.append(f"sink exited {rc}:\n{sink.text()[-3000:]}")
     env.stop_all()
     for name in ("passthrough", "http"):
         r = run_scenario(env, name, ["--spans", 5120, "-c", 2], 60, drain_timeout=60)

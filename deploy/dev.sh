@@ -19,7 +19,7 @@ BUILD_PKGS=(meson ninja-build pkg-config gcc libc6-dev
 	libprotobuf-c-dev protobuf-c-compiler libgrpc-dev libnghttp2-dev libzstd-dev
 	libck-dev zlib1g-dev libyaml-dev libjansson-dev libcurl4-openssl-dev libssl-dev
 	libhttp-parser-dev)
-TEST_PKGS=(libcmocka-dev zstd curl python3 python3-yaml)
+TEST_PKGS=(libcmocka-dev zstd curl python3 python3-yaml dnsmasq-base)
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -88,7 +88,7 @@ case "$cmd" in
 run)
 	shift
 	install_missing "${BUILD_PKGS[@]}"
-	build build
+	build build -Dbuildtype=release
 	exec ./build/kansatsu "$@"
 	;;
 test)
@@ -96,7 +96,7 @@ test)
 	node_modules
 	PASSED=0
 	FAILED=0
-	build build
+	build build -Dbuildtype=release
 	run_suite build "gcc, -O2"
 	build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \

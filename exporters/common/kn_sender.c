@@ -44,7 +44,11 @@ const struct kn_cfg_field kn_sender_queue_fields[] = {
 	 .off = offsetof(struct kn_sender_queue_cfg, num_consumers), .def = "4",
 	 .help = "sending threads (concurrent requests)", .min = 1, .max = 256},
 	{.key = "queue_size", .type = KN_F_UINT, .off = offsetof(struct kn_sender_queue_cfg, queue_size),
-	 .def = "1000", .help = "batches held before new ones are dropped", .min = 1, .max = 1 << 24},
+	 .def = "65536",
+	 .help = "batches held before new ones are dropped; the default is large so that "
+		 "kansatsu.memory_limit_mib binds first and receivers refuse (retryable) instead "
+		 "of the queue dropping acknowledged spans",
+	 .min = 1, .max = 1 << 24},
 	KN_CFG_END,
 };
 

@@ -7,7 +7,7 @@
  *
  * Config follows the OpenTelemetry Collector's exporterhelper:
  *   timeout: 5s
- *   sending_queue: { enabled: true, num_consumers: 4, queue_size: 1000 }   # batches
+ *   sending_queue: { enabled: true, num_consumers: 4, queue_size: 65536 }  # batches
  * num_consumers is 10 in the OpenTelemetry Collector; here it is 4: a batch
  * already holds many requests' spans (shards batch before export), the
  * target machines have few cores, and each consumer holds one connection /

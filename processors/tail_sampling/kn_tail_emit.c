@@ -80,7 +80,7 @@ static size_t span_tracestate(const uint8_t *span, uint64_t len, uint64_t thresh
 	const uint8_t *p = span, *end = span + len, *ts = NULL;
 	uint64_t tslen = 0;
 	while (p < end) {
-		uint32_t num, wt;
+		uint32_t num = 0, wt = 0;
 		const uint8_t *b = NULL;
 		uint64_t bl = 0;
 		if (next_field(&p, end, &num, &wt, &b, &bl))
@@ -116,7 +116,7 @@ static uint64_t rewrite_size(struct kn_tail_emit *e, const uint8_t *buf, size_t 
 	uint32_t ng = 0;
 	const uint8_t *p = buf, *end = buf + len;
 	while (p < end) {
-		uint32_t num, wt;
+		uint32_t num = 0, wt = 0;
 		const uint8_t *rb = NULL;
 		uint64_t rl = 0;
 		if (next_field(&p, end, &num, &wt, &rb, &rl) || num != 1 || wt != 2)
@@ -180,7 +180,7 @@ static uint8_t *rewrite_write(const struct kn_tail_emit *e, const uint8_t *buf, 
 	uint32_t ng = 0;
 	const uint8_t *p = buf, *end = buf + len;
 	while (p < end) {
-		uint32_t num, wt;
+		uint32_t num = 0, wt = 0;
 		const uint8_t *rb = NULL;
 		uint64_t rl = 0;
 		next_field(&p, end, &num, &wt, &rb, &rl);

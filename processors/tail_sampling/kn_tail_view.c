@@ -112,7 +112,7 @@ int kn_tail_walk_next(struct kn_tail_walk *w, struct kn_tail_rs *rs)
 		rs->end = f.b + f.blen;
 		/* the Resource may sit anywhere among the fields: find it first (last wins) */
 		const uint8_t *q = rs->p;
-		struct kn_fld g;
+		struct kn_fld g = {0};
 		while (kn_next_field(&q, rs->end, &g) > 0) {
 			if (g.num == 1 && g.wt == WT_LEN) {
 				rs->resource = g.b;

@@ -467,7 +467,7 @@ static void test_config_defaults(void **state)
 	assert_int_equal(kn_cfg_defaults(kn_sender_retry_fields, &cfg.retry, &err), KN_OK);
 	assert_int_equal(cfg.queue.enabled, 1);
 	assert_int_equal(cfg.queue.num_consumers, 4);
-	assert_int_equal(cfg.queue.queue_size, 1000);
+	assert_int_equal(cfg.queue.queue_size, 65536);
 	assert_int_equal(cfg.retry.enabled, 1);
 	assert_int_equal(cfg.retry.initial_interval_ns, 5 * KN_NS_PER_SEC);
 	assert_int_equal(cfg.retry.max_interval_ns, 30 * KN_NS_PER_SEC);
