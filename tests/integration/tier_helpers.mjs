@@ -161,6 +161,11 @@ export class TierProc {
     return ex;
   }
 
+  // "kansatsu: warn: ..." and "kansatsu: error: ..." lines (for diagnostics)
+  warnings() {
+    return this.out.split('\n').filter((l) => /^kansatsu: (warn|error):/.test(l));
+  }
+
   checkSanitizers() {
     const m = sanitizerReport(this.out);
     if (m) throw new Error(`${this.label}: sanitizer report: ${m}\n${this.tail(60)}`);
@@ -206,8 +211,11 @@ function baseService(pipelineProcessors, exporters) {
   };
 }
 
+// decision_wait short enough that traces are decided while the test runs
+// (not only at shutdown), so parts arriving later are late spans that must
+// follow the sampled decision.
 export const TAIL_SAMPLING = {
-  decision_wait: '1s',
+  decision_wait: '300ms',
   policies: [{ name: 'all', type: 'always_sample' }],
 };
 
@@ -441,16 +449,17 @@ export function makeSender(agent) {
 
   // Sends every request with `concurrency` in flight; a refusal is retried
   // (as an OTLP client does) up to `attempts` times with a growing pause.
-  // Resolves {acked: Set spanId, failures: [string], retries}; onAck(n) is
-  // called with the number of requests acknowledged so far.
-  async function sendAll(requests, { concurrency = 8, attempts = 60, onAck } = {}) {
+  // Resolves {acked: Set spanId, failures: [string], retries, sent: n};
+  // onAck(n) is called with the number of requests acknowledged so far;
+  // once stopWhen() returns true no further request is started.
+  async function sendAll(requests, { concurrency = 8, attempts = 60, onAck, stopWhen = () => false } = {}) {
     const acked = new Set();
     const failures = [];
     let retries = 0;
     let next = 0;
     let nAcked = 0;
     const worker = async () => {
-      while (next < requests.length) {
+      while (next < requests.length && !stopWhen()) {
         const req = requests[next++];
         let last = '';
         for (let a = 0; a < attempts; a++) {
@@ -471,7 +480,7 @@ export function makeSender(agent) {
       }
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
-    return { acked, failures, retries };
+    return { acked, failures, retries, sent: next };
   }
 
   return {
