@@ -9,6 +9,7 @@
  * Signals are blocked in every thread before any thread starts; the main
  * thread waits for SIGTERM/SIGINT with sigwait and then runs the orderly
  * shutdown (stop intake, drain what was acknowledged, exit 0). */
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #include "config/kn_config.h"
 #include "grpc/kn_grpc_log.h"
+#include "core/kn_budget.h"
 #include "core/kn_log.h"
 #include "core/kn_runtime.h"
 
@@ -39,6 +41,18 @@ static void usage(FILE *f)
 		"section (shards, memory_limit_mib, shutdown_timeout, ring_size). ${env:VAR}\n"
 		"is substituted. Signals: SIGTERM/SIGINT drain and exit 0.\n",
 		KN_VERSION);
+}
+
+/* SIGUSR1: where the process's memory is, for tuning memory_limit_mib. One
+ * summary line, then glibc's per-arena XML (malloc_info(3)) on stderr. */
+static void report_memory(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+	kn_info("memory: budget used %zu of %zu bytes; malloc: arena %zu, mmap %zu, in use %zu, "
+		"free %zu (top %zu)",
+		kn_budget_used(), kn_budget_limit(), mi.arena, mi.hblkhd, mi.uordblks + mi.hblkhd,
+		mi.fordblks, mi.keepcost);
+	malloc_info(0, stderr);
 }
 
 static struct kn_cnode *load(const char *file, struct kn_err *err)
@@ -87,6 +101,7 @@ int main(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -115,7 +130,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int sig = 0;
-	sigwait(&set, &sig);
+	for (;;) {
+		sigwait(&set, &sig);
+		if (sig != SIGUSR1)
+			break;
+		report_memory();
+	}
 	kn_info("received %s, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	kn_runtime_shutdown(rt);
 	kn_runtime_destroy(rt);

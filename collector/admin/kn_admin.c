@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  * kn_admin: handlers for the health and metrics endpoints (see kn_admin.h).
  * Both run on their own one-thread kn_httpd, away from the receivers' threads,
- * so a scrape never competes with ingest for an event loop. */
+ * so a scrape never competes with ingest for an event loop. /metrics
+ * negotiates its format on Accept: OpenMetrics 1.0 (with exemplars) when the
+ * client prefers application/openmetrics-text, Prometheus 0.0.4 otherwise. */
 #include "kn_admin.h"
 
 #include <stdlib.h>
@@ -56,14 +58,20 @@ static void metrics_handler(void *ctx, const struct kn_http_req *req, struct kn_
 		set_text(resp, 404, "text/plain; charset=utf-8", "not found; try /metrics\n");
 		return;
 	}
+	/* Content negotiation: Prometheus asks for OpenMetrics (which carries
+	 * exemplars) first; everything else gets the 0.0.4 text format. */
+	size_t alen = 0;
+	const char *accept = kn_http_req_header(req, "accept", &alen);
+	enum kn_metrics_format fmt = kn_metrics_negotiate(accept, accept ? alen : 0);
 	char *out;
 	size_t len;
-	if (kn_metrics_render(m, &out, &len) != 0) {
+	if (kn_metrics_render_fmt(m, fmt, &out, &len) != 0) {
 		set_text(resp, 500, "text/plain; charset=utf-8", "out of memory\n");
 		return;
 	}
+	kn_http_resp_header(resp, "Vary", "Accept");
 	resp->status = 200;
-	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	resp->content_type = kn_metrics_content_type(fmt);
 	resp->body = (uint8_t *)out;
 	resp->body_len = len;
 	resp->body_free = 1;

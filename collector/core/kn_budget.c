@@ -1,24 +1,36 @@
 /* SPDX-License-Identifier: Apache-2.0
  * kn_budget: see kn_budget.h. A CAS loop keeps `used` from ever exceeding the
- * limit, so concurrent receivers cannot overshoot together. */
+ * limit, so concurrent receivers cannot overshoot together. The limit is an
+ * atomic too because the runtime lowers it once everything has started and
+ * the process's base size is known (receivers may already be charging). */
 #include "kn_budget.h"
 
+#include <fcntl.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 static atomic_size_t used;
-static size_t limit;
+static atomic_size_t limit;
 
 void kn_budget_init(size_t limit_bytes)
 {
-	limit = limit_bytes;
+	atomic_store(&limit, limit_bytes);
 	atomic_store(&used, 0);
+}
+
+void kn_budget_set_limit(size_t limit_bytes)
+{
+	atomic_store_explicit(&limit, limit_bytes, memory_order_relaxed);
 }
 
 int kn_budget_try_charge(size_t bytes)
 {
+	size_t lim = atomic_load_explicit(&limit, memory_order_relaxed);
 	size_t cur = atomic_load_explicit(&used, memory_order_relaxed);
 	for (;;) {
-		if (limit && (cur + bytes > limit || cur + bytes < cur))
+		if (lim && (cur + bytes > lim || cur + bytes < cur))
 			return 0;
 		if (atomic_compare_exchange_weak_explicit(&used, &cur, cur + bytes,
 							  memory_order_relaxed, memory_order_relaxed))
@@ -38,5 +50,40 @@ size_t kn_budget_used(void)
 
 size_t kn_budget_limit(void)
 {
-	return limit;
+	return atomic_load_explicit(&limit, memory_order_relaxed);
+}
+
+struct kn_budget_split kn_budget_for_process(size_t limit_bytes, size_t base_bytes)
+{
+	struct kn_budget_split s = {.limit = limit_bytes, .base = base_bytes};
+	s.headroom = limit_bytes / 8;
+	if (s.headroom < KN_BUDGET_HEADROOM_MIN)
+		s.headroom = KN_BUDGET_HEADROOM_MIN;
+	size_t floor = limit_bytes / 4;
+	size_t fixed = base_bytes + s.headroom;
+	if (fixed < base_bytes || fixed >= limit_bytes || limit_bytes - fixed < floor) {
+		s.spans = floor;
+		s.floored = 1;
+	} else {
+		s.spans = limit_bytes - fixed;
+	}
+	return s;
+}
+
+size_t kn_budget_process_rss(void)
+{
+	char buf[128];
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	unsigned long long size = 0, resident = 0;
+	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+		return 0;
+	long page = sysconf(_SC_PAGESIZE);
+	return (size_t)resident * (size_t)(page > 0 ? page : 4096);
 }

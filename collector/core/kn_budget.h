@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0
- * kn_budget: the global memory budget (kansatsu.memory_limit_mib). Receivers
- * charge a chunk's bytes before acknowledging; the last unref of the chunk
- * releases them. When a charge would pass the limit the receiver refuses the
- * request with a retryable error instead. Lock-free: one atomic counter. */
+ * kn_budget: the global memory budget for accepted spans. Receivers charge a
+ * chunk's bytes before acknowledging; the last unref of the chunk releases
+ * them. When a charge would pass the limit the receiver refuses the request
+ * with a retryable error instead. Lock-free: one atomic counter.
+ *
+ * What kansatsu.memory_limit_mib means: the whole process's resident memory,
+ * as a container limit counts it. The span budget is what is left of it once
+ * the process's own base (code, libraries, thread stacks, libgrpc's state:
+ * measured as the RSS right after start) and a headroom for memory outside
+ * the budget (request bodies being read and decompressed, libgrpc's transport
+ * buffers, allocator slack, the chunk pool) are set aside:
+ * kn_budget_for_process() computes it, kn_runtime applies it. */
 #ifndef KN_BUDGET_H
 #define KN_BUDGET_H
 
@@ -11,6 +19,10 @@
 /* limit 0 means unlimited. Resets the used count; call before threads run. */
 void kn_budget_init(size_t limit_bytes);
 
+/* Changes the limit without touching what is charged (0 = unlimited); safe
+ * while receivers run. A lower limit only makes later charges fail. */
+void kn_budget_set_limit(size_t limit_bytes);
+
 /* Returns 1 and charges `bytes` if they fit under the limit, else 0. */
 int kn_budget_try_charge(size_t bytes);
 
@@ -18,5 +30,24 @@ void kn_budget_release(size_t bytes);
 
 size_t kn_budget_used(void);
 size_t kn_budget_limit(void);
+
+/* How a process limit splits (all in bytes). */
+struct kn_budget_split {
+	size_t limit;     /* kansatsu.memory_limit_mib */
+	size_t base;      /* the process without spans (RSS after start) */
+	size_t headroom;  /* memory outside the budget while loaded */
+	size_t spans;     /* the span budget: limit - base - headroom, or the floor */
+	int floored;      /* 1 when limit - base - headroom was below the floor */
+};
+
+/* Headroom is limit/8, at least KN_BUDGET_HEADROOM_MIN; the span budget is
+ * never below limit/4, so a limit smaller than the process itself still
+ * accepts data (and the caller warns). */
+#define KN_BUDGET_HEADROOM_MIN ((size_t)4 << 20)
+struct kn_budget_split kn_budget_for_process(size_t limit_bytes, size_t base_bytes);
+
+/* The process's resident set size in bytes (/proc/self/statm), 0 if unknown.
+ * One open+read: for startup and metric scrapes, not for hot paths. */
+size_t kn_budget_process_rss(void);
 
 #endif

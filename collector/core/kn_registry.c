@@ -8,6 +8,8 @@
 extern const struct kn_component kn_receiver_otlp;
 extern const struct kn_component kn_processor_batch;
 extern const struct kn_component kn_processor_tail_sampling;
+extern const struct kn_component kn_processor_sli;
+extern const struct kn_component kn_processor_journey;
 extern const struct kn_component kn_exporter_otlp;
 extern const struct kn_component kn_exporter_otlphttp;
 extern const struct kn_component kn_exporter_file;
@@ -18,6 +20,8 @@ const struct kn_component *const kn_components[] = {
 	&kn_receiver_otlp,
 	&kn_processor_batch,
 	&kn_processor_tail_sampling,
+	&kn_processor_sli,
+	&kn_processor_journey,
 	&kn_exporter_otlp,
 	&kn_exporter_otlphttp,
 	&kn_exporter_file,

@@ -33,7 +33,8 @@ static const struct kn_cfg_field settings_fields[] = {
 	{.key = "shards", .type = KN_F_UINT, .off = offsetof(struct settings, shards), .def = "0",
 	 .help = "shard workers; 0 = one per CPU", .min = 0, .max = KN_MAX_SHARDS},
 	{.key = "memory_limit_mib", .type = KN_F_UINT, .off = offsetof(struct settings, memory_limit_mib),
-	 .def = "512", .help = "memory for accepted, not yet exported spans; past it receivers refuse (retryable)",
+	 .def = "512", .help = "the process's resident memory limit; spans get what the process itself "
+			       "and a headroom leave of it, past that receivers refuse (retryable)",
 	 .min = 1, .max = 1 << 20},
 	{.key = "shutdown_timeout", .type = KN_F_DURATION,
 	 .off = offsetof(struct settings, shutdown_timeout_ns), .def = "30s",
@@ -534,19 +535,63 @@ static int64_t memory_used(void *ctx)
 
 static int64_t memory_limit(void *ctx)
 {
+	const struct kn_runtime *rt = ctx;
+	return (int64_t)(rt->memory_limit_mib << 20);
+}
+
+static int64_t memory_budget(void *ctx)
+{
 	(void)ctx;
 	return (int64_t)kn_budget_limit();
+}
+
+static int64_t memory_rss(void *ctx)
+{
+	(void)ctx;
+	return (int64_t)kn_budget_process_rss();
+}
+
+/* kansatsu.memory_limit_mib is the whole process (see kn_budget.h). Before
+ * anything starts the span budget is set from the RSS so far (a safe upper
+ * bound); once everything runs (libgrpc's threads, the exporters' channels,
+ * the admin servers) it is lowered to what the measured base leaves. */
+static void apply_memory_limit(struct kn_runtime *rt, int final)
+{
+	struct kn_budget_split sp = kn_budget_for_process(rt->memory_limit_mib << 20,
+							  kn_budget_process_rss());
+	if (!final) {
+		kn_budget_init(sp.spans);
+		return;
+	}
+	kn_budget_set_limit(sp.spans);
+	double mib = 1024.0 * 1024.0;
+	if (sp.floored)
+		kn_warn("kansatsu.memory_limit_mib: %llu MiB is too small for this process (%.1f MiB "
+			"resident after start, plus %.1f MiB headroom); spans get %.1f MiB, and the "
+			"process will grow past the limit under load",
+			(unsigned long long)rt->memory_limit_mib, sp.base / mib, sp.headroom / mib,
+			sp.spans / mib);
+	else
+		kn_info("memory: limit %llu MiB (kansatsu.memory_limit_mib) = %.1f MiB process at start "
+			"+ %.1f MiB headroom + %.1f MiB for spans",
+			(unsigned long long)rt->memory_limit_mib, sp.base / mib, sp.headroom / mib,
+			sp.spans / mib);
 }
 
 int kn_runtime_start(struct kn_runtime *rt, struct kn_err *err)
 {
 	rt->started = 1;
-	kn_budget_init(rt->memory_limit_mib << 20);
+	apply_memory_limit(rt, 0);
 	kn_metrics_gauge_fn(rt->metrics, "kansatsu_memory_used_bytes",
 			    "Bytes of accepted spans held by the pipeline and exporter queues.", "",
 			    memory_used, NULL);
 	kn_metrics_gauge_fn(rt->metrics, "kansatsu_memory_limit_bytes",
-			    "The memory budget (kansatsu.memory_limit_mib).", "", memory_limit, NULL);
+			    "The process memory limit (kansatsu.memory_limit_mib).", "", memory_limit, rt);
+	kn_metrics_gauge_fn(rt->metrics, "kansatsu_memory_budget_bytes",
+			    "The part of the memory limit accepted spans may use; past it receivers refuse.",
+			    "", memory_budget, NULL);
+	kn_metrics_gauge_fn(rt->metrics, "kansatsu_process_resident_memory_bytes",
+			    "Resident set size of the process.", "", memory_rss, NULL);
 	for (uint32_t i = 0; i < rt->nexporters; i++) {
 		struct kn_instance *in = &rt->exporters[i];
 		if (in->comp->start && in->comp->start(in->inst, err) != KN_OK)
@@ -588,6 +633,7 @@ int kn_runtime_start(struct kn_runtime *rt, struct kn_err *err)
 		if (!rt->health || kn_httpd_start(rt->health, err) != KN_OK)
 			return kn_err_prefix(err, "extensions.health_check.endpoint: ");
 	}
+	apply_memory_limit(rt, 1);
 	atomic_store(&rt->ready, 1);
 	kn_log_event("ready");
 	return KN_OK;

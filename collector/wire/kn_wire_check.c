@@ -6,7 +6,10 @@
  * Nothing is extracted: it only proves the bytes are protobuf that protobuf-c
  * would unpack (every known field has its declared wire type, every length is
  * in bounds, unknown fields are well-formed). Recursion only happens through
- * AnyValue, bounded by KN_WIRE_MAX_DEPTH. Also holds the error-path helpers.
+ * AnyValue, bounded by KN_WIRE_MAX_DEPTH. One rule is protobuf-c's own
+ * rather than protobuf's: it merges repeated occurrences of KeyValue.value and
+ * that merge can fail (kn_wire_anyvalue_kind), so such KeyValues are refused
+ * here too. Also holds the error-path helpers.
  * Pure functions over caller-owned bytes; no allocation. */
 #include "kn_wire_internal.h"
 
@@ -178,11 +181,44 @@ int kn_wire_skip_any(struct kn_wire_ctx *c, uint32_t wt, const uint8_t **p, cons
 	}
 }
 
+/* What protobuf-c 1.4 makes of an AnyValue when a later occurrence of the
+ * same KeyValue.value without a value is merged into it (merge_messages):
+ * no oneof member -> the merge fails; a string, or bytes of length 0 (whose
+ * data pointer is NULL), is not carried over -> the result has no value;
+ * any other member is carried over. The last member present is the one that
+ * counts (a later oneof member replaces an earlier one). */
+enum kn_wire_av_kind { KN_AV_UNSET = 0, KN_AV_LOST, KN_AV_KEPT };
+
+static enum kn_wire_av_kind kn_wire_anyvalue_kind(const uint8_t *p, const uint8_t *end)
+{
+	struct kn_wire_ctx scratch;   /* the bytes are already validated */
+	enum kn_wire_av_kind kind = KN_AV_UNSET;
+	while (p < end) {
+		uint32_t field = 0, wt = 0, len = 0;
+		if (kn_wire_tag(&scratch, &p, end, &field, &wt) < 0)
+			break;
+		if (field == 1 || field == 7) {
+			if (kn_wire_len(&scratch, &p, end, &len) < 0)
+				break;
+			kind = field == 7 && len > 0 ? KN_AV_KEPT : KN_AV_LOST;
+			p += len;
+			continue;
+		}
+		if (field >= 2 && field <= 8)
+			kind = KN_AV_KEPT;
+		if (kn_wire_skip(&scratch, wt, &p, end) < 0)
+			break;
+	}
+	return kind;
+}
+
 int kn_wire_check_msg(struct kn_wire_ctx *c, enum kn_wire_msg m, const uint8_t *p,
 		      const uint8_t *end, uint32_t depth)
 {
 	const struct kn_wire_mdesc *d = &kn_wire_mdescs[m];
 	int32_t counts[MAXF + 1] = { 0 };
+	uint32_t nvalues = 0;   /* KeyValue.value occurrences so far */
+	enum kn_wire_av_kind merged = KN_AV_UNSET;   /* what protobuf-c holds after them */
 
 	if (m == KN_WM_ANYVALUE && ++depth > KN_WIRE_MAX_DEPTH)
 		return kn_wire_failf(c, "AnyValue nested deeper than %d", KN_WIRE_MAX_DEPTH);
@@ -208,6 +244,22 @@ int kn_wire_check_msg(struct kn_wire_ctx *c, enum kn_wire_msg m, const uint8_t *
 		    (f->msg == KN_WM_KEYVALUE ? kn_wire_check_kv(c, p, p + len, depth)
 		     : kn_wire_check_msg(c, (enum kn_wire_msg)f->msg, p, p + len, depth)) < 0)
 			return kn_wire_frame(c, f->name, field, idx);
+		/* protobuf-c 1.4 merges the occurrences of a singular message
+		 * field, and merging a KeyValue.value without a value into one
+		 * without a value fails: refuse exactly that too, so whatever we
+		 * accept, it unpacks (see kn_wire_anyvalue_kind) */
+		if (m == KN_WM_KEYVALUE && field == 2) {
+			enum kn_wire_av_kind k = kn_wire_anyvalue_kind(p, p + len);
+			if (nvalues++ == 0 || k != KN_AV_UNSET) {
+				merged = k;
+			} else if (merged == KN_AV_UNSET) {
+				kn_wire_fail(c, "repeated without a value where the one before "
+					     "has none either (protobuf-c cannot merge them)");
+				return kn_wire_frame(c, f->name, field, idx);
+			} else if (merged == KN_AV_LOST) {
+				merged = KN_AV_UNSET;
+			}
+		}
 		p += len;
 	}
 	return 0;

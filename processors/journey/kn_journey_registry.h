@@ -63,4 +63,12 @@ int kn_journey_registry_put(struct kn_journey_registry *r, uint32_t shard,
 int kn_journey_registry_get(const struct kn_journey_registry *r, uint32_t shard_of_trace,
 			    const uint8_t trace_id[16], uint64_t now_ns, struct kn_journey_head *out);
 
+/* Added by the journey processor (additive, for metrics and tests). */
+/* Entries evicted before their TTL, over all shards (relaxed read). */
+uint64_t kn_journey_registry_evictions(const struct kn_journey_registry *r);
+/* Puts done, over all shards (relaxed read). */
+uint64_t kn_journey_registry_puts(const struct kn_journey_registry *r);
+/* The shard count it was created with (0 for NULL). */
+uint32_t kn_journey_registry_nshards(const struct kn_journey_registry *r);
+
 #endif

@@ -29,6 +29,8 @@
 #include "kn_tail_policy.h"
 #include "policies/kn_tail_policy_int.h"
 
+extern const struct kn_tail_policy_ops kn_policy_sli_ops; /* policies/kn_policy_sli.c */
+
 const struct kn_tail_policy_ops *const kn_tail_policy_types[] = {
 	&kn_policy_always_sample_ops,
 	&kn_policy_latency_ops,
@@ -45,6 +47,7 @@ const struct kn_tail_policy_ops *const kn_tail_policy_types[] = {
 	&kn_policy_not_ops,
 	&kn_policy_drop_ops,
 	&kn_policy_composite_ops,
+	&kn_policy_sli_ops,
 	NULL,
 };
 

@@ -300,7 +300,7 @@ static void test_config_values(void **st)
 	assert_null(cfg.protocol.otlp.endpoint);
 	assert_true(cfg.protocol.otlp.sender.timeout_ns == 2 * KN_NS_PER_SEC);
 	assert_int_equal(cfg.protocol.otlp.sender.queue.num_consumers, 2);
-	assert_int_equal(cfg.protocol.otlp.sender.queue.queue_size, 1000);
+	assert_int_equal(cfg.protocol.otlp.sender.queue.queue_size, 65536);
 	assert_true(cfg.resolver.has_dns);
 	assert_false(cfg.resolver.has_static);
 	assert_string_equal(cfg.resolver.dns.hostname, "sampler.tier.svc");

@@ -586,7 +586,7 @@ static void test_yaml_config(void **state)
 	assert_string_equal(cfg.compression, "gzip");
 	assert_int_equal(cfg.sender.timeout_ns, 7 * KN_NS_PER_SEC);
 	assert_int_equal(cfg.sender.queue.num_consumers, 2);
-	assert_int_equal(cfg.sender.queue.queue_size, 1000);
+	assert_int_equal(cfg.sender.queue.queue_size, 65536);
 	assert_int_equal(cfg.sender.retry.initial_interval_ns, KN_NS_PER_MS);
 	assert_int_equal(cfg.sender.retry.max_elapsed_time_ns, 300 * KN_NS_PER_SEC);
 	assert_int_equal(cfg.headers.n, 1);

@@ -825,6 +825,108 @@ static void test_attr_index_after_mixed_shapes(void **state)
 	expect_invalid(&req, want);
 }
 
+/* A KeyValue whose `value` comes more than once: protobuf-c 1.4 merges the
+ * AnyValues, and some merges fail (one without a value into one without a
+ * value, where a string or empty bytes counts as none once merged). The
+ * reader must draw the same line: every sequence of up to 4 occurrences
+ * drawn from the shapes below is checked against protobuf-c itself, then
+ * the error text is pinned (fuzz_wire found the gap). */
+static void test_repeated_value_like_protobuf_c(void **state)
+{
+	(void)state;
+	static const struct { const char *b; size_t n; } av[] = {
+		{ "", 0 },                               /* no value */
+		{ "\x65mpty", 5 },                       /* unknown fixed32 only */
+		{ "\x0a\x01\x61", 3 },                   /* string */
+		{ "\x0a\x00", 2 },                       /* empty string */
+		{ "\x18\x05", 2 },                       /* int */
+		{ "\x10\x00", 2 },                       /* bool false */
+		{ "\x21\0\0\0\0\0\0\0\0", 9 },          /* double */
+		{ "\x3a\x00", 2 },                       /* empty bytes */
+		{ "\x3a\x01\x62", 3 },                   /* bytes */
+		{ "\x2a\x00", 2 },                       /* empty array_value */
+		{ "\x32\x00", 2 },                       /* empty kvlist_value */
+		{ "\x40\x02", 2 },                       /* string_value_strindex */
+		{ "\x18\x05\x0a\x01\x61", 5 },           /* int, then string */
+		{ "\x0a\x01\x61\x18\x05", 5 },           /* string, then int */
+	};
+	enum { NAV = sizeof av / sizeof av[0] };
+	static struct wb kv;
+	uint32_t accepted = 0, refused = 0;
+	for (uint32_t len = 1; len <= 4; len++) {
+		uint32_t combos = 1;
+		for (uint32_t i = 0; i < len; i++)
+			combos *= NAV;
+		for (uint32_t x = 0; x < combos; x++) {
+			kv.n = 0;
+			wb_bytes(&kv, 1, "k", 1);
+			for (uint32_t i = 0, y = x; i < len; i++, y /= NAV)
+				wb_bytes(&kv, 2, av[y % NAV].b, av[y % NAV].n);
+			Opentelemetry__Proto__Common__V1__KeyValue *r =
+				opentelemetry__proto__common__v1__key_value__unpack(NULL, kv.n, kv.b);
+			struct kn_wire_ctx c = { 0 };
+			int ours = kn_wire_check_kv(&c, kv.b, kv.b + kv.n, 0) == 0;
+			if (ours != (r != NULL))
+				fail_msg("%u occurrences, combination %u: reader %s, protobuf-c %s",
+					 len, x, ours ? "accepts" : "refuses", r ? "accepts" : "refuses");
+			if (r)
+				opentelemetry__proto__common__v1__key_value__free_unpacked(r, NULL);
+			accepted += ours;
+			refused += !ours;
+		}
+	}
+	assert_true(accepted > 0 && refused > 0);   /* both sides of the line were met */
+
+	/* the message, at the top and inside a kvlist */
+	static struct wb sp, req, extra, list, val;
+	const char *pre = "resource_spans[0].scope_spans[0].spans[0].";
+	const char *why = "repeated without a value where the one before has none either "
+			  "(protobuf-c cannot merge them)";
+	char want[300];
+	kv.n = 0;
+	wb_bytes(&kv, 1, "k", 1);
+	wb_bytes(&kv, 2, "\x0a\x01\x61", 3);
+	wb_bytes(&kv, 2, "", 0);
+	wb_bytes(&kv, 2, "", 0);
+	extra.n = 0;
+	wb_bytes(&extra, 9, "\x0a\x01x", 3);
+	wb_sub(&extra, 9, &kv);
+	wb_span(&sp, &extra);
+	wb_request(&req, &sp);
+	assert_null(pb_unpack(req.b, req.n));
+	snprintf(want, sizeof want, "%sattributes[1].value: %s", pre, why);
+	expect_invalid(&req, want);
+	kv.n = 0;
+	wb_bytes(&kv, 1, "k", 1);
+	wb_bytes(&kv, 2, "", 0);
+	wb_bytes(&kv, 2, "", 0);
+	list.n = 0;
+	wb_sub(&list, 1, &kv);
+	val.n = 0;
+	wb_sub(&val, 6, &list);
+	kv.n = 0;
+	wb_bytes(&kv, 1, "outer", 5);
+	wb_sub(&kv, 2, &val);
+	extra.n = 0;
+	wb_sub(&extra, 9, &kv);
+	wb_span(&sp, &extra);
+	wb_request(&req, &sp);
+	assert_null(pb_unpack(req.b, req.n));
+	snprintf(want, sizeof want, "%sattributes[0].value.kvlist_value.values[0].value: %s", pre, why);
+	expect_invalid(&req, want);
+	/* an int survives the merge: accepted by both */
+	kv.n = 0;
+	wb_bytes(&kv, 1, "k", 1);
+	wb_bytes(&kv, 2, "\x18\x05", 2);
+	wb_bytes(&kv, 2, "", 0);
+	wb_bytes(&kv, 2, "", 0);
+	extra.n = 0;
+	wb_sub(&extra, 9, &kv);
+	wb_span(&sp, &extra);
+	wb_request(&req, &sp);
+	expect_ok_both(&req, 1);
+}
+
 static void test_varint_helpers(void **state)
 {
 	(void)state;
@@ -867,6 +969,7 @@ int main(void)
 		cmocka_unit_test(test_last_one_wins),
 		cmocka_unit_test(test_kv_fast_agrees),
 		cmocka_unit_test(test_attr_index_after_mixed_shapes),
+		cmocka_unit_test(test_repeated_value_like_protobuf_c),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

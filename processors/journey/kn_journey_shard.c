@@ -1,0 +1,500 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kn_journey_shard: the journey processor on one shard: buffering, timing,
+ * deciding a trace's journey, publishing it, rewriting and emitting.
+ *
+ * Buffer: the tail sampler's trace store (kn_tail_store) with
+ * decision_wait = wait_window and its root list off; the store gives the
+ * wait_window deadlines (arrival order, O(1)). Root timing is kept here in
+ * a FIFO of (trace id, root arrival + root_grace): root arrivals are in
+ * clock order, so that FIFO is sorted too. A trace whose root grace passed
+ * but whose linked heads are not published yet moves to the `waiting` list,
+ * re-checked every poll_ns until its wait_window deadline releases it for
+ * good. FIFO and waiting entries name traces by id (store records are
+ * reused), and an entry whose trace is gone is skipped.
+ *
+ * process(): each chunk's spans are grouped by trace id (sorting a scratch
+ * array of (id, index) pairs; no allocation per span) and per trace:
+ * buffered -> appended; else published in the registry (the trace was
+ * released) -> rewritten from the entry and forwarded at once (late spans);
+ * else a new buffered trace. Room is made first by releasing the oldest
+ * traces early (memory bound). The input chunk is unreffed once copied.
+ *
+ * Time is the chunk's accepted_ns and tick's now (kn_now_ns() in
+ * production), clamped by the store to never go backwards; tests drive it.
+ * Released traces become one chunk each, gathered into one batch per call. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../collector/core/kn_budget.h"
+#include "../../collector/core/kn_clock.h"
+#include "../../collector/core/kn_log.h"
+#include "kn_journey_int.h"
+
+#define OUT_MAX 256                  /* chunks per emitted batch */
+
+struct pend {
+	uint8_t id[16];
+	uint64_t at;                     /* FIFO: root arrival + root_grace */
+};
+
+struct pair {
+	uint8_t id[16];
+	uint32_t idx;
+};
+
+struct kn_journey_shard {
+	struct kn_journey_proc *p;
+	uint32_t index;
+	struct kn_tail_store *store;
+	struct kn_tail_frame frame;
+	struct kn_journey_rw rw;
+	struct kn_journey_plan plan;
+	/* root FIFO: ring of pend */
+	struct pend *fifo;
+	uint32_t fhead, fcount, fcap;
+	/* traces waiting for a linked head */
+	struct pend *wait;
+	uint32_t nwait, cap_wait;
+	uint64_t next_poll;
+	/* grouping scratch */
+	struct pair *pairs;
+	uint32_t *idx, *g;
+	uint32_t cap_spans;
+	uint8_t *late;
+	size_t cap_late;
+	struct kn_batch *out;
+};
+
+/* ---- lifecycle ---- */
+
+void kn_journey_shard_destroy(void *state)
+{
+	struct kn_journey_shard *s = state;
+	if (!s)
+		return;
+	kn_tail_store_destroy(s->store);
+	kn_tail_frame_free(&s->frame);
+	kn_journey_rw_free(&s->rw);
+	free(s->fifo);
+	free(s->wait);
+	free(s->pairs);
+	free(s->idx);
+	free(s->g);
+	free(s->late);
+	kn_batch_free(s->out);
+	free(s);
+}
+
+int kn_journey_shard_create(void *inst, uint32_t shard, void **state, struct kn_err *err)
+{
+	struct kn_journey_proc *p = inst;
+	if (!p->reg)
+		return kn_errf(err, "journey: shard %u created before start", shard);
+	struct kn_journey_shard *s = calloc(1, sizeof *s);
+	if (!s)
+		return kn_errf(err, "journey: shard %u: out of memory", shard);
+	s->p = p;
+	s->index = shard;
+	kn_journey_rw_init(&s->rw);
+	struct kn_tail_store_cfg sc = {.decision_wait_ns = p->cfg.wait_window_ns};
+	s->store = kn_tail_store_create(&sc);
+	if (!s->store) {
+		kn_errf(err, "journey: shard %u: out of memory for the trace store", shard);
+		goto fail;
+	}
+	*state = s;
+	return KN_OK;
+fail:
+	kn_journey_shard_destroy(s);
+	return KN_ERR;
+}
+
+/* ---- output ---- */
+
+static void out_flush(struct kn_journey_shard *s, const struct kn_emit *next)
+{
+	struct kn_batch *b = s->out;
+	s->out = NULL;
+	if (b)
+		kn_emit(next, b);
+}
+
+static void out_add(struct kn_journey_shard *s, struct kn_chunk *c, const struct kn_emit *next)
+{
+	if (!s->out && !(s->out = kn_batch_new(16))) {
+		kn_counter_add(s->p->m.lost_oom, c->nspans);
+		kn_chunk_unref(c);
+		return;
+	}
+	uint32_t n = c->nspans;
+	if (kn_batch_add(&s->out, c) != KN_OK) {
+		kn_counter_add(s->p->m.lost_oom, n);
+		return;
+	}
+	if (s->out->n >= OUT_MAX)
+		out_flush(s, next);
+}
+
+/* Rewrites buf (nspans spans of one trace) for head h and queues it. */
+static void emit_rewritten(struct kn_journey_shard *s, const uint8_t *buf, size_t len,
+			   uint32_t nspans, const struct kn_journey_head *h, uint64_t now,
+			   const struct kn_emit *next)
+{
+	const struct kn_journey_proc *p = s->p;
+	struct kn_err err;
+	kn_journey_plan_build(&s->plan, h, p->cfg.overwrite, p->cfg.journey_id_attribute);
+	struct kn_chunk *c = kn_journey_rw_chunk(&s->rw, buf, len, nspans, &s->plan, &err);
+	if (!c) {
+		kn_warn("journey: shard %u: %u spans lost: %s", s->index, nspans, err.msg);
+		kn_counter_add(p->m.lost_oom, nspans);
+		return;
+	}
+	c->shard = (uint16_t)s->index;
+	c->accepted_ns = now;
+	if (kn_budget_try_charge(c->len))
+		c->charged = c->len;
+	else
+		kn_counter_add(p->m.budget_overrun, nspans);
+	out_add(s, c, next);
+}
+
+static void publish_gauges(struct kn_journey_shard *s)
+{
+	struct kn_journey_gauges *g = &s->p->gauges[s->index < s->p->nshards ? s->index : 0];
+	atomic_store_explicit(&g->traces, kn_tail_store_count(s->store), memory_order_relaxed);
+	atomic_store_explicit(&g->bytes, (int64_t)kn_tail_store_bytes(s->store), memory_order_relaxed);
+}
+
+/* ---- deciding a journey ---- */
+
+enum { RELEASED, BLOCKED };
+
+/* The journey of the earliest-headed linked trace that is published: 1 and
+ * *h, or 0. */
+static int linked_head(const struct kn_journey_shard *s, const struct kn_journey_scan *sc,
+		       uint64_t now, struct kn_journey_head *h)
+{
+	const struct kn_journey_proc *p = s->p;
+	struct kn_journey_head cand;
+	int found = 0;
+	for (uint32_t i = 0; i < sc->nlinks; i++) {
+		uint32_t owner = kn_shard_of(sc->links[i], p->nshards);
+		if (!kn_journey_registry_get(p->reg, owner, sc->links[i], now, &cand))
+			continue;
+		if (!found || cand.start_ns < h->start_ns) {
+			*h = cand;
+			found = 1;
+		}
+	}
+	return found;
+}
+
+/* Decides trace t's journey and releases it, unless it must wait for a
+ * linked head and `final` is 0 (then BLOCKED, nothing changed). */
+static int release(struct kn_journey_shard *s, uint32_t t, int final, uint64_t now,
+		   const struct kn_emit *next)
+{
+	const struct kn_journey_proc *p = s->p;
+	struct kn_tail_trace v;
+	struct kn_journey_scan sc;
+	struct kn_journey_head h;
+	kn_tail_store_view(s->store, t, &v);
+	if (kn_journey_scan(v.data, v.len, v.trace_id, &sc) != 0) {
+		kn_counter_add(p->m.lost_malformed, v.nspans);
+		kn_tail_store_remove(s->store, t);
+		return RELEASED;
+	}
+	int own = 1;
+	if (sc.nlinks) {
+		if (linked_head(s, &sc, now, &h)) {
+			own = 0;
+			kn_counter_add(p->m.joined, 1);
+		} else if (!final) {
+			return BLOCKED;
+		} else {
+			kn_counter_add(p->m.closed_without_head, 1);
+		}
+	} else if (!sc.has_root) {
+		kn_counter_add(p->m.closed_without_head, 1);
+	}
+	if (own) {
+		uint32_t tr = kn_journey_head_build(p, &sc, v.trace_id, &h);
+		if (tr)
+			kn_counter_add(p->m.attrs_truncated, tr);
+		kn_counter_add(p->m.started, 1);
+	}
+	if (kn_journey_registry_put(p->reg, s->index, v.trace_id, &h, now))
+		kn_counter_add(p->m.evictions, 1);
+	emit_rewritten(s, v.data, v.len, v.nspans, &h, now, next);
+	kn_tail_store_remove(s->store, t);
+	return RELEASED;
+}
+
+/* ---- root FIFO and waiting list ---- */
+
+static int fifo_push(struct kn_journey_shard *s, const uint8_t id[16], uint64_t at)
+{
+	if (s->fcount == s->fcap) {
+		uint32_t nc = s->fcap ? s->fcap * 2 : 64;
+		struct pend *q = malloc((size_t)nc * sizeof *q);
+		if (!q)
+			return -1;
+		for (uint32_t i = 0; i < s->fcount; i++)
+			q[i] = s->fifo[(s->fhead + i) % s->fcap];
+		free(s->fifo);
+		s->fifo = q;
+		s->fcap = nc;
+		s->fhead = 0;
+	}
+	struct pend *e = &s->fifo[(s->fhead + s->fcount++) % s->fcap];
+	memcpy(e->id, id, 16);
+	e->at = at;
+	return 0;
+}
+
+static int wait_push(struct kn_journey_shard *s, const uint8_t id[16])
+{
+	if (s->nwait == s->cap_wait) {
+		uint32_t nc = s->cap_wait ? s->cap_wait * 2 : 16;
+		struct pend *q = realloc(s->wait, (size_t)nc * sizeof *q);
+		if (!q)
+			return -1;
+		s->wait = q;
+		s->cap_wait = nc;
+	}
+	memcpy(s->wait[s->nwait].id, id, 16);
+	s->wait[s->nwait++].at = 0;
+	return 0;
+}
+
+/* A trace whose root grace passed: released, or parked until its linked
+ * head is published. */
+static void root_due(struct kn_journey_shard *s, const uint8_t id[16], uint64_t now,
+		     const struct kn_emit *next)
+{
+	uint32_t t = kn_tail_store_find(s->store, id);
+	if (t == KN_TAIL_NONE)
+		return;
+	struct kn_tail_trace v;
+	kn_tail_store_view(s->store, t, &v);
+	if (!v.root_seen_ns || v.root_seen_ns + s->p->cfg.root_grace_ns > now)
+		return; /* a newer trace with the same id; its own FIFO entry comes later */
+	if (release(s, t, 0, now, next) == BLOCKED && wait_push(s, id) != 0)
+		release(s, t, 1, now, next); /* cannot park it: release without head */
+}
+
+static void poll_waiting(struct kn_journey_shard *s, uint64_t now, int force,
+			 const struct kn_emit *next)
+{
+	if (!s->nwait || (!force && now < s->next_poll))
+		return;
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < s->nwait; i++) {
+		uint32_t t = kn_tail_store_find(s->store, s->wait[i].id);
+		if (t == KN_TAIL_NONE || release(s, t, 0, now, next) == RELEASED)
+			continue;
+		s->wait[k++] = s->wait[i];
+	}
+	s->nwait = k;
+	s->next_poll = now + s->p->poll_ns;
+}
+
+/* ---- ingest ---- */
+
+static int scratch(struct kn_journey_shard *s, uint32_t n)
+{
+	if (n <= s->cap_spans)
+		return 0;
+	uint32_t nc = s->cap_spans ? s->cap_spans : 64;
+	while (nc < n)
+		nc *= 2;
+	struct pair *pp = realloc(s->pairs, (size_t)nc * sizeof *pp);
+	if (!pp)
+		return -1;
+	s->pairs = pp;
+	uint32_t *q = realloc(s->idx, (size_t)nc * sizeof *q);
+	if (!q)
+		return -1;
+	s->idx = q;
+	q = realloc(s->g, 2 * (size_t)nc * sizeof *q);
+	if (!q)
+		return -1;
+	s->g = q;
+	s->cap_spans = nc;
+	return 0;
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+	const struct pair *x = a, *y = b;
+	int c = memcmp(x->id, y->id, 16);
+	if (c)
+		return c;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Spans of a released trace whose entry is published: rewritten at once. */
+static int late(struct kn_journey_shard *s, const struct kn_chunk *c, const uint32_t *idx,
+		uint32_t n, uint64_t size, uint64_t now, const struct kn_emit *next)
+{
+	const struct kn_journey_proc *p = s->p;
+	struct kn_journey_head h;
+	if (!kn_journey_registry_get(p->reg, s->index, c->spans[idx[0]].trace_id, now, &h))
+		return 0;
+	if (size > s->cap_late) {
+		uint8_t *q = realloc(s->late, size);
+		if (!q) {
+			kn_counter_add(p->m.lost_oom, n);
+			return 1;
+		}
+		s->late = q;
+		s->cap_late = size;
+	}
+	uint8_t *end = kn_tail_frame_write(&s->frame, c, idx, n, s->g, s->late);
+	kn_counter_add(p->m.late_spans, n);
+	emit_rewritten(s, s->late, (size_t)(end - s->late), n, &h, now, next);
+	return 1;
+}
+
+static void take_group(struct kn_journey_shard *s, const struct kn_chunk *c, const uint32_t *idx,
+		       uint32_t n, uint64_t now, const struct kn_emit *next)
+{
+	const struct kn_journey_proc *p = s->p;
+	const uint8_t *id = c->spans[idx[0]].trace_id;
+	uint64_t size = kn_tail_frame_size(&s->frame, c, idx, n, s->g);
+	if (size == UINT64_MAX) {
+		kn_counter_add(p->m.lost_malformed, n);
+		return;
+	}
+	uint32_t t = kn_tail_store_find(s->store, id);
+	if (t == KN_TAIL_NONE && late(s, c, idx, n, size, now, next))
+		return;
+	/* make room: release the oldest early */
+	while (kn_tail_store_count(s->store) > 0 &&
+	       kn_tail_store_would(s->store, t, size) > p->shard_max_bytes) {
+		uint32_t o = kn_tail_store_oldest(s->store);
+		kn_counter_add(p->m.early_memory, 1);
+		release(s, o, 1, now, next);
+		if (o == t) {
+			if (late(s, c, idx, n, size, now, next))
+				return;
+			t = KN_TAIL_NONE;
+		}
+	}
+	int opened = 0;
+	uint64_t root_before = 0;
+	if (t == KN_TAIL_NONE) {
+		t = kn_tail_store_open(s->store, id, now);
+		opened = 1;
+		if (t == KN_TAIL_NONE) {
+			kn_counter_add(p->m.lost_oom, n);
+			return;
+		}
+	} else {
+		struct kn_tail_trace v;
+		kn_tail_store_view(s->store, t, &v);
+		root_before = v.root_seen_ns;
+	}
+	if (kn_tail_store_append(s->store, t, &s->frame, c, idx, n, s->g, size, now) != KN_OK) {
+		kn_counter_add(p->m.lost_oom, n);
+		if (opened)
+			kn_tail_store_remove(s->store, t);
+		return;
+	}
+	struct kn_tail_trace v;
+	kn_tail_store_view(s->store, t, &v);
+	if (!root_before && v.root_seen_ns &&
+	    fifo_push(s, id, v.root_seen_ns + p->cfg.root_grace_ns) != 0)
+		kn_warn("journey: shard %u: out of memory for the root queue; the trace waits for wait_window",
+			s->index);
+}
+
+static void take_chunk(struct kn_journey_shard *s, const struct kn_chunk *c,
+		       const struct kn_emit *next)
+{
+	if (!c->nspans)
+		return;
+	uint64_t now = kn_tail_store_now(s->store, c->accepted_ns ? c->accepted_ns : kn_now_ns());
+	if (kn_tail_frame_index(&s->frame, c->data, c->len) || kn_tail_frame_check(&s->frame, c)) {
+		kn_counter_add(s->p->m.lost_malformed, c->nspans);
+		return;
+	}
+	if (scratch(s, c->nspans)) {
+		kn_counter_add(s->p->m.lost_oom, c->nspans);
+		return;
+	}
+	for (uint32_t i = 0; i < c->nspans; i++) {
+		memcpy(s->pairs[i].id, c->spans[i].trace_id, 16);
+		s->pairs[i].idx = i;
+	}
+	qsort(s->pairs, c->nspans, sizeof *s->pairs, pair_cmp);
+	for (uint32_t i = 0; i < c->nspans;) {
+		uint32_t j = i;
+		while (j < c->nspans && memcmp(s->pairs[j].id, s->pairs[i].id, 16) == 0) {
+			s->idx[j - i] = s->pairs[j].idx;
+			j++;
+		}
+		take_group(s, c, s->idx, j - i, now, next);
+		i = j;
+	}
+}
+
+int kn_journey_process(void *state, struct kn_batch *b, const struct kn_emit *next)
+{
+	struct kn_journey_shard *s = state;
+	for (uint32_t i = 0; i < b->n; i++) {
+		take_chunk(s, b->chunks[i], next);
+		kn_chunk_unref(b->chunks[i]); /* spans copied: never keep the input alive */
+	}
+	b->n = 0;
+	kn_batch_free(b);
+	out_flush(s, next);
+	publish_gauges(s);
+	return KN_RETAINED;
+}
+
+uint64_t kn_journey_tick(void *state, uint64_t now_ns, const struct kn_emit *next)
+{
+	struct kn_journey_shard *s = state;
+	uint64_t now = kn_tail_store_now(s->store, now_ns);
+	while (s->fcount && s->fifo[s->fhead].at <= now) {
+		struct pend e = s->fifo[s->fhead];
+		s->fhead = (s->fhead + 1) % s->fcap;
+		s->fcount--;
+		root_due(s, e.id, now, next);
+	}
+	poll_waiting(s, now, 0, next);
+	uint32_t t;
+	while ((t = kn_tail_store_due(s->store, now)) != KN_TAIL_NONE)
+		release(s, t, 1, now, next);
+	out_flush(s, next);
+	publish_gauges(s);
+	/* drop FIFO entries of traces already gone, so the deadline is real */
+	while (s->fcount && kn_tail_store_find(s->store, s->fifo[s->fhead].id) == KN_TAIL_NONE) {
+		s->fhead = (s->fhead + 1) % s->fcap;
+		s->fcount--;
+	}
+	uint64_t d = kn_tail_store_next_deadline(s->store);
+	if (s->fcount && (!d || s->fifo[s->fhead].at < d))
+		d = s->fifo[s->fhead].at;
+	if (s->nwait) {
+		if (s->next_poll <= now)
+			s->next_poll = now + s->p->poll_ns;
+		if (!d || s->next_poll < d)
+			d = s->next_poll;
+	}
+	return d;
+}
+
+void kn_journey_flush(void *state, const struct kn_emit *next)
+{
+	struct kn_journey_shard *s = state;
+	uint64_t now = kn_tail_store_now(s->store, kn_now_ns());
+	uint32_t t;
+	while ((t = kn_tail_store_oldest(s->store)) != KN_TAIL_NONE)
+		release(s, t, 1, now, next);
+	s->fcount = 0;
+	s->nwait = 0;
+	out_flush(s, next);
+	publish_gauges(s);
+}
