@@ -37,7 +37,18 @@ struct sconn {
 	uint32_t events;
 	uint64_t last_ns;
 	struct kn_http_conn *c;
+	/* Lingering close: our answer is sent and the write side shut; the
+	 * client may still be sending a body we refused. Reading and
+	 * discarding it until the client closes (bounded in time and bytes)
+	 * keeps the kernel from answering unread data with a reset that would
+	 * destroy the answer before the client reads it. */
+	int lingering;
+	uint64_t linger_until;
+	uint64_t linger_bytes;
 };
+
+#define KN_HTTPD_LINGER_NS (2 * KN_NS_PER_SEC)
+#define KN_HTTPD_LINGER_MAX_BYTES (64u << 20)
 
 struct loop {
 	struct kn_httpd *s;
@@ -177,6 +188,8 @@ static void conn_close(struct loop *l, struct sconn *sc)
 /* Writes what it can; updates the epoll interest. Returns -1 if closed. */
 static int conn_flush(struct loop *l, struct sconn *sc)
 {
+	if (sc->lingering)
+		return -1;
 	size_t len;
 	const uint8_t *p;
 	while ((p = kn_http_conn_out(sc->c, &len)), len > 0) {
@@ -193,12 +206,15 @@ static int conn_flush(struct loop *l, struct sconn *sc)
 	}
 	if (len == 0 && kn_http_conn_closing(sc->c)) {
 		/* a refusal may arrive while the client is still sending its body:
-		 * half-close and discard what has already arrived, so the kernel
-		 * does not answer unread data with a reset that loses our reply */
+		 * half-close, then linger (see struct sconn) */
 		shutdown(sc->fd, SHUT_WR);
-		for (int i = 0; i < 16 && recv(sc->fd, l->rbuf, KN_HTTPD_READ_BUF, MSG_DONTWAIT) > 0; i++)
-			;
-		conn_close(l, sc);
+		sc->lingering = 1;
+		sc->linger_until = kn_now_ns() + KN_HTTPD_LINGER_NS;
+		if (sc->events != EPOLLIN) {
+			struct epoll_event e = {.events = EPOLLIN, .data.ptr = sc};
+			epoll_ctl(l->epfd, EPOLL_CTL_MOD, sc->fd, &e);
+			sc->events = EPOLLIN;
+		}
 		return -1;
 	}
 	uint32_t ev = 0;
@@ -214,8 +230,30 @@ static int conn_flush(struct loop *l, struct sconn *sc)
 	return 0;
 }
 
+/* A lingering connection: discard what arrives until the client closes,
+ * the linger time passes, or too much arrived. */
+static void conn_linger(struct loop *l, struct sconn *sc)
+{
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = recv(sc->fd, l->rbuf, KN_HTTPD_READ_BUF, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		sc->linger_bytes += n > 0 ? (uint64_t)n : 0;
+		if (n <= 0 || sc->linger_bytes > KN_HTTPD_LINGER_MAX_BYTES) {
+			conn_close(l, sc);
+			return;
+		}
+	}
+}
+
 static void conn_read(struct loop *l, struct sconn *sc)
 {
+	if (sc->lingering) {
+		conn_linger(l, sc);
+		return;
+	}
 	for (int i = 0; i < 16; i++) {
 		ssize_t n = recv(sc->fd, l->rbuf, KN_HTTPD_READ_BUF, 0);
 		if (n < 0 && errno == EINTR)
@@ -335,7 +373,10 @@ static void *loop_main(void *arg)
 		uint64_t deadline = __atomic_load_n(&s->deadline_ns, __ATOMIC_ACQUIRE);
 		for (struct sconn *sc = l->conns, *nx; sc; sc = nx) {
 			nx = sc->next;
-			if (draining && (now >= deadline || !kn_http_conn_busy(sc->c))) {
+			if (sc->lingering) {
+				if (draining || now >= sc->linger_until)
+					conn_close(l, sc);
+			} else if (draining && (now >= deadline || !kn_http_conn_busy(sc->c))) {
 				conn_close(l, sc);
 			} else if (now - sc->last_ns >= s->idle_ns) {
 				__atomic_fetch_add(&s->counters.idle_closed, 1, __ATOMIC_RELAXED);
