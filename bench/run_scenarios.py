@@ -11,9 +11,13 @@ and writes a Markdown table and a JSON file (with CPU model and core count).
 
 Scenarios: passthrough (gRPC in -> otlp out), http (HTTP protobuf in -> otlp
 out), latency (passthrough at half the measured sustainable rate, loadgen
---stamp: receiver p99 from loadgen, end-to-end p99 from the sink), tail (10
-tail_sampling policies, decision_wait 5s), journey-sli (journey + sli
-processors), overload (3x the sustainable rate against memory_limit_mib: 64).
+--stamp: receiver p99 from loadgen, end-to-end p99 from the sink, and the
+same load straight into a sink as the baseline, so the collector's added
+latency is the difference), tail (10 tail_sampling policies, decision_wait
+5s), journey-sli (journey + sli processors), overload (3x the sustainable rate
+against memory_limit_mib: 64; the RSS must stay within the limit + 10%).
+passthrough, http, latency and overload run with NO processor in the
+pipeline (no batch processor: its timeout would be the latency measured).
 A scenario whose processors `kansatsu validate` does not know is reported as
 "skipped: <processor> not available".
 
@@ -207,8 +211,7 @@ def collector_config(scenario, sink_grpc, memory_mib):
         max_recv_msg_size_mib: 16
       http:
         endpoint: 127.0.0.1:0
-processors:
-{body if body else "  batch: {}"}
+processors:{(chr(10) + body) if body else " {}"}
 exporters:
   otlp:
     endpoint: 127.0.0.1:{sink_grpc}
@@ -323,6 +326,7 @@ def run_scenario(env, name, lg_args, duration, memory_mib=512, drain_timeout=60,
         col, cp = env.start_collector(name, cfg)
         transport = "http" if name == "http" else "grpc"
         args = ["--" + transport, "--target", f"127.0.0.1:{cp[transport]}", "--duration", duration] + lg_args
+        rss0 = status_kib(col.p.pid, "VmRSS")
         samp = Sampler(col.p.pid)
         samp.start()
         lg = env.run_loadgen(name, args, timeout=duration + 120)
@@ -348,9 +352,32 @@ def run_scenario(env, name, lg_args, duration, memory_mib=512, drain_timeout=60,
             + mt.get("kansatsu_pipeline_dropped_spans_total", 0),
             "spans_per_cpu_s": round(acked / cpu, 0) if cpu else 0,
             "rss_max_mib": round(max(samp.rss_max_kib, 0) / 1024, 1), "vmhwm_mib": round(hwm / 1024, 1),
+            "memory_limit_mib": memory_mib,
+            "span_budget_mib": round(mt.get("kansatsu_memory_budget_bytes", 0) / 1048576, 1),
+            "rss_at_start_mib": round(rss0 / 1024, 1),
+            "memory_trims": mt.get("kansatsu_memory_trims_total", 0),
             "latency_ms": lg["latency_ms"], "e2e_latency_ms": st["e2e_latency_ms"],
             "loadgen_cpu_s": lg["loadgen_cpu_s"], "collector_exit": rc,
         })
+        return row
+    finally:
+        env.stop_all()
+
+
+def run_direct(env, name, lg_args, duration):
+    """The same load straight into a sink (no collector): what loadgen, the
+    sink and the loopback add by themselves, the baseline the latency scenario
+    subtracts."""
+    row = {"scenario": name}
+    try:
+        sink, sp = env.start_sink(name)
+        args = ["--grpc", "--target", f"127.0.0.1:{sp['grpc']}", "--duration", duration] + lg_args
+        lg = env.run_loadgen(name, args, timeout=duration + 120)
+        st = wait_sink(sp["stats"], lg["spans_accepted"], 60)
+        row.update({"spans_accepted": lg["spans_accepted"], "sink_spans": st["spans"], "rate_target": lg["rate"],
+                    "spans_per_s": round(lg["spans_accepted"] / lg["elapsed_s"], 0) if lg["elapsed_s"] else 0,
+                    "latency_ms": lg["latency_ms"], "e2e_latency_ms": st["e2e_latency_ms"],
+                    "spans_sent": lg["spans_sent"]})
         return row
     finally:
         env.stop_all()
@@ -379,20 +406,32 @@ def markdown(results, meta):
     if lat:
         e = lat["e2e_latency_ms"]
         out += ["", "Passthrough added latency at half the sustainable rate "
-                f"({lat['rate_target']:.0f} spans/s, loadgen --stamp):", "",
+                f"({lat['rate_target']:.0f} spans/s offered, {lat['spans_per_s']:.0f} accepted; loadgen --stamp; "
+                "no processor in the pipeline):", "",
                 "| measure | p50 ms | p99 ms | p99.9 ms | samples |", "| --- | ---: | ---: | ---: | ---: |",
                 f"| request (receiver ack, loadgen) | {lat['latency_ms']['p50']:.2f} | {lat['latency_ms']['p99']:.2f} | "
                 f"{lat['latency_ms']['p999']:.2f} | {lat['spans_sent'] // 512} |",
                 f"| end to end (root span end -> sink arrival) | {e['p50']:.2f} | {e['p99']:.2f} | {e['p999']:.2f} | "
                 f"{e['samples']} |"]
+        d = lat.get("direct")
+        if d:
+            de = d["e2e_latency_ms"]
+            out += [f"| baseline: loadgen -> sink, no collector ({d['spans_per_s']:.0f} spans/s) | {de['p50']:.2f} | "
+                    f"{de['p99']:.2f} | {de['p999']:.2f} | {de['samples']} |",
+                    f"| **collector added** (end to end minus baseline) | {e['p50'] - de['p50']:.2f} | "
+                    f"{e['p99'] - de['p99']:.2f} | {e['p999'] - de['p999']:.2f} | |"]
     ov = next((r for r in results if r["scenario"] == "overload" and "skipped" not in r), None)
     if ov:
         retryable = all(k in ("grpc UNAVAILABLE", "grpc RESOURCE_EXHAUSTED", "http 429", "http 503")
                         for k in ov["reasons"])
         reasons = ", ".join(f"{k}: {v['retries']} retries, {v['refused_spans']} spans given up"
                             for k, v in ov["reasons"].items())
-        out += ["", f"Overload (memory_limit_mib 64, offered {ov['rate_target']:.0f} spans/s): RSS max "
-                f"{ov['rss_max_mib']} MiB (VmHWM {ov['vmhwm_mib']} MiB) vs limit 64 MiB; refusals "
+        lim = ov.get("memory_limit_mib", 64)
+        peak = max(ov["rss_max_mib"], ov["vmhwm_mib"])
+        out += ["", f"Overload (memory_limit_mib {lim}, offered {ov['rate_target']:.0f} spans/s): RSS max "
+                f"{ov['rss_max_mib']} MiB (VmHWM {ov['vmhwm_mib']} MiB) vs limit {lim} MiB + 10% = {lim * 1.1:.1f} MiB: "
+                f"{'within' if peak <= lim * 1.1 else 'ABOVE'} (RSS at start {ov.get('rss_at_start_mib', 0)} MiB, "
+                f"span budget {ov.get('span_budget_mib', 0)} MiB, {ov.get('memory_trims', 0):.0f} allocator trims); refusals "
                 f"{'all retryable' if retryable else 'NOT all retryable'} "
                 f"({reasons or 'none'}); "
                 f"spans acknowledged {ov['spans_accepted']} vs counted by the sink {ov['sink_spans']} "
@@ -440,6 +479,8 @@ def main():
     ap.add_argument("--connections", type=int, default=2, help="loadgen connections (default 2)")
     ap.add_argument("--scenarios", default="passthrough,http,latency,tail,journey-sli,overload")
     ap.add_argument("--out", default=None, help="write <out>.md and <out>.json (default: stdout only)")
+    ap.add_argument("--sustainable", type=float, default=None,
+                    help="spans/s to base latency (1/2) and overload (3x) on when passthrough is not run")
     ap.add_argument("--smoke", action="store_true", help="CI check: counts only, a few seconds")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="kansatsu-scenarios.") as tmp:
@@ -447,7 +488,7 @@ def main():
         try:
             if a.smoke:
                 return smoke(env)
-            results, sustainable = [], None
+            results, sustainable = [], a.sustainable
             d, c = a.duration, a.connections
             for name in a.scenarios.split(","):
                 log(f"scenario {name}")
@@ -458,6 +499,8 @@ def main():
                 elif name == "latency":
                     rate = (sustainable or 100000) / 2
                     r = run_scenario(env, name, ["-c", c, "--rate", f"{rate:.0f}", "--stamp"], d)
+                    if "skipped" not in r:
+                        r["direct"] = run_direct(env, "latency-direct", ["-c", c, "--rate", f"{rate:.0f}", "--stamp"], d)
                 elif name == "tail":
                     r = run_scenario(env, name, ["-c", c, "--stamp"], d, drain_timeout=60, settle=7)
                 elif name == "journey-sli":

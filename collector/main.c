@@ -8,18 +8,23 @@
  *
  * Signals are blocked in every thread before any thread starts; the main
  * thread waits for SIGTERM/SIGINT with sigwait and then runs the orderly
- * shutdown (stop intake, drain what was acknowledged, exit 0). */
+ * shutdown (stop intake, drain what was acknowledged, exit 0). While it
+ * waits it trims the allocator every 100 ms when it holds much freed memory
+ * (kn_budget_trim); SIGUSR1 logs where the memory is (malloc_info). */
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "config/kn_config.h"
 #include "grpc/kn_grpc_log.h"
 #include "core/kn_budget.h"
 #include "core/kn_log.h"
+#include "core/kn_metrics.h"
 #include "core/kn_runtime.h"
 
 static void usage(FILE *f)
@@ -39,7 +44,7 @@ static void usage(FILE *f)
 		"The config file uses the OpenTelemetry Collector's YAML shape (receivers,\n"
 		"processors, exporters, extensions, service.pipelines.traces) plus a `kansatsu:`\n"
 		"section (shards, memory_limit_mib, shutdown_timeout, ring_size). ${env:VAR}\n"
-		"is substituted. Signals: SIGTERM/SIGINT drain and exit 0.\n",
+		"is substituted. Signals: SIGTERM/SIGINT drain and exit 0; SIGUSR1 logs memory use.\n",
 		KN_VERSION);
 }
 
@@ -64,8 +69,27 @@ static struct kn_cnode *load(const char *file, struct kn_err *err)
 	return rc == KN_OK ? root : NULL;
 }
 
+/* glibc malloc, tuned for a process whose big blocks (chunks, request
+ * bodies) are allocated on one thread and freed on another:
+ * - at most two arenas per CPU instead of eight: every arena keeps its own
+ *   freed memory, so fewer arenas hold less of it;
+ * - fixed mmap and trim thresholds: left dynamic, glibc raises both after the
+ *   first large free (up to 32 and 64 MiB), and an arena then keeps tens of
+ *   MiB of freed memory that count against kansatsu.memory_limit_mib.
+ * A lower mmap threshold (64 KiB) would bound RSS without the periodic trim
+ * but costs ~25% CPU per span (a fresh mapping and its page faults per chunk);
+ * see bench/results/2core-vm.md. */
+static void tune_malloc(void)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	mallopt(M_ARENA_MAX, ncpu > 0 && ncpu < 64 ? (int)(2 * ncpu) : 128);
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+}
+
 int main(int argc, char **argv)
 {
+	tune_malloc();
 	const char *config = NULL;
 	int validate = 0;
 	for (int i = 1; i < argc; i++) {
@@ -129,9 +153,20 @@ int main(int argc, char **argv)
 		kn_runtime_destroy(rt);
 		return 1;
 	}
+	/* The main thread waits for signals and, meanwhile, gives memory the
+	 * allocator holds back to the system (see kn_budget_trim). */
 	int sig = 0;
+	struct kn_metric *trims = kn_metrics_counter(
+		kn_runtime_metrics(rt), "kansatsu_memory_trims_total",
+		"Times freed memory held by the allocator was given back to the system.", "");
 	for (;;) {
-		sigwait(&set, &sig);
+		struct timespec tick = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
+		sig = sigtimedwait(&set, NULL, &tick);
+		if (sig < 0) {
+			if (kn_budget_trim())
+				kn_counter_add(trims, 1);
+			continue;
+		}
 		if (sig != SIGUSR1)
 			break;
 		report_memory();

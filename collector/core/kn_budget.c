@@ -6,6 +6,7 @@
 #include "kn_budget.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 static atomic_size_t used;
 static atomic_size_t limit;
+static atomic_size_t base, headroom; /* kn_budget_apply; read by kn_budget_trim */
 
 void kn_budget_init(size_t limit_bytes)
 {
@@ -86,4 +88,23 @@ size_t kn_budget_process_rss(void)
 		return 0;
 	long page = sysconf(_SC_PAGESIZE);
 	return (size_t)resident * (size_t)(page > 0 ? page : 4096);
+}
+
+void kn_budget_apply(const struct kn_budget_split *s)
+{
+	atomic_store(&base, s->base);
+	atomic_store(&headroom, s->headroom);
+	kn_budget_set_limit(s->spans);
+}
+
+int kn_budget_trim(void)
+{
+	size_t b = atomic_load(&base), h = atomic_load(&headroom);
+	if (!b)
+		return 0;
+	size_t rss = kn_budget_process_rss();
+	if (!rss || rss <= b + kn_budget_used() + h / 4)
+		return 0;
+	malloc_trim(0);
+	return 1;
 }

@@ -40,11 +40,28 @@ struct kn_budget_split {
 	int floored;      /* 1 when limit - base - headroom was below the floor */
 };
 
-/* Headroom is limit/8, at least KN_BUDGET_HEADROOM_MIN; the span budget is
- * never below limit/4, so a limit smaller than the process itself still
- * accepts data (and the caller warns). */
-#define KN_BUDGET_HEADROOM_MIN ((size_t)4 << 20)
+/* Headroom is limit/8, at least KN_BUDGET_HEADROOM_MIN: measured under
+ * overload (bench/run_scenarios.py overload: 8 connections retrying together
+ * after a refusal), request bodies in libgrpc's buffers and our receive
+ * slots, the idle chunk pool and allocator slack between trims peak at
+ * 10-14 MiB above base + charged spans, independently of the limit. The span
+ * budget is never below limit/4, so a limit smaller than the process itself
+ * still accepts data (and the caller warns). */
+#define KN_BUDGET_HEADROOM_MIN ((size_t)16 << 20)
 struct kn_budget_split kn_budget_for_process(size_t limit_bytes, size_t base_bytes);
+
+/* Applies a split: the span limit becomes s->spans (as kn_budget_set_limit)
+ * and base and headroom are kept for kn_budget_trim(). */
+void kn_budget_apply(const struct kn_budget_split *s);
+
+/* Housekeeping, called every 100 ms by one thread (kansatsu's main thread):
+ * when the RSS exceeds base + spans charged + a quarter of the headroom, the
+ * allocator holds that much freed memory (glibc keeps freed blocks in the
+ * middle of its arenas), and malloc_trim(0) gives those pages back.
+ * Costs one /proc read per call, and a walk of the arenas' free lists (with
+ * each arena's lock held briefly) only when it trims. Returns 1 if it
+ * trimmed. A no-op before kn_budget_apply. */
+int kn_budget_trim(void);
 
 /* The process's resident set size in bytes (/proc/self/statm), 0 if unknown.
  * One open+read: for startup and metric scrapes, not for hot paths. */

@@ -70,8 +70,23 @@ struct kn_component {
 	 * deadline, and possibly earlier (after new data arrived); it acts only on
 	 * what is due and returns the next deadline (0 = none). Optional. */
 	uint64_t (*tick)(void *state, uint64_t now_ns, const struct kn_emit *next);
-	/* Emit everything retained (shutdown). Optional. */
+	/* Emit everything retained (shutdown). Optional. On its own it must
+	 * leave nothing behind (tests and callers without phases use it). */
 	void (*flush)(void *state, const struct kn_emit *next);
+	/* Shutdown in rounds (optional). The shard workers stop together: every
+	 * shard drains its rings; then, stage by stage in pipeline order, round
+	 * r = 0 .. flush_rounds-1 runs on every shard (in parallel), and no
+	 * shard starts round r+1, or the next stage, before every shard ended
+	 * round r. What a round emits on a shard goes through that shard's later
+	 * stages (they flush afterwards). So a round may rely on what other
+	 * shards' state published in earlier rounds (e.g. round 0 releases and
+	 * publishes journey heads, round 1 the traces that wait for them).
+	 *   flush_rounds 0 or 1: one round, calling flush (if set).
+	 *   flush_rounds >= 2:   flush_round(state, r, next) for each round
+	 *                        (required then); flush is not called. The last
+	 *                        round must leave nothing behind. */
+	uint8_t flush_rounds;
+	void (*flush_round)(void *state, unsigned round, const struct kn_emit *next);
 	void (*shard_destroy)(void *state);
 
 	/* Exporters: called from any shard worker thread, concurrently. Takes

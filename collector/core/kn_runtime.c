@@ -563,7 +563,7 @@ static void apply_memory_limit(struct kn_runtime *rt, int final)
 		kn_budget_init(sp.spans);
 		return;
 	}
-	kn_budget_set_limit(sp.spans);
+	kn_budget_apply(&sp);
 	double mib = 1024.0 * 1024.0;
 	if (sp.floored)
 		kn_warn("kansatsu.memory_limit_mib: %llu MiB is too small for this process (%.1f MiB "
@@ -651,7 +651,10 @@ void kn_runtime_shutdown(struct kn_runtime *rt)
 		if (rt->receivers[i].inst && rt->receivers[i].comp->shutdown)
 			rt->receivers[i].comp->shutdown(rt->receivers[i].inst, deadline);
 	atomic_store(&rt->accepting, 0);
-	/* 2. shards: drain rings, flush processors into the exporters */
+	/* 2. shards, all together in phases (kn_shard.c): every shard drains its
+	 * rings, then each processor stage flushes on every shard, round by round
+	 * with a barrier in between, into the exporters. The first stop starts
+	 * the phases for every shard; the loop joins them. */
 	if (rt->shards)
 		for (uint32_t s = 0; s < rt->nshards; s++)
 			kn_shard_stop(rt->shards[s]);

@@ -98,7 +98,9 @@ struct kn_shard *kn_shard_create(struct kn_runtime *rt, uint32_t index, struct k
 int kn_shard_start(struct kn_shard *s, struct kn_err *err);
 /* Producer side: called after enqueueing into this shard's ring. */
 void kn_shard_wake(struct kn_shard *s);
-/* Drain rings, flush processors, join. Safe twice and before start. */
+/* Stops every running shard of the runtime together, in phases (drain all
+ * rings, then flush stage by stage and round by round with barriers; see
+ * kn_shard.c), then joins this one. Safe twice and before start. */
 void kn_shard_stop(struct kn_shard *s);
 void kn_shard_destroy(struct kn_shard *s);
 

@@ -10,9 +10,20 @@
  * shard costs producers no syscall. The sleeping flag and the ring tail form a
  * Dekker pair: both sides store, fence seq_cst, then load the other side.
  *
- * Stop: the worker drains what is in its rings, flushes every processor (the
- * batch processor emits what it holds), and exits. Producers have stopped
- * before (receivers shut down first), so nothing acknowledged is left behind. */
+ * Stop, in phases, all shards of the runtime together (kn_shard_stop of any
+ * one starts it for every running shard): (1) each worker drains what is in
+ * its rings, then waits at a barrier until every worker has drained; (2)
+ * stage by stage in pipeline order, each flush round of the stage (see
+ * flush_rounds in kn_component.h) runs on every worker in parallel, with a
+ * barrier after each round; (3) the workers exit. A stage's round can thus
+ * rely on everything other shards published in earlier rounds (the journey
+ * processor releases producer traces in round 0 and the consumers waiting
+ * for their heads in round 1), and what a stage emits on a shard has gone
+ * through that shard's later stages before they flush. Producers have
+ * stopped before (receivers shut down first), so nothing acknowledged is
+ * left behind. If the group cannot be set up (out of memory) each worker
+ * runs the same phases alone. Cost: one pthread barrier, 1 + sum of rounds
+ * waits per worker, at shutdown only. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -40,6 +51,14 @@ struct shard_pipe {
 	struct kn_emit head;      /* where a chunk's batch enters */
 };
 
+/* The shards stopping together; owned by the stopping (runtime) thread,
+ * freed when its last member has been joined. */
+struct stop_group {
+	pthread_barrier_t barrier;
+	uint32_t members;         /* worker threads that wait at the barrier */
+	uint32_t joined;          /* members joined so far */
+};
+
 struct kn_shard {
 	struct kn_runtime *rt;
 	uint32_t index;
@@ -48,6 +67,7 @@ struct kn_shard {
 	int efd;
 	atomic_int sleeping;
 	atomic_int stopping;
+	struct stop_group *group; /* set before `stopping` (release); NULL = alone */
 	struct shard_pipe *pipes; /* rt->npipelines */
 	struct kn_metric *chunks_in;
 };
@@ -221,16 +241,30 @@ static uint64_t run_timers(struct kn_shard *s, uint64_t now, int all)
 	return next;
 }
 
-static void flush_all(struct kn_shard *s)
+static void group_wait(struct kn_shard *s)
 {
-	/* In pipeline order, so what a stage flushes passes through the later ones
-	 * before they flush themselves. */
+	if (s->group)
+		pthread_barrier_wait(&s->group->barrier);
+}
+
+/* Phase 2: in pipeline order, so what a stage flushes passes through the
+ * later ones before they flush themselves; every shard runs the same
+ * sequence of rounds, so the barrier counts match. */
+static void flush_phases(struct kn_shard *s)
+{
 	for (uint32_t p = 0; p < s->rt->npipelines; p++) {
 		struct shard_pipe *sp = &s->pipes[p];
 		for (uint32_t i = 0; i < sp->pl->nproc; i++) {
 			struct stage *st = &sp->stages[i];
-			if (st->comp->flush)
-				st->comp->flush(st->state, &st->next);
+			unsigned rounds = st->comp->flush_round && st->comp->flush_rounds > 1
+						  ? st->comp->flush_rounds : 1;
+			for (unsigned r = 0; r < rounds; r++) {
+				if (rounds > 1)
+					st->comp->flush_round(st->state, r, &st->next);
+				else if (st->comp->flush)
+					st->comp->flush(st->state, &st->next);
+				group_wait(s);
+			}
 		}
 	}
 }
@@ -272,7 +306,8 @@ static void *shard_main(void *arg)
 		(void)r;
 		atomic_store(&s->sleeping, 0);
 	}
-	flush_all(s);
+	group_wait(s); /* phase 1 ends when every shard has drained */
+	flush_phases(s);
 	return NULL;
 }
 
@@ -285,16 +320,66 @@ int kn_shard_start(struct kn_shard *s, struct kn_err *err)
 	return KN_OK;
 }
 
+static int running(const struct kn_shard *s)
+{
+	return s && s->thread_started && !atomic_load_explicit(&s->stopping, memory_order_relaxed);
+}
+
+static void signal_stop(struct kn_shard *s, struct stop_group *g)
+{
+	s->group = g;
+	atomic_store_explicit(&s->stopping, 1, memory_order_release);
+	uint64_t one = 1;
+	ssize_t w = write(s->efd, &one, sizeof one);
+	(void)w;
+}
+
+/* Starts the phased stop of every running shard of s's runtime (s among
+ * them). Shards are started and stopped by one thread, so no race here. */
+static void group_stop(struct kn_shard *s)
+{
+	struct kn_runtime *rt = s->rt;
+	uint32_t n = 0;
+	int in_rt = 0;
+	for (uint32_t i = 0; rt->shards && i < rt->nshards; i++)
+		if (running(rt->shards[i])) {
+			n++;
+			in_rt |= rt->shards[i] == s;
+		}
+	struct stop_group *g = NULL;
+	if (in_rt && n > 1) {
+		g = calloc(1, sizeof *g);
+		if (g && pthread_barrier_init(&g->barrier, NULL, n) != 0) {
+			free(g);
+			g = NULL;
+		}
+		if (!g)
+			kn_warn("shards: out of memory for the shutdown barrier; each shard flushes alone");
+	}
+	if (!g) {
+		signal_stop(s, NULL);
+		return;
+	}
+	g->members = n;
+	for (uint32_t i = 0; i < rt->nshards; i++)
+		if (running(rt->shards[i]))
+			signal_stop(rt->shards[i], g);
+}
+
 void kn_shard_stop(struct kn_shard *s)
 {
 	if (!s || !s->thread_started)
 		return;
-	atomic_store(&s->stopping, 1);
-	uint64_t one = 1;
-	ssize_t w = write(s->efd, &one, sizeof one);
-	(void)w;
+	if (!atomic_load_explicit(&s->stopping, memory_order_relaxed))
+		group_stop(s);
 	pthread_join(s->thread, NULL);
 	s->thread_started = 0;
+	struct stop_group *g = s->group;
+	s->group = NULL;
+	if (g && ++g->joined == g->members) {
+		pthread_barrier_destroy(&g->barrier);
+		free(g);
+	}
 }
 
 void kn_shard_destroy(struct kn_shard *s)

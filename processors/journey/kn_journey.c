@@ -284,5 +284,7 @@ const struct kn_component kn_processor_journey = {
 	.process = kn_journey_process,
 	.tick = kn_journey_tick,
 	.flush = kn_journey_flush,
+	.flush_rounds = 2, /* publish what is free, then release what waits (kn_journey_shard.c) */
+	.flush_round = kn_journey_flush_round,
 	.shard_destroy = kn_journey_shard_destroy,
 };

@@ -59,11 +59,12 @@
  * kansatsu_journey_released_early_total{reason="memory"}. Registry: max_heads
  * / shards slots per shard of ~630 bytes each (committed as written).
  *
- * Shutdown (flush): every buffered trace is released at once, oldest first,
- * on each shard in turn. A trace still waiting for a linked head looks it up
- * one last time; if the head is not published (e.g. it is buffered on a
- * shard that flushes later) the trace becomes its own head and is counted
- * as closed without head. Nothing is dropped.
+ * Shutdown (flush): two rounds on every shard with a barrier between them
+ * (flush_rounds = 2): round 0 releases and publishes every trace that does
+ * not wait for a head from elsewhere, round 1 releases the rest, so a trace
+ * waiting for a linked head finds it if the head was anywhere in the
+ * collector (chains of up to two shard crossings). Only a head that never
+ * arrived is counted as closed without head. Nothing is dropped.
  *
  * Metrics (label processor="<id>"): kansatsu_journey_started_total,
  * kansatsu_journey_traces_joined_total, kansatsu_journey_closed_without_head_total,

@@ -177,6 +177,7 @@ int kn_journey_shard_create(void *inst, uint32_t shard, void **state, struct kn_
 int kn_journey_process(void *state, struct kn_batch *b, const struct kn_emit *next);
 uint64_t kn_journey_tick(void *state, uint64_t now_ns, const struct kn_emit *next);
 void kn_journey_flush(void *state, const struct kn_emit *next);
+void kn_journey_flush_round(void *state, unsigned round, const struct kn_emit *next);
 void kn_journey_shard_destroy(void *state);
 
 #endif

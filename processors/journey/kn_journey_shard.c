@@ -21,7 +21,19 @@
  *
  * Time is the chunk's accepted_ns and tick's now (kn_now_ns() in
  * production), clamped by the store to never go backwards; tests drive it.
- * Released traces become one chunk each, gathered into one batch per call. */
+ * Released traces become one chunk each, gathered into one batch per call.
+ *
+ * Shutdown, in kn_processor_journey.flush_rounds (2) rounds that the shard workers run on
+ * every shard with a barrier in between (kn_component.h flush_round). Every
+ * round but the last releases what does not wait for a linked head (and so
+ * publishes its entry); a trace that still waits is moved out of the store
+ * into the `parked` list (a copy of its bytes: the store cannot be walked
+ * past its oldest trace) and retried in the next rounds, again and again
+ * within a round while that releases more (chains on one shard). The last
+ * round releases the parked traces for good: a linked head published by any
+ * shard in an earlier round is found; only a head never seen (or further
+ * up a chain crossing shards more times than there are rounds) closes the
+ * journey without head. flush() runs every round at once on one shard. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +52,14 @@ struct pend {
 struct pair {
 	uint8_t id[16];
 	uint32_t idx;
+};
+
+/* A trace taken out of the store at shutdown, waiting for a linked head. */
+struct parked {
+	uint8_t id[16];
+	uint8_t *data;                   /* concatenated ResourceSpans (owned) */
+	size_t len;
+	uint32_t nspans;
 };
 
 struct kn_journey_shard {
@@ -63,6 +83,9 @@ struct kn_journey_shard {
 	uint8_t *late;
 	size_t cap_late;
 	struct kn_batch *out;
+	/* shutdown: traces waiting for a linked head, oldest first */
+	struct parked *parked;
+	uint32_t nparked, cap_parked;
 };
 
 /* ---- lifecycle ---- */
@@ -82,6 +105,9 @@ void kn_journey_shard_destroy(void *state)
 	free(s->g);
 	free(s->late);
 	kn_batch_free(s->out);
+	for (uint32_t i = 0; i < s->nparked; i++)
+		free(s->parked[i].data);
+	free(s->parked);
 	free(s);
 }
 
@@ -189,19 +215,17 @@ static int linked_head(const struct kn_journey_shard *s, const struct kn_journey
 	return found;
 }
 
-/* Decides trace t's journey and releases it, unless it must wait for a
- * linked head and `final` is 0 (then BLOCKED, nothing changed). */
-static int release(struct kn_journey_shard *s, uint32_t t, int final, uint64_t now,
-		   const struct kn_emit *next)
+/* Decides the journey of the trace `id` held in data[0..len) and emits it,
+ * unless it must wait for a linked head and `final` is 0 (then BLOCKED,
+ * nothing changed). The caller drops its copy when RELEASED. */
+static int decide(struct kn_journey_shard *s, const uint8_t id[16], const uint8_t *data,
+		  size_t len, uint32_t nspans, int final, uint64_t now, const struct kn_emit *next)
 {
 	const struct kn_journey_proc *p = s->p;
-	struct kn_tail_trace v;
 	struct kn_journey_scan sc;
 	struct kn_journey_head h;
-	kn_tail_store_view(s->store, t, &v);
-	if (kn_journey_scan(v.data, v.len, v.trace_id, &sc) != 0) {
-		kn_counter_add(p->m.lost_malformed, v.nspans);
-		kn_tail_store_remove(s->store, t);
+	if (kn_journey_scan(data, len, id, &sc) != 0) {
+		kn_counter_add(p->m.lost_malformed, nspans);
 		return RELEASED;
 	}
 	int own = 1;
@@ -218,14 +242,25 @@ static int release(struct kn_journey_shard *s, uint32_t t, int final, uint64_t n
 		kn_counter_add(p->m.closed_without_head, 1);
 	}
 	if (own) {
-		uint32_t tr = kn_journey_head_build(p, &sc, v.trace_id, &h);
+		uint32_t tr = kn_journey_head_build(p, &sc, id, &h);
 		if (tr)
 			kn_counter_add(p->m.attrs_truncated, tr);
 		kn_counter_add(p->m.started, 1);
 	}
-	if (kn_journey_registry_put(p->reg, s->index, v.trace_id, &h, now))
+	if (kn_journey_registry_put(p->reg, s->index, id, &h, now))
 		kn_counter_add(p->m.evictions, 1);
-	emit_rewritten(s, v.data, v.len, v.nspans, &h, now, next);
+	emit_rewritten(s, data, len, nspans, &h, now, next);
+	return RELEASED;
+}
+
+/* decide() for the buffered trace t, which leaves the store when RELEASED. */
+static int release(struct kn_journey_shard *s, uint32_t t, int final, uint64_t now,
+		   const struct kn_emit *next)
+{
+	struct kn_tail_trace v;
+	kn_tail_store_view(s->store, t, &v);
+	if (decide(s, v.trace_id, v.data, v.len, v.nspans, final, now, next) == BLOCKED)
+		return BLOCKED;
 	kn_tail_store_remove(s->store, t);
 	return RELEASED;
 }
@@ -486,15 +521,80 @@ uint64_t kn_journey_tick(void *state, uint64_t now_ns, const struct kn_emit *nex
 	return d;
 }
 
-void kn_journey_flush(void *state, const struct kn_emit *next)
+/* ---- shutdown ---- */
+
+/* Moves the buffered trace t (blocked) out of the store into `parked`.
+ * -1 when there is no memory for the copy (t stays). */
+static int park(struct kn_journey_shard *s, uint32_t t)
+{
+	struct kn_tail_trace v;
+	kn_tail_store_view(s->store, t, &v);
+	if (s->nparked == s->cap_parked) {
+		uint32_t nc = s->cap_parked ? s->cap_parked * 2 : 16;
+		struct parked *q = realloc(s->parked, (size_t)nc * sizeof *q);
+		if (!q)
+			return -1;
+		s->parked = q;
+		s->cap_parked = nc;
+	}
+	struct parked *pk = &s->parked[s->nparked];
+	pk->data = malloc(v.len ? v.len : 1);
+	if (!pk->data)
+		return -1;
+	memcpy(pk->id, v.trace_id, 16);
+	memcpy(pk->data, v.data, v.len);
+	pk->len = v.len;
+	pk->nspans = v.nspans;
+	s->nparked++;
+	kn_tail_store_remove(s->store, t);
+	return 0;
+}
+
+/* Retries the parked traces (oldest first); returns how many left. */
+static uint32_t retry_parked(struct kn_journey_shard *s, int final, uint64_t now,
+			     const struct kn_emit *next)
+{
+	uint32_t k = 0, released = 0;
+	for (uint32_t i = 0; i < s->nparked; i++) {
+		struct parked *pk = &s->parked[i];
+		if (decide(s, pk->id, pk->data, pk->len, pk->nspans, final, now, next) == RELEASED) {
+			free(pk->data);
+			released++;
+			continue;
+		}
+		s->parked[k++] = *pk;
+	}
+	s->nparked = k;
+	return released;
+}
+
+/* The component's flush_round (flush_rounds = 2; see kn_component.h). */
+
+void kn_journey_flush_round(void *state, unsigned round, const struct kn_emit *next)
 {
 	struct kn_journey_shard *s = state;
 	uint64_t now = kn_tail_store_now(s->store, kn_now_ns());
+	int final = round + 1 >= kn_processor_journey.flush_rounds;
 	uint32_t t;
+	/* Everything buffered leaves the store: released, or parked when it
+	 * waits for a linked head (and this is not the last round). */
 	while ((t = kn_tail_store_oldest(s->store)) != KN_TAIL_NONE)
-		release(s, t, 1, now, next);
+		if (release(s, t, final, now, next) == BLOCKED && park(s, t) != 0)
+			release(s, t, 1, now, next); /* cannot park it: release without head */
 	s->fcount = 0;
 	s->nwait = 0;
+	/* parked traces: again while that releases more (a chain on this shard) */
+	while (s->nparked && retry_parked(s, 0, now, next) > 0)
+		;
+	if (final)
+		retry_parked(s, 1, now, next);
 	out_flush(s, next);
 	publish_gauges(s);
+}
+
+void kn_journey_flush(void *state, const struct kn_emit *next)
+{
+	unsigned rounds = kn_processor_journey.flush_rounds ? kn_processor_journey.flush_rounds : 1;
+	for (unsigned r = 0; r < rounds; r++)
+		kn_journey_flush_round(state, r, next);
 }

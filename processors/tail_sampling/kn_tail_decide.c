@@ -5,7 +5,10 @@
  * Each shard creates its own instances of every policy (compiled regexes,
  * caches, token buckets, per-second counters), so kn_tail_decide runs on
  * the shard's thread with no lock and no allocation; the only shared writes
- * are relaxed atomic counter adds.
+ * are relaxed atomic counter adds. The trace is read once per decision
+ * (kn_tail_scan, built by the first policy that needs spans or attributes)
+ * and every policy reads that index; its arrays grow to the largest trace
+ * seen, then no longer allocate.
  *
  * The decision follows the OTel Collector's processor: every top-level
  * policy is evaluated in order (stopping after a Dropped, and with
@@ -60,6 +63,7 @@ struct kn_tail_engine_shard {
 	struct kn_tail_engine *e;
 	size_t n;
 	struct kn_tail_pinst *pi;      /* [n] */
+	struct kn_tail_scan scan;      /* the trace being decided, read once for all policies */
 };
 
 int kn_tail_pinst_create(const struct kn_tail_pcfg *pc, uint32_t nshards,
@@ -166,6 +170,7 @@ void kn_tail_engine_shard_destroy(struct kn_tail_engine_shard *s)
 	for (size_t i = 0; s->pi && i < s->n; i++)
 		kn_tail_pinst_destroy(&s->pi[i]);
 	free(s->pi);
+	kn_tail_scan_free(&s->scan);
 	free(s);
 }
 
@@ -173,7 +178,7 @@ void kn_tail_decide(struct kn_tail_engine_shard *s, const struct kn_tail_trace *
 		    struct kn_tail_verdict *v)
 {
 	struct kn_tail_engine *e = s->e;
-	struct kn_tail_eval ev = { .t = t, .now_ns = now_ns };
+	struct kn_tail_eval ev = { .t = t, .now_ns = now_ns, .scan = &s->scan };
 	size_t first[KN_TAIL_NDEC];
 	int th_set = 0;
 	uint64_t th = 0;

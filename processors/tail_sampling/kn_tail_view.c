@@ -25,10 +25,15 @@ struct kn_fld {
 	uint32_t blen;
 };
 
-static int kn_rd_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+static inline int kn_rd_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
 {
 	const uint8_t *p = *pp;
 	uint64_t v = 0;
+	if (p < end && *p < 0x80) {   /* one byte: every tag and most lengths here */
+		*out = *p;
+		*pp = p + 1;
+		return 0;
+	}
 	for (unsigned i = 0; i < 10; i++) {
 		if (p >= end)
 			return -1;
@@ -52,9 +57,12 @@ static uint64_t kn_le(const uint8_t *p, unsigned n)
 }
 
 /* Next field of [*pp, end): 1, 0 at the end, -1 when malformed. */
-static int kn_next_field(const uint8_t **pp, const uint8_t *end, struct kn_fld *f)
+static inline int kn_next_field(const uint8_t **pp, const uint8_t *end, struct kn_fld *f)
 {
 	uint64_t tag, len;
+	f->v = 0;        /* every member set on every path, so inlined callers */
+	f->b = NULL;     /* never read an unset one (and compilers can see it) */
+	f->blen = 0;
 	if (*pp >= end)
 		return 0;
 	if (kn_rd_varint(pp, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffffu)
@@ -126,8 +134,37 @@ int kn_tail_walk_next(struct kn_tail_walk *w, struct kn_tail_rs *rs)
 	return 0;
 }
 
-/* Parses the Span header fields into sp. */
-static void kn_tail_span_hdr(struct kn_tail_span *sp)
+/* One KeyValue's bytes: fn(key, value), the last occurrence of each
+ * winning; fn's return. */
+static int kn_kv_one(const uint8_t *b, uint32_t blen, kn_tail_kv_fn fn, void *ctx)
+{
+	const uint8_t *q = b, *qend = b + blen;
+	const uint8_t *k = NULL, *val = NULL;
+	uint32_t klen = 0, vlen = 0;
+	struct kn_fld g;
+	/* the usual encoding, {0x0a len key 0x12 len value} with one-byte
+	 * lengths filling the KeyValue, reads without the general loop */
+	if (blen >= 4 && q[0] == 0x0a && q[1] < 0x80 && blen - 2 >= (uint32_t)q[1] + 2u &&
+	    q[2 + q[1]] == 0x12 && q[3 + q[1]] < 0x80 && (uint32_t)q[1] + q[3 + q[1]] + 4u == blen)
+		return fn(ctx, q + 2, q[1], q + 4 + q[1], q[3 + q[1]]);
+	while (kn_next_field(&q, qend, &g) > 0) {
+		if (g.wt != WT_LEN)
+			continue;
+		if (g.num == 1) {
+			k = g.b;
+			klen = g.blen;
+		} else if (g.num == 2) {
+			val = g.b;
+			vlen = g.blen;
+		}
+	}
+	return fn(ctx, k, klen, val, vlen);
+}
+
+/* Parses the Span header fields into sp; with fn, also hands it each
+ * attribute KeyValue in order (the same pass kn_tail_attrs_each makes).
+ * 0, or -1 when fn stopped (the header is then incomplete). */
+static int kn_tail_span_hdr(struct kn_tail_span *sp, kn_tail_kv_fn fn, void *ctx)
 {
 	const uint8_t *p = sp->msg, *end = sp->msg + sp->len;
 	struct kn_fld f;
@@ -173,13 +210,19 @@ static void kn_tail_span_hdr(struct kn_tail_span *sp)
 			if (f.wt == WT_I32)
 				sp->flags = (uint32_t)f.v;
 			break;
+		case KN_TAIL_SPAN_ATTRS:
+			if (fn && f.wt == WT_LEN && kn_kv_one(f.b, f.blen, fn, ctx))
+				return -1;
+			break;
 		default:
 			break;
 		}
 	}
+	return 0;
 }
 
-int kn_tail_rs_next_span(struct kn_tail_rs *rs, struct kn_tail_span *sp)
+int kn_tail_rs_next_span_kv(struct kn_tail_rs *rs, struct kn_tail_span *sp, kn_tail_kv_fn fn,
+			    void *ctx)
 {
 	struct kn_fld f;
 	for (;;) {
@@ -195,8 +238,7 @@ int kn_tail_rs_next_span(struct kn_tail_rs *rs, struct kn_tail_span *sp)
 			sp->len = f.blen;
 			sp->scope = rs->scope;
 			sp->scope_len = rs->scope_len;
-			kn_tail_span_hdr(sp);
-			return 1;
+			return kn_tail_span_hdr(sp, fn, ctx) ? -1 : 1;
 		}
 		/* the next ScopeSpans */
 		int r = kn_next_field(&rs->p, rs->end, &f);
@@ -221,11 +263,16 @@ int kn_tail_rs_next_span(struct kn_tail_rs *rs, struct kn_tail_span *sp)
 	}
 }
 
+int kn_tail_rs_next_span(struct kn_tail_rs *rs, struct kn_tail_span *sp)
+{
+	return kn_tail_rs_next_span_kv(rs, sp, NULL, NULL);
+}
+
 /* Decodes one AnyValue (the last value field set wins, as for a oneof). */
 static void kn_tail_anyvalue(const uint8_t *p, uint32_t len, struct kn_tail_value *v)
 {
 	const uint8_t *end = p + len;
-	struct kn_fld f;
+	struct kn_fld f = {0};
 	memset(v, 0, sizeof *v);
 	v->type = KN_TV_EMPTY;
 	while (kn_next_field(&p, end, &f) > 0) {
@@ -270,56 +317,111 @@ static void kn_tail_anyvalue(const uint8_t *p, uint32_t len, struct kn_tail_valu
 	}
 }
 
-int kn_tail_attr_get(const uint8_t *msg, uint32_t len, uint32_t field, const char *key,
-		     size_t keylen, struct kn_tail_value *v)
+void kn_tail_value_decode(const uint8_t *val, uint32_t vlen, struct kn_tail_value *v)
+{
+	if (val) {
+		kn_tail_anyvalue(val, vlen, v);
+	} else {
+		memset(v, 0, sizeof *v);
+		v->type = KN_TV_EMPTY;
+	}
+}
+
+int kn_tail_attrs_each(const uint8_t *msg, uint32_t len, uint32_t field, kn_tail_kv_fn fn,
+		       void *ctx)
 {
 	const uint8_t *p = msg, *end = msg ? msg + len : msg;
 	struct kn_fld f;
 	if (!msg)
 		return 0;
-	while (kn_next_field(&p, end, &f) > 0) {
-		if (f.num != field || f.wt != WT_LEN)
-			continue;
-		/* one KeyValue: key (last wins) and value (last wins) */
-		const uint8_t *q = f.b, *qend = f.b + f.blen;
-		const uint8_t *k = NULL, *val = NULL;
-		uint32_t klen = 0, vlen = 0;
-		struct kn_fld g;
-		while (kn_next_field(&q, qend, &g) > 0) {
-			if (g.wt != WT_LEN)
-				continue;
-			if (g.num == 1) {
-				k = g.b;
-				klen = g.blen;
-			} else if (g.num == 2) {
-				val = g.b;
-				vlen = g.blen;
-			}
-		}
-		if (klen != keylen || (keylen && (!k || memcmp(k, key, keylen) != 0)))
-			continue;
-		if (val) {
-			kn_tail_anyvalue(val, vlen, v);
-		} else {
-			memset(v, 0, sizeof *v);
-			v->type = KN_TV_EMPTY;
-		}
-		return 1;
-	}
+	while (kn_next_field(&p, end, &f) > 0)
+		if (f.num == field && f.wt == WT_LEN && kn_kv_one(f.b, f.blen, fn, ctx))
+			return 1;
 	return 0;
 }
 
-enum kn_tail_decision kn_tail_match_attr(const struct kn_tail_trace *t, const char *key,
+struct kn_attr_find {
+	const char *key;
+	size_t keylen;
+	const uint8_t *val;
+	uint32_t vlen;
+};
+
+static int kn_attr_find_fn(void *ctx, const uint8_t *k, uint32_t klen, const uint8_t *val,
+			   uint32_t vlen)
+{
+	struct kn_attr_find *a = ctx;
+	if (!kn_tail_key_eq(k, klen, a->key, a->keylen))
+		return 0;
+	a->val = val;
+	a->vlen = vlen;
+	return 1;
+}
+
+int kn_tail_attr_get(const uint8_t *msg, uint32_t len, uint32_t field, const char *key,
+		     size_t keylen, struct kn_tail_value *v)
+{
+	struct kn_attr_find a = {.key = key, .keylen = keylen};
+	if (!kn_tail_attrs_each(msg, len, field, kn_attr_find_fn, &a))
+		return 0;
+	kn_tail_value_decode(a.val, a.vlen, v);
+	return 1;
+}
+
+/* The trace's index, built on first use (NULL: walk the bytes). */
+static const struct kn_tail_scan *kn_eval_scan(struct kn_tail_eval *ev)
+{
+	if (!ev->scan)
+		return NULL;
+	if (ev->scan_state == 0)
+		ev->scan_state = kn_tail_scan_build(ev->scan, ev->t) == 0 ? 1 : -1;
+	return ev->scan_state == 1 ? ev->scan : NULL;
+}
+
+int kn_tail_each_span(struct kn_tail_eval *ev, kn_tail_span_fn fn, void *ctx)
+{
+	const struct kn_tail_scan *sc = kn_eval_scan(ev);
+	if (sc) {
+		for (uint32_t i = 0; i < sc->nspan; i++)
+			if (fn(ctx, &sc->span[i].sp))
+				return 1;
+		return 0;
+	}
+	struct kn_tail_walk w;
+	struct kn_tail_rs rs;
+	struct kn_tail_span sp;
+	kn_tail_walk_init(&w, ev->t);
+	while (kn_tail_walk_next(&w, &rs))
+		while (kn_tail_rs_next_span(&rs, &sp))
+			if (fn(ctx, &sp))
+				return 1;
+	return 0;
+}
+
+enum kn_tail_decision kn_tail_match_attr(struct kn_tail_eval *ev, const char *key,
 					 size_t keylen, kn_tail_attr_match_fn match, void *ctx,
 					 int invert)
 {
+	const struct kn_tail_scan *sc = kn_eval_scan(ev);
 	struct kn_tail_walk w;
 	struct kn_tail_rs rs;
 	struct kn_tail_span sp;
 	struct kn_tail_value v;
 	enum kn_tail_decision hit = invert ? KN_TAIL_INVERT_NOT_SAMPLED : KN_TAIL_SAMPLED;
 
-	kn_tail_walk_init(&w, t);
+	if (sc) {
+		for (uint32_t r = 0; r < sc->nrs; r++) {
+			const struct kn_tail_scan_rs *x = &sc->rs[r];
+			if (kn_tail_scan_attr(sc, x->kv0, x->nkv, key, keylen, &v) && match(ctx, &v, 0))
+				return hit;
+			for (uint32_t i = x->s0; i < x->s1; i++)
+				if (kn_tail_scan_attr(sc, sc->span[i].kv0, sc->span[i].nkv, key, keylen, &v) &&
+				    match(ctx, &v, 1))
+					return hit;
+		}
+		return invert ? KN_TAIL_INVERT_SAMPLED : KN_TAIL_NOT_SAMPLED;
+	}
+	kn_tail_walk_init(&w, ev->t);
 	while (kn_tail_walk_next(&w, &rs)) {
 		if (kn_tail_resource_attr(&rs, key, keylen, &v) && match(ctx, &v, 0))
 			return hit;

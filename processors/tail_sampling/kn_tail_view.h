@@ -28,6 +28,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kn_tail_trace.h"
 
@@ -113,6 +114,31 @@ int kn_tail_rs_next_span(struct kn_tail_rs *rs, struct kn_tail_span *sp);
  * when found, 0 otherwise. */
 int kn_tail_attr_get(const uint8_t *msg, uint32_t len, uint32_t field, const char *key,
 		     size_t keylen, struct kn_tail_value *v);
+
+/* The KeyValues of a message's attributes field `field`, in order: fn gets
+ * each one's key and AnyValue bytes (the last occurrence of each inside the
+ * KeyValue; NULL and 0 when absent); a nonzero return stops the walk.
+ * Returns 1 when fn stopped it, else 0. kn_tail_attr_get is the first
+ * KeyValue whose key equals (kn_tail_key_eq) the one looked up. */
+typedef int (*kn_tail_kv_fn)(void *ctx, const uint8_t *k, uint32_t klen, const uint8_t *val,
+			     uint32_t vlen);
+int kn_tail_attrs_each(const uint8_t *msg, uint32_t len, uint32_t field, kn_tail_kv_fn fn,
+		       void *ctx);
+/* kn_tail_rs_next_span that also hands fn the span's attribute KeyValues
+ * (as kn_tail_attrs_each on the span would) in the same pass: 1, 0 at the
+ * end, -1 when fn stopped. */
+int kn_tail_rs_next_span_kv(struct kn_tail_rs *rs, struct kn_tail_span *sp, kn_tail_kv_fn fn,
+			    void *ctx);
+/* A KeyValue's value bytes as a typed value (val NULL: KN_TV_EMPTY). */
+void kn_tail_value_decode(const uint8_t *val, uint32_t vlen, struct kn_tail_value *v);
+
+/* A KeyValue's key (k may be NULL when it had none, then klen is 0) equals key. */
+static inline int kn_tail_key_eq(const uint8_t *k, uint32_t klen, const char *key, size_t keylen)
+{
+	/* the last byte first: keys of one length often share a prefix (http.*) */
+	return klen == keylen &&
+	       (!keylen || (k && k[keylen - 1] == (uint8_t)key[keylen - 1] && memcmp(k, key, keylen) == 0));
+}
 
 #define KN_TAIL_SPAN_ATTRS 9
 #define KN_TAIL_RESOURCE_ATTRS 1

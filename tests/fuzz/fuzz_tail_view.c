@@ -5,13 +5,18 @@
  * the bytes (string regex / exact, numeric, boolean, latency, status_code,
  * trace_state, probabilistic, and/not/drop). It must neither crash nor read
  * outside the buffer (the input is copied to an exact-size allocation so
- * sanitizers see overreads). The tracestate rewriter also gets the bytes. */
+ * sanitizers see overreads). The tracestate rewriter also gets the bytes.
+ * The once-per-decision index (kn_tail_scan) must find exactly what the walk
+ * finds: the same ResourceSpans, spans and headers, and per message the
+ * KeyValues kn_tail_attrs_each reports, each of which must equal a plain
+ * reference decoding here (last key and last value of the KeyValue). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "collector/config/kn_config.h"
 #include "processors/tail_sampling/kn_tail_policy.h"
+#include "processors/tail_sampling/kn_tail_scan.h"
 #include "processors/tail_sampling/kn_tail_view.h"
 
 static const char kn_fuzz_policies[] =
@@ -44,6 +49,161 @@ static struct kn_tail_engine_shard *kn_fuzz_shard(void)
 	if (!e || !(s = kn_tail_engine_shard_create(e, 0, &err)))
 		abort();
 	return s; /* kept for the process's life */
+}
+
+/* Reference: a varint, or -1. */
+static int ref_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (int i = 0; i < 10 && *p < end; i++) {
+		uint8_t c = *(*p)++;
+		*v |= (uint64_t)(c & 0x7f) << (7 * i);
+		if (!(c & 0x80))
+			return 0;
+	}
+	return -1;
+}
+
+/* Reference decoding of one KeyValue's bytes: the last key and value of
+ * wire type LEN, up to the first malformed field. */
+static void ref_kv(const uint8_t *p, const uint8_t *end, const uint8_t **k, uint32_t *klen,
+		   const uint8_t **val, uint32_t *vlen)
+{
+	*k = *val = NULL;
+	*klen = *vlen = 0;
+	while (p < end) {
+		uint64_t tag, x;
+		if (ref_varint(&p, end, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+			return;
+		switch (tag & 7) {
+		case 0:
+			if (ref_varint(&p, end, &x))
+				return;
+			break;
+		case 1:
+		case 5:
+			if ((size_t)(end - p) < ((tag & 7) == 1 ? 8u : 4u))
+				return;
+			p += (tag & 7) == 1 ? 8 : 4;
+			break;
+		case 2:
+			if (ref_varint(&p, end, &x) || x > (uint64_t)(end - p) || x > 0x7fffffff)
+				return;
+			if ((tag >> 3) == 1) {
+				*k = p;
+				*klen = (uint32_t)x;
+			} else if ((tag >> 3) == 2) {
+				*val = p;
+				*vlen = (uint32_t)x;
+			}
+			p += x;
+			break;
+		default:
+			return;
+		}
+	}
+}
+
+/* kn_tail_attrs_each's KeyValues, checked against the reference and
+ * against the scan's list kv[0 .. n) as they come. */
+struct kv_check {
+	const struct kn_tail_scan_kv *kv;
+	uint32_t n, i;
+};
+
+static int kv_check_fn(void *ctx, const uint8_t *k, uint32_t klen, const uint8_t *val, uint32_t vlen)
+{
+	struct kv_check *c = ctx;
+	if (c->i >= c->n)
+		abort();
+	const struct kn_tail_scan_kv *e = &c->kv[c->i++];
+	if (e->key != k || e->klen != klen || e->val != val || e->vlen != vlen)
+		abort();
+	return 0;
+}
+
+/* Every KeyValue field `field` of msg decoded by the reference, in order,
+ * against the scan's list. */
+static void check_kvs(const uint8_t *msg, uint32_t len, uint32_t field,
+		      const struct kn_tail_scan_kv *kv, uint32_t n)
+{
+	struct kv_check c = {.kv = kv, .n = n};
+	const uint8_t *p = msg, *end = msg + len;
+	uint32_t i = 0;
+	kn_tail_attrs_each(msg, len, field, kv_check_fn, &c);
+	if (c.i != n)
+		abort();
+	while (p < end) {
+		uint64_t tag, x;
+		if (ref_varint(&p, end, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+			break;
+		uint32_t wt = tag & 7;
+		if (wt == 0) {
+			if (ref_varint(&p, end, &x))
+				break;
+		} else if (wt == 1 || wt == 5) {
+			if ((size_t)(end - p) < (wt == 1 ? 8u : 4u))
+				break;
+			p += wt == 1 ? 8 : 4;
+		} else if (wt == 2) {
+			if (ref_varint(&p, end, &x) || x > (uint64_t)(end - p) || x > 0x7fffffff)
+				break;
+			if ((tag >> 3) == field) {
+				const uint8_t *k, *val;
+				uint32_t klen, vlen;
+				ref_kv(p, p + x, &k, &klen, &val, &vlen);
+				if (i >= n || kv[i].key != k || kv[i].klen != klen || kv[i].val != val ||
+				    kv[i].vlen != vlen)
+					abort();
+				i++;
+			}
+			p += x;
+		} else {
+			break;
+		}
+	}
+	if (i != n)
+		abort();
+}
+
+static void check_scan(const struct kn_tail_trace *t)
+{
+	static struct kn_tail_scan sc; /* grow-only scratch kept for the process's life */
+	struct kn_tail_walk w;
+	struct kn_tail_rs rs;
+	struct kn_tail_span sp;
+	uint32_t r = 0, k = 0;
+	if (kn_tail_scan_build(&sc, t) != 0)
+		return; /* out of memory */
+	kn_tail_walk_init(&w, t);
+	while (kn_tail_walk_next(&w, &rs)) {
+		if (r >= sc.nrs)
+			abort();
+		const struct kn_tail_scan_rs *x = &sc.rs[r++];
+		if (x->resource != rs.resource || x->resource_len != rs.resource_len || x->s0 != k)
+			abort();
+		if (rs.resource)
+			check_kvs(rs.resource, rs.resource_len, KN_TAIL_RESOURCE_ATTRS, sc.kv + x->kv0, x->nkv);
+		else if (x->nkv)
+			abort();
+		while (kn_tail_rs_next_span(&rs, &sp)) {
+			if (k >= x->s1)
+				abort();
+			const struct kn_tail_scan_span *y = &sc.span[k++];
+			const struct kn_tail_span *z = &y->sp;
+			if (z->msg != sp.msg || z->len != sp.len || z->scope != sp.scope ||
+			    z->scope_len != sp.scope_len || z->trace_id != sp.trace_id ||
+			    z->trace_state != sp.trace_state || z->trace_state_len != sp.trace_state_len ||
+			    z->start_ns != sp.start_ns || z->end_ns != sp.end_ns || z->flags != sp.flags ||
+			    z->status_code != sp.status_code)
+				abort();
+			check_kvs(sp.msg, sp.len, KN_TAIL_SPAN_ATTRS, sc.kv + y->kv0, y->nkv);
+		}
+		if (k != x->s1)
+			abort();
+	}
+	if (r != sc.nrs || k != sc.nspan)
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -82,6 +242,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	t.nspans = n;
+	check_scan(&t);
 	kn_tail_decide(kn_fuzz_shard(), &t, (uint64_t)size * 1000000ull, &vd);
 	if (vd.sampled && vd.has_threshold && vd.threshold >= (1ull << 56))
 		abort();

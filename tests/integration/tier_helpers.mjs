@@ -14,6 +14,11 @@
 // - a workload of many traces, each split into 3-5 parts sent in different
 //   requests, interleaved with other traces, over OTLP/HTTP (protobuf and
 //   JSON) and OTLP/gRPC, with a bounded client-side retry of refusals;
+// - a tail workload of the same shape whose tail_sampling evidence (an
+//   ERROR span, the late end that makes a trace slow, the span count) is
+//   never in a trace's first request, the decisions the TAIL_WHOLE policies
+//   should make computed from it (decideWhole), and readers of the kept
+//   traces for comparing a tier with a single instance;
 // - readers for the instances' JSON files and the agent's metrics.
 // Ownership: each TierProc owns its child and (unless KANSATSU_IT_KEEP is
 // set) its temp dir; cleanup() is registered with the node:test context.
@@ -29,6 +34,7 @@ import { rawSpan, serializeProto, serializeJson } from './otel.mjs';
 import { decodeExportResponse } from './pb.mjs';
 import { EXPORT_PATH } from './sinks.mjs';
 import { parseProm, metricSum, pause } from './memory_limit_helpers.mjs';
+import { span as timedSpan, MS, BASE_NS, exportedSpans } from './tail_helpers.mjs';
 
 export { parseProm, metricSum };
 
@@ -219,16 +225,39 @@ export const TAIL_SAMPLING = {
   policies: [{ name: 'all', type: 'always_sample' }],
 };
 
-// A sampling instance: OTLP/gRPC on host:port (port 0 = ephemeral) -> [tail_sampling] ->
-// batch -> file (json). The returned process carries outPath and endpoint ("host:port").
-export async function startInstance(t, { label, host = '127.0.0.1', port = 0, tailSampling = false }) {
+// Whole-trace policies: each looks at evidence that the workload of
+// makeTailWorkload puts in a later request than a trace's first spans, so
+// only an instance holding the whole trace decides as the workload says
+// (decideWhole). decision_wait is far longer than sending the workload
+// takes, so every part of a trace is in before its decision; the test
+// checks that no span arrived late rather than trusting this.
+export const TAIL_THRESHOLD_MS = 500n;  // latency policy, earliest start -> latest end
+export const TAIL_MIN_SPANS = 10;       // span_count policy
+export const TAIL_WHOLE = {
+  decision_wait: '15s',
+  policy_attribute: 'sampling.policy',
+  policies: [
+    { name: 'errors', type: 'status_code', status_code: { status_codes: ['ERROR'] } },
+    { name: 'slow', type: 'latency', latency: { threshold_ms: Number(TAIL_THRESHOLD_MS) } },
+    { name: 'big', type: 'span_count', span_count: { min_spans: TAIL_MIN_SPANS } },
+  ],
+};
+
+// A sampling instance: OTLP/gRPC on host:port (port 0 = ephemeral), and
+// OTLP/HTTP on host:0 when `http` (so makeSender can drive it directly) ->
+// [tail_sampling] -> batch -> file (json). tailSampling: false, true
+// (TAIL_SAMPLING) or a tail_sampling block. The returned process carries
+// outPath and endpoint ("host:port" of gRPC).
+export async function startInstance(t, { label, host = '127.0.0.1', port = 0, tailSampling = false, http: withHttp = false }) {
   const dir = makeTempDir('tier-inst');
   const outPath = join(dir, 'out.jsonl');
   const exporters = { file: { path: outPath, format: 'json' } };
   const processors = { batch: { send_batch_size: 512, timeout: '100ms' } };
-  if (tailSampling) processors.tail_sampling = TAIL_SAMPLING;
+  if (tailSampling) processors.tail_sampling = tailSampling === true ? TAIL_SAMPLING : tailSampling;
+  const protocols = { grpc: { endpoint: `${host}:${port}` } };
+  if (withHttp) protocols.http = { endpoint: `${host}:0` };
   const config = {
-    receivers: { otlp: { protocols: { grpc: { endpoint: `${host}:${port}` } } } },
+    receivers: { otlp: { protocols } },
     processors,
     exporters,
     ...baseService(tailSampling ? ['tail_sampling', 'batch'] : ['batch'], exporters),
@@ -268,14 +297,14 @@ export async function startAgent(t, { label = 'agent', resolver, wrap }) {
 // `kansatsu validate` of an instance config with tail_sampling: null when
 // valid, else the reason (the processor is written by others and may be
 // missing or incomplete).
-export function tailSamplingUnavailable() {
+export function tailSamplingUnavailable(tailSampling = TAIL_SAMPLING) {
   checkBin();
   const dir = makeTempDir('tier-validate');
   try {
     const exporters = { file: { path: join(dir, 'out.jsonl'), format: 'json' } };
     const config = {
       receivers: { otlp: { protocols: { grpc: { endpoint: '127.0.0.1:0' } } } },
-      processors: { tail_sampling: TAIL_SAMPLING, batch: {} },
+      processors: { tail_sampling: tailSampling, batch: {} },
       exporters,
       ...baseService(['tail_sampling', 'batch'], exporters),
     };
@@ -376,6 +405,168 @@ export function makeWorkload({ label, nTraces, seed = 1, partsPerRequest = 6 }) 
     order.forEach((s, k) => parts[k < nParts ? k : int(0, nParts - 1)].push(s));
     partsOf.push(parts.map((p) => ({ traceId, spans: p })));
   }
+  const requests = packRequests(partsOf, rnd, partsPerRequest);
+  return { traces, requests, totalSpans: seen.size };
+}
+
+// ---- tail workload -----------------------------------------------------------------
+// What TAIL_WHOLE decides for a set of spans [{startNs, endNs, status}],
+// computed the way the policies are documented: status_code matches any
+// ERROR span; latency is (latest end - earliest start) in whole milliseconds,
+// truncated, >= TAIL_THRESHOLD_MS; span_count is the number of spans >=
+// TAIL_MIN_SPANS. Returns {matches: [policy names], policy: the first or null}.
+export function decideWhole(spans) {
+  const matches = [];
+  if (spans.some((s) => s.status === 'ERROR')) matches.push('errors');
+  if (spans.length) {
+    let mn = spans[0].startNs;
+    let mx = spans[0].endNs;
+    for (const s of spans) {
+      if (s.startNs < mn) mn = s.startNs;
+      if (s.endNs > mx) mx = s.endNs;
+    }
+    if ((mx - mn) / MS >= TAIL_THRESHOLD_MS) matches.push('slow');
+  }
+  if (spans.length >= TAIL_MIN_SPANS) matches.push('big');
+  return { matches, policy: matches.length ? matches[0] : null };
+}
+
+// Kinds of trace in makeTailWorkload and the policy that keeps each (null: none).
+const TAIL_KINDS = ['plain', 'error', 'slow', 'near', 'big', 'plain'];
+const TAIL_KIND_POLICY = { plain: null, near: null, error: 'errors', slow: 'slow', big: 'big' };
+
+// nTraces traces split into 3-5 parts each, packed like makeWorkload's, whose
+// deciding evidence is never in the first part (so never in the request
+// holding a trace's first spans):
+//  - plain: 6-9 short spans within 60 ms of the trace's start, no ERROR;
+//  - error: like plain, plus one ERROR span sent in the last part only;
+//  - slow:  6-9 spans; the root and the other early spans (within 60 ms)
+//           in the parts before the last, 1-2 short late spans ending
+//           500 ms (exactly, every third) to 900 ms after the root's start
+//           alone in the last part: no part alone lasts 500 ms;
+//  - near:  like slow but ending 300-499.999999 ms after the start (kept by
+//           no policy; every third one at 499.999999 ms, which truncates to
+//           499);
+//  - big:   10-14 short spans, at most 5 in any part.
+// Every kept trace matches exactly one policy (so the sampling.policy
+// attribute is known), and no first part alone would be kept: checked here.
+// Returns makeWorkload's {traces, requests, totalSpans} plus info: Map
+// traceId -> {kind, policy, partPolicies, spans: [{spanId, startNs, endNs, status}]}.
+export function makeTailWorkload({ label, nTraces, seed = 1, partsPerRequest = 6 }) {
+  const rnd = prng(seed);
+  const int = (lo, hi) => lo + Math.floor(rnd() * (hi - lo + 1));
+  const traces = new Map();
+  const info = new Map();
+  const partsOf = [];
+  let totalSpans = 0;
+  const perKind = {};
+  for (let i = 0; i < nTraces; i++) {
+    const traceId = hexOf(`${label}/${seed}/tail-trace/${i}`, 32);
+    const kind = TAIL_KINDS[i % TAIL_KINDS.length];
+    const nth = perKind[kind] = (perKind[kind] || 0) + 1;
+    const nSpans = kind === 'big' ? int(TAIL_MIN_SPANS, TAIL_MIN_SPANS + 4) : int(6, TAIL_MIN_SPANS - 1);
+    const nParts = int(3, 5);
+    const t0 = BASE_NS + BigInt(i) * 10000n * MS;
+    const descs = [];
+    for (let j = 0; j < nSpans; j++) {
+      const startNs = t0 + BigInt(j * 5) * MS;
+      descs.push({
+        j, spanId: hexOf(`${label}/${seed}/tail-span/${i}/${j}`, 16),
+        startNs, endNs: startNs + 10n * MS, status: j % 3 === 1 ? 'OK' : 'UNSET',
+      });
+    }
+    // evidence: spans other than the root, sent in the last part
+    const evidence = [];
+    if (kind === 'error') {
+      const e = descs[int(1, nSpans - 1)];
+      e.status = 'ERROR';
+      evidence.push(e);
+    } else if (kind === 'slow' || kind === 'near') {
+      let endNs;
+      if (kind === 'slow') endNs = t0 + (nth % 3 === 0 ? TAIL_THRESHOLD_MS : BigInt(int(501, 900))) * MS;
+      else endNs = t0 + (nth % 3 === 0 ? TAIL_THRESHOLD_MS * MS - 1n : BigInt(int(300, 499)) * MS);
+      const nLate = int(1, 2);
+      for (let k = 0; k < nLate; k++) {
+        const d = descs[nSpans - 1 - k];
+        d.endNs = endNs - BigInt(k * 15) * MS;
+        d.startNs = d.endNs - 10n * MS;
+        evidence.push(d);
+      }
+    }
+    const rest = descs.filter((d) => !evidence.includes(d));
+    for (let k = rest.length - 1; k > 0; k--) {
+      const m = int(0, k);
+      [rest[k], rest[m]] = [rest[m], rest[k]];
+    }
+    const parts = Array.from({ length: nParts }, () => []);
+    const spread = kind === 'slow' || kind === 'near' ? nParts - 1 : nParts; // the late spans' part holds nothing else
+    rest.forEach((d, k) => parts[k % spread].push(d));
+    parts[nParts - 1].push(...evidence);
+
+    const whole = decideWhole(descs);
+    const partPolicies = parts.map((p) => decideWhole(p).policy);
+    assert.ok(parts.every((p) => p.length > 0), `tail workload: trace ${i} (${kind}) has an empty part`);
+    assert.equal(whole.policy, TAIL_KIND_POLICY[kind], `tail workload: trace ${i} (${kind}) decided ${JSON.stringify(whole)}`);
+    assert.ok(whole.matches.length <= 1, `tail workload: trace ${i} (${kind}) matches ${whole.matches}`);
+    assert.equal(partPolicies[0], null, `tail workload: trace ${i} (${kind}): its first part alone would be kept`);
+    if (kind !== 'error') assert.ok(partPolicies.every((p) => p === null), `tail workload: trace ${i} (${kind}): a part alone would be kept: ${partPolicies}`);
+
+    const root = descs[0].spanId;
+    const mk = (d) => timedSpan({
+      traceId, spanId: d.spanId, parentSpanId: d.j === 0 ? undefined : root, name: `${label}-t${i}-s${d.j}`,
+      startNs: d.startNs, endNs: d.endNs, status: d.status,
+      attributes: { 'tier.trace': i, 'tier.span': d.j, 'tier.run': label, 'tier.kind': kind },
+    });
+    partsOf.push(parts.map((p) => ({ traceId, spans: p.map(mk) })));
+    traces.set(traceId, descs.map((d) => d.spanId));
+    info.set(traceId, { kind, policy: whole.policy, partPolicies, spans: descs });
+    totalSpans += nSpans;
+  }
+  const requests = packRequests(partsOf, rnd, partsPerRequest);
+  return { traces, requests, totalSpans, info };
+}
+
+// The kept traces of a set of file exporter outputs, as a Map traceId ->
+// sorted ["<spanId> <sampling.policy>"], plus where each trace was found and
+// the spans written more than once: {kept, ownersOf: Map traceId -> Set
+// owner, duplicates}. files: [{owner, path}].
+export function keptTraces(files) {
+  const kept = new Map();
+  const ownersOf = new Map();
+  const seen = new Set();
+  let duplicates = 0;
+  for (const { owner, path } of files) {
+    for (const r of exportedSpans(path)) {
+      if (seen.has(r.spanId)) duplicates++;
+      seen.add(r.spanId);
+      const pol = r.attrs.filter(([k]) => k === 'sampling.policy').map(([, v]) => v).join('+') || '(none)';
+      if (!kept.has(r.traceId)) { kept.set(r.traceId, []); ownersOf.set(r.traceId, new Set()); }
+      kept.get(r.traceId).push(`${r.spanId} ${pol}`);
+      ownersOf.get(r.traceId).add(owner);
+    }
+  }
+  for (const l of kept.values()) l.sort();
+  return { kept, ownersOf, duplicates };
+}
+
+// The differences between two Maps traceId -> sorted span list, named a and b:
+// ["<trace>: only in a", "<trace>: only in b", "<trace>: spans differ ..."].
+export function diffTraceSets(a, b, nameA, nameB) {
+  const out = [];
+  for (const [id, l] of a) {
+    if (!b.has(id)) out.push(`${id}: only in ${nameA}`);
+    else if (l.join() !== b.get(id).join()) out.push(`${id}: spans differ, ${nameA} ${JSON.stringify(l)} vs ${nameB} ${JSON.stringify(b.get(id))}`);
+  }
+  for (const id of b.keys()) if (!a.has(id)) out.push(`${id}: only in ${nameB}`);
+  return out;
+}
+
+// Orders the parts round by round (first parts of all traces, shuffled with
+// rnd, then second parts, ...) and packs them `partsPerRequest` to a
+// request, never two parts of one trace in one request; transports rotate.
+// partsOf: per trace, [{traceId, spans: [span]}] (at most 5 parts).
+function packRequests(partsOf, rnd, partsPerRequest) {
+  const int = (lo, hi) => lo + Math.floor(rnd() * (hi - lo + 1));
   const ordered = [];
   for (let round = 0; round < 5; round++) {
     const r = partsOf.filter((ps) => ps.length > round).map((ps) => ps[round]);
@@ -396,7 +587,7 @@ export function makeWorkload({ label, nTraces, seed = 1, partsPerRequest = 6 }) 
     cur.traceIds.add(part.traceId);
   }
   for (const r of requests) r.spanIds = r.spans.map((s) => s.spanContext().spanId);
-  return { traces, requests, totalSpans: seen.size };
+  return requests;
 }
 
 // ---- sending ---------------------------------------------------------------------------

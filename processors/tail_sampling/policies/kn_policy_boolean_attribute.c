@@ -53,7 +53,7 @@ static int kn_bool_match(void *ctx, const struct kn_tail_value *v, int is_span)
 static enum kn_tail_decision kn_bool_eval(void *state, struct kn_tail_eval *ev)
 {
 	struct kn_bool_conf *c = state;
-	return kn_tail_match_attr(ev->t, c->key, strlen(c->key), kn_bool_match, c, c->invert_match);
+	return kn_tail_match_attr(ev, c->key, strlen(c->key), kn_bool_match, c, c->invert_match);
 }
 
 const struct kn_tail_policy_ops kn_policy_boolean_attribute_ops = {

@@ -42,35 +42,35 @@ static int kn_latency_create(const struct kn_tail_pcfg *pc, uint32_t nshards, vo
 	return KN_OK;
 }
 
+struct kn_latency_run {
+	const struct kn_latency_conf *c;
+	uint64_t mn, mx;
+};
+
+/* OTel checks the duration so far after every span, so with an upper bound
+ * a prefix of the trace can match when the whole would not. */
+static int kn_latency_span(void *ctx, const struct kn_tail_span *sp)
+{
+	struct kn_latency_run *r = ctx;
+	const struct kn_latency_conf *c = r->c;
+	if (r->mn == 0 || sp->start_ns < r->mn)
+		r->mn = sp->start_ns;
+	if (r->mx == 0 || sp->end_ns > r->mx)
+		r->mx = sp->end_ns;
+	/* Go: time.Unix(0, int64(ts)) and Sub, which saturates */
+	int64_t d;
+	if (__builtin_sub_overflow((int64_t)r->mx, (int64_t)r->mn, &d))
+		d = (int64_t)r->mx < (int64_t)r->mn ? INT64_MIN : INT64_MAX;
+	int64_t ms = d / 1000000;
+	if (c->upper_threshold_ms == 0)
+		return ms >= c->threshold_ms;
+	return c->threshold_ms < ms && ms <= c->upper_threshold_ms;
+}
+
 static enum kn_tail_decision kn_latency_eval(void *state, struct kn_tail_eval *ev)
 {
-	const struct kn_latency_conf *c = state;
-	struct kn_tail_walk w;
-	struct kn_tail_rs rs;
-	struct kn_tail_span sp;
-	uint64_t mn = 0, mx = 0;
-
-	kn_tail_walk_init(&w, ev->t);
-	while (kn_tail_walk_next(&w, &rs)) {
-		while (kn_tail_rs_next_span(&rs, &sp)) {
-			if (mn == 0 || sp.start_ns < mn)
-				mn = sp.start_ns;
-			if (mx == 0 || sp.end_ns > mx)
-				mx = sp.end_ns;
-			/* Go: time.Unix(0, int64(ts)) and Sub, which saturates */
-			int64_t d;
-			if (__builtin_sub_overflow((int64_t)mx, (int64_t)mn, &d))
-				d = (int64_t)mx < (int64_t)mn ? INT64_MIN : INT64_MAX;
-			int64_t ms = d / 1000000;
-			if (c->upper_threshold_ms == 0) {
-				if (ms >= c->threshold_ms)
-					return KN_TAIL_SAMPLED;
-			} else if (c->threshold_ms < ms && ms <= c->upper_threshold_ms) {
-				return KN_TAIL_SAMPLED;
-			}
-		}
-	}
-	return KN_TAIL_NOT_SAMPLED;
+	struct kn_latency_run r = {.c = state};
+	return kn_tail_each_span(ev, kn_latency_span, &r) ? KN_TAIL_SAMPLED : KN_TAIL_NOT_SAMPLED;
 }
 
 const struct kn_tail_policy_ops kn_policy_latency_ops = {

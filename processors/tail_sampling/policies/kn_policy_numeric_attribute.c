@@ -77,7 +77,7 @@ static int kn_numeric_match(void *ctx, const struct kn_tail_value *v, int is_spa
 static enum kn_tail_decision kn_numeric_eval(void *state, struct kn_tail_eval *ev)
 {
 	struct kn_numeric *n = state;
-	return kn_tail_match_attr(ev->t, n->key, n->keylen, kn_numeric_match, n, n->invert);
+	return kn_tail_match_attr(ev, n->key, n->keylen, kn_numeric_match, n, n->invert);
 }
 
 const struct kn_tail_policy_ops kn_policy_numeric_attribute_ops = {

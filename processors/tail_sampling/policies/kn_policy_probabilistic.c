@@ -86,58 +86,63 @@ static int kn_prob_create(const struct kn_tail_pcfg *pc, uint32_t nshards, void 
 	return KN_OK;
 }
 
+/* What the spans say about consistent sampling (all spans are read). */
+struct kn_prob_run {
+	int consistent, has_rv, has_tin;
+	uint64_t rv, tin;
+};
+
+static int kn_prob_span(void *ctx, const struct kn_tail_span *sp)
+{
+	struct kn_prob_run *r = ctx;
+	const char *ot;
+	size_t otlen;
+	int sth, srv;
+	uint64_t th, rv;
+	if (sp->flags & 0x02)
+		r->consistent = 1;
+	if (!sp->trace_state_len ||
+	    kn_tail_tracestate_get(sp->trace_state, sp->trace_state_len, "ot", 2, &ot, &otlen) != 1)
+		return 0;
+	kn_tail_ot_parse(ot, otlen, &sth, &th, &srv, &rv);
+	if (sth) {
+		r->consistent = 1;
+		if (!r->has_tin || th > r->tin)
+			r->tin = th;
+		r->has_tin = 1;
+	}
+	if (srv) {
+		r->consistent = 1;
+		if (!r->has_rv)
+			r->rv = rv;
+		r->has_rv = 1;
+	}
+	return 0;
+}
+
 static enum kn_tail_decision kn_prob_eval(void *state, struct kn_tail_eval *ev)
 {
 	const struct kn_prob *p = state;
 	const uint8_t *tid = ev->t->trace_id;
-	struct kn_tail_walk w;
-	struct kn_tail_rs rs;
-	struct kn_tail_span sp;
-	int consistent = 0, has_rv = 0, has_tin = 0;
-	uint64_t rv = 0, tin = 0;
+	struct kn_prob_run r = {0};
+	uint64_t rv;
 
-	kn_tail_walk_init(&w, ev->t);
-	while (kn_tail_walk_next(&w, &rs)) {
-		while (kn_tail_rs_next_span(&rs, &sp)) {
-			const char *ot;
-			size_t otlen;
-			int sth, srv;
-			uint64_t th, r;
-			if (sp.flags & 0x02)
-				consistent = 1;
-			if (!sp.trace_state_len ||
-			    kn_tail_tracestate_get(sp.trace_state, sp.trace_state_len, "ot", 2, &ot,
-						   &otlen) != 1)
-				continue;
-			kn_tail_ot_parse(ot, otlen, &sth, &th, &srv, &r);
-			if (sth) {
-				consistent = 1;
-				if (!has_tin || th > tin)
-					tin = th;
-				has_tin = 1;
-			}
-			if (srv) {
-				consistent = 1;
-				if (!has_rv)
-					rv = r;
-				has_rv = 1;
-			}
-		}
-	}
-	if (!consistent) {
+	kn_tail_each_span(ev, kn_prob_span, &r);
+	if (!r.consistent) {
 		uint64_t h = kn_tail_fnv1a(p->fnv_seeded, tid, 16);
 		return h <= p->otel_threshold ? KN_TAIL_SAMPLED : KN_TAIL_NOT_SAMPLED;
 	}
 	if (p->never)
 		return KN_TAIL_NOT_SAMPLED;
-	if (!has_rv) {
+	rv = r.rv;
+	if (!r.has_rv) {
 		rv = 0;
 		for (int i = 9; i < 16; i++)
 			rv = (rv << 8) | tid[i];
 	}
 	uint64_t t = p->th;
-	if (has_tin && tin > t)
-		t = tin;
+	if (r.has_tin && r.tin > t)
+		t = r.tin;
 	if (rv < t)
 		return KN_TAIL_NOT_SAMPLED;
 	ev->has_th = 1;

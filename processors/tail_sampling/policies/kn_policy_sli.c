@@ -9,7 +9,7 @@
  * run before tail_sampling in the pipeline with that option on; without it
  * this policy never samples. outcome: bad -> any span with
  * sli.<name>.good == false; good -> any with true. A non-bool value never
- * matches. Stateless; one walk over the spans (resources are not consulted). */
+ * matches. Stateless; reads the spans' attributes (resources are not consulted). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,22 +52,17 @@ static int kn_sli_pcreate(const struct kn_tail_pcfg *pc, uint32_t nshards, void 
 	return KN_OK;
 }
 
+/* Spans only: a Resource's value of the key never matches. */
+static int kn_sli_pmatch(void *ctx, const struct kn_tail_value *v, int is_span)
+{
+	const struct kn_sli_pconf *c = ctx;
+	return is_span && v->type == KN_TV_BOOL && (v->b != 0) == c->want;
+}
+
 static enum kn_tail_decision kn_sli_peval(void *state, struct kn_tail_eval *ev)
 {
 	const struct kn_sli_pconf *c = state;
-	size_t kl = strlen(c->key);
-	struct kn_tail_walk w;
-	struct kn_tail_rs rs;
-	struct kn_tail_span sp;
-	kn_tail_walk_init(&w, ev->t);
-	while (kn_tail_walk_next(&w, &rs))
-		while (kn_tail_rs_next_span(&rs, &sp)) {
-			struct kn_tail_value v;
-			if (kn_tail_span_attr(&sp, c->key, kl, &v) && v.type == KN_TV_BOOL &&
-			    (v.b != 0) == c->want)
-				return KN_TAIL_SAMPLED;
-		}
-	return KN_TAIL_NOT_SAMPLED;
+	return kn_tail_match_attr(ev, c->key, strlen(c->key), kn_sli_pmatch, (void *)c, 0);
 }
 
 const struct kn_tail_policy_ops kn_policy_sli_ops = {

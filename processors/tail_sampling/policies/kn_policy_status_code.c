@@ -56,18 +56,15 @@ static int kn_status_create(const struct kn_tail_pcfg *pc, uint32_t nshards, voi
 	return KN_OK;
 }
 
+static int kn_status_span(void *ctx, const struct kn_tail_span *sp)
+{
+	uint32_t mask = *(const uint32_t *)ctx;
+	return sp->status_code >= 0 && sp->status_code < 3 && (mask >> sp->status_code) & 1;
+}
+
 static enum kn_tail_decision kn_status_eval(void *state, struct kn_tail_eval *ev)
 {
-	uint32_t mask = *(uint32_t *)state;
-	struct kn_tail_walk w;
-	struct kn_tail_rs rs;
-	struct kn_tail_span sp;
-	kn_tail_walk_init(&w, ev->t);
-	while (kn_tail_walk_next(&w, &rs))
-		while (kn_tail_rs_next_span(&rs, &sp))
-			if (sp.status_code >= 0 && sp.status_code < 3 && (mask >> sp.status_code) & 1)
-				return KN_TAIL_SAMPLED;
-	return KN_TAIL_NOT_SAMPLED;
+	return kn_tail_each_span(ev, kn_status_span, state) ? KN_TAIL_SAMPLED : KN_TAIL_NOT_SAMPLED;
 }
 
 const struct kn_tail_policy_ops kn_policy_status_code_ops = {

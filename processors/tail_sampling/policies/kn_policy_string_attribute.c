@@ -304,7 +304,7 @@ static int kn_str_match(void *ctx, const struct kn_tail_value *v, int is_span)
 static enum kn_tail_decision kn_str_eval(void *state, struct kn_tail_eval *ev)
 {
 	struct kn_str *s = state;
-	return kn_tail_match_attr(ev->t, s->key, s->keylen, kn_str_match, s, s->invert);
+	return kn_tail_match_attr(ev, s->key, s->keylen, kn_str_match, s, s->invert);
 }
 
 const struct kn_tail_policy_ops kn_policy_string_attribute_ops = {

@@ -46,27 +46,30 @@ static int kn_ts_create(const struct kn_tail_pcfg *pc, uint32_t nshards, void **
 	return KN_OK;
 }
 
+struct kn_ts_run {
+	const struct kn_ts_conf *c;
+	size_t klen;
+};
+
+static int kn_ts_span(void *ctx, const struct kn_tail_span *sp)
+{
+	const struct kn_ts_run *r = ctx;
+	const char *val;
+	size_t vlen;
+	if (kn_tail_tracestate_get(sp->trace_state, sp->trace_state_len, r->c->key, r->klen, &val,
+				   &vlen) != 1)
+		return 0;
+	for (size_t i = 0; i < r->c->values.n; i++)
+		if (strlen(r->c->values.v[i]) == vlen && memcmp(r->c->values.v[i], val, vlen) == 0)
+			return 1;
+	return 0;
+}
+
 static enum kn_tail_decision kn_ts_eval(void *state, struct kn_tail_eval *ev)
 {
 	const struct kn_ts_conf *c = state;
-	size_t klen = strlen(c->key), vlen;
-	const char *val;
-	struct kn_tail_walk w;
-	struct kn_tail_rs rs;
-	struct kn_tail_span sp;
-
-	kn_tail_walk_init(&w, ev->t);
-	while (kn_tail_walk_next(&w, &rs)) {
-		while (kn_tail_rs_next_span(&rs, &sp)) {
-			if (kn_tail_tracestate_get(sp.trace_state, sp.trace_state_len, c->key, klen, &val,
-						   &vlen) != 1)
-				continue;
-			for (size_t i = 0; i < c->values.n; i++)
-				if (strlen(c->values.v[i]) == vlen && memcmp(c->values.v[i], val, vlen) == 0)
-					return KN_TAIL_SAMPLED;
-		}
-	}
-	return KN_TAIL_NOT_SAMPLED;
+	struct kn_ts_run r = {.c = c, .klen = strlen(c->key)};
+	return kn_tail_each_span(ev, kn_ts_span, &r) ? KN_TAIL_SAMPLED : KN_TAIL_NOT_SAMPLED;
 }
 
 const struct kn_tail_policy_ops kn_policy_trace_state_ops = {

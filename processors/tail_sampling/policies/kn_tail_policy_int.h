@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "../kn_tail_policy.h"
+#include "../kn_tail_scan.h"
 #include "../kn_tail_view.h"
 
 struct kn_tail_policy_ops;
@@ -42,13 +43,25 @@ struct kn_tail_policies_cfg {
 };
 
 /* The per-call evaluation context. A consistent probabilistic sampler that
- * samples sets has_th/th (the threshold to write into kept spans). */
+ * samples sets has_th/th (the threshold to write into kept spans). `scan`
+ * (may be NULL) is the engine shard's scratch for the trace's index, built
+ * by the first policy that reads spans or attributes (scan_state 0: not
+ * yet, 1: built, -1: out of memory, so policies walk the bytes). Policies
+ * read the trace through kn_tail_each_span / kn_tail_match_attr, which use
+ * the index when there is one. */
 struct kn_tail_eval {
 	const struct kn_tail_trace *t;
 	uint64_t now_ns;
 	int has_th;
 	uint64_t th;
+	struct kn_tail_scan *scan;
+	int scan_state;
 };
+
+/* Calls fn with each span of the trace in order (the view's walk) until fn
+ * returns nonzero; returns 1 when fn stopped it, else 0. */
+typedef int (*kn_tail_span_fn)(void *ctx, const struct kn_tail_span *sp);
+int kn_tail_each_span(struct kn_tail_eval *ev, kn_tail_span_fn fn, void *ctx);
 
 struct kn_tail_policy_ops {
 	const char *type;
@@ -122,7 +135,7 @@ void kn_tail_optint_free(void *dst);
  * INVERT_NOT_SAMPLED else INVERT_SAMPLED. Resources are checked before the
  * spans of their ResourceSpans (the order only decides when the walk stops). */
 typedef int (*kn_tail_attr_match_fn)(void *ctx, const struct kn_tail_value *v, int is_span);
-enum kn_tail_decision kn_tail_match_attr(const struct kn_tail_trace *t, const char *key,
+enum kn_tail_decision kn_tail_match_attr(struct kn_tail_eval *ev, const char *key,
 					 size_t keylen, kn_tail_attr_match_fn match, void *ctx,
 					 int invert);
 
