@@ -197,10 +197,13 @@ def collector_config(scenario, sink_grpc, memory_mib):
                  "  tail_sampling:\n    decision_wait: 5s\n    num_traces: 200000\n"
                  "    expected_new_traces_per_sec: 20000\n    policies:\n" + TAIL_POLICIES),
         "journey-sli": (["journey", "sli"],
-                        "  journey:\n    decision_wait: 5s\n    head:\n"
-                        "      attributes: [tenant, plan, service.version]\n"
-                        "  sli:\n    slis:\n      - name: checkout-latency\n"
-                        "        good: {latency_ms: 300}\n        objective: 0.99\n"),
+                        "  journey:\n    propagate:\n"
+                        "      - {from: resource, keys: [service.version]}\n"
+                        "      - {from: span, keys: [http.route, http.request.method]}\n"
+                        "  sli:\n    slis:\n      - name: server-latency\n"
+                        "        span: {kind: server}\n        threshold: 300ms\n        objective: 99\n"
+                        "      - name: async-delivery\n        start: {kind: producer, from: journey}\n"
+                        "        end: {kind: consumer}\n        threshold: 3s\n        objective: 99\n"),
     }[scenario]
     names, body = procs
     return f"""receivers:
