@@ -39,6 +39,7 @@
 
 #include "../../collector/core/kn_budget.h"
 #include "../../collector/core/kn_clock.h"
+#include "../../collector/core/kn_emit_out.h"
 #include "../../collector/core/kn_log.h"
 #include "kn_journey_int.h"
 
@@ -82,7 +83,7 @@ struct kn_journey_shard {
 	uint32_t cap_spans;
 	uint8_t *late;
 	size_t cap_late;
-	struct kn_batch *out;
+	struct kn_emit_out out;         /* released traces of this call */
 	/* shutdown: traces waiting for a linked head, oldest first */
 	struct parked *parked;
 	uint32_t nparked, cap_parked;
@@ -104,7 +105,7 @@ void kn_journey_shard_destroy(void *state)
 	free(s->idx);
 	free(s->g);
 	free(s->late);
-	kn_batch_free(s->out);
+	kn_emit_out_free(&s->out);
 	for (uint32_t i = 0; i < s->nparked; i++)
 		free(s->parked[i].data);
 	free(s->parked);
@@ -120,6 +121,7 @@ int kn_journey_shard_create(void *inst, uint32_t shard, void **state, struct kn_
 	if (!s)
 		return kn_errf(err, "journey: shard %u: out of memory", shard);
 	s->p = p;
+	s->out = (struct kn_emit_out){.max = OUT_MAX, .lost = p->m.lost_oom};
 	s->index = shard;
 	kn_journey_rw_init(&s->rw);
 	struct kn_tail_store_cfg sc = {.decision_wait_ns = p->cfg.wait_window_ns};
@@ -137,29 +139,6 @@ fail:
 
 /* ---- output ---- */
 
-static void out_flush(struct kn_journey_shard *s, const struct kn_emit *next)
-{
-	struct kn_batch *b = s->out;
-	s->out = NULL;
-	if (b)
-		kn_emit(next, b);
-}
-
-static void out_add(struct kn_journey_shard *s, struct kn_chunk *c, const struct kn_emit *next)
-{
-	if (!s->out && !(s->out = kn_batch_new(16))) {
-		kn_counter_add(s->p->m.lost_oom, c->nspans);
-		kn_chunk_unref(c);
-		return;
-	}
-	uint32_t n = c->nspans;
-	if (kn_batch_add(&s->out, c) != KN_OK) {
-		kn_counter_add(s->p->m.lost_oom, n);
-		return;
-	}
-	if (s->out->n >= OUT_MAX)
-		out_flush(s, next);
-}
 
 /* Rewrites buf (nspans spans of one trace) for head h and queues it. */
 static void emit_rewritten(struct kn_journey_shard *s, const uint8_t *buf, size_t len,
@@ -181,7 +160,7 @@ static void emit_rewritten(struct kn_journey_shard *s, const uint8_t *buf, size_
 		c->charged = c->len;
 	else
 		kn_counter_add(p->m.budget_overrun, nspans);
-	out_add(s, c, next);
+	kn_emit_out_add(&s->out, c, next);
 }
 
 static void publish_gauges(struct kn_journey_shard *s)
@@ -483,7 +462,7 @@ int kn_journey_process(void *state, struct kn_batch *b, const struct kn_emit *ne
 	}
 	b->n = 0;
 	kn_batch_free(b);
-	out_flush(s, next);
+	kn_emit_out_flush(&s->out, next);
 	publish_gauges(s);
 	return KN_RETAINED;
 }
@@ -502,7 +481,7 @@ uint64_t kn_journey_tick(void *state, uint64_t now_ns, const struct kn_emit *nex
 	uint32_t t;
 	while ((t = kn_tail_store_due(s->store, now)) != KN_TAIL_NONE)
 		release(s, t, 1, now, next);
-	out_flush(s, next);
+	kn_emit_out_flush(&s->out, next);
 	publish_gauges(s);
 	/* drop FIFO entries of traces already gone, so the deadline is real */
 	while (s->fcount && kn_tail_store_find(s->store, s->fifo[s->fhead].id) == KN_TAIL_NONE) {
@@ -588,7 +567,7 @@ void kn_journey_flush_round(void *state, unsigned round, const struct kn_emit *n
 		;
 	if (final)
 		retry_parked(s, 1, now, next);
-	out_flush(s, next);
+	kn_emit_out_flush(&s->out, next);
 	publish_gauges(s);
 }
 

@@ -15,6 +15,7 @@
 
 #include "../../collector/core/kn_batch.h"
 #include "../../collector/core/kn_component.h"
+#include "../../collector/core/kn_emit_out.h"
 #include "../../collector/core/kn_metrics.h"
 #include "kn_tail_cache.h"
 #include "kn_tail_emit.h"
@@ -74,7 +75,7 @@ struct kn_tail_shard {
 	size_t cap_late;
 	struct kn_tail_name *names;        /* winning policies seen, by number */
 	uint32_t nnames, cap_names;
-	struct kn_batch *out;              /* kept traces of this call, emitted at its end */
+	struct kn_emit_out out;            /* kept traces of this call, emitted at its end */
 };
 
 /* The component's per-shard entry points (kn_tail_shard.c). */

@@ -66,7 +66,7 @@ void kn_tail_shard_destroy(void *state)
 		free(s->names[i].attr);
 	}
 	free(s->names);
-	kn_batch_free(s->out);
+	kn_emit_out_free(&s->out);
 	free(s);
 }
 
@@ -77,6 +77,7 @@ int kn_tail_shard_create(void *inst, uint32_t shard, void **state, struct kn_err
 	if (!s)
 		return kn_errf(err, "shard %u: out of memory", shard);
 	s->p = p;
+	s->out = (struct kn_emit_out){.max = OUT_MAX, .lost = p->m.lost_oom};
 	s->index = shard;
 	kn_tail_emit_init(&s->emit);
 	struct kn_tail_store_cfg sc = {
@@ -103,29 +104,6 @@ fail:
 
 /* ---- output ---- */
 
-static void out_flush(struct kn_tail_shard *s, const struct kn_emit *next)
-{
-	struct kn_batch *b = s->out;
-	s->out = NULL;
-	if (b)
-		kn_emit(next, b);
-}
-
-static void out_add(struct kn_tail_shard *s, struct kn_chunk *c, const struct kn_emit *next)
-{
-	if (!s->out && !(s->out = kn_batch_new(16))) {
-		kn_counter_add(s->p->m.lost_oom, c->nspans);
-		kn_chunk_unref(c);
-		return;
-	}
-	uint32_t n = c->nspans;
-	if (kn_batch_add(&s->out, c) != KN_OK) {
-		kn_counter_add(s->p->m.lost_oom, n);
-		return;
-	}
-	if (s->out->n >= OUT_MAX)
-		out_flush(s, next);
-}
 
 /* The number of a policy name in this shard's table (interned, so cached
  * decisions stay valid whatever the engine does with its strings). */
@@ -189,7 +167,7 @@ static void emit_kept(struct kn_tail_shard *s, const uint8_t *data, size_t len, 
 		c->charged = c->len;
 	else
 		kn_counter_add(s->p->m.budget_overrun, nspans);
-	out_add(s, c, next);
+	kn_emit_out_add(&s->out, c, next);
 }
 
 /* Decides trace t and frees it; `early` names why it was decided before its
@@ -422,7 +400,7 @@ int kn_tail_process(void *state, struct kn_batch *b, const struct kn_emit *next)
 	}
 	b->n = 0;
 	kn_batch_free(b);
-	out_flush(s, next);
+	kn_emit_out_flush(&s->out, next);
 	publish(s);
 	return KN_RETAINED;
 }
@@ -434,7 +412,7 @@ uint64_t kn_tail_tick(void *state, uint64_t now_ns, const struct kn_emit *next)
 	uint32_t t;
 	while ((t = kn_tail_store_due(s->store, now)) != KN_TAIL_NONE)
 		decide(s, t, now, NULL, next);
-	out_flush(s, next);
+	kn_emit_out_flush(&s->out, next);
 	publish(s);
 	uint64_t d = kn_tail_store_next_deadline(s->store);
 	if (d && s->p->cfg.root_wait_ns) {
@@ -463,6 +441,6 @@ void kn_tail_flush(void *state, const struct kn_emit *next)
 		}
 		decide(s, t, now, s->p->m.early_shutdown, next);
 	}
-	out_flush(s, next);
+	kn_emit_out_flush(&s->out, next);
 	publish(s);
 }
