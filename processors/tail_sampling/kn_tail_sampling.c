@@ -25,8 +25,22 @@ static const struct kn_cfg_field cache_fields[] = {
 		CFG(decision_cache),
 	 .def = "0", .help = "not-sampled trace ids remembered for late spans (0 = num_traces)",
 	 .min = 0, .max = 1e9},
+	{.key = "sampled_cache_bytes", .type = KN_F_UINT,
+	 .off = offsetof(struct kn_tail_sampling_cfg, decision_cache.sampled_cache_bytes) -
+		CFG(decision_cache),
+	 .def = "0", .help = "kansatsu: memory for sampled ids (~48 B each); wins over the count when set",
+	 .min = 0, .max = 1e12},
+	{.key = "non_sampled_cache_bytes", .type = KN_F_UINT,
+	 .off = offsetof(struct kn_tail_sampling_cfg, decision_cache.non_sampled_cache_bytes) -
+		CFG(decision_cache),
+	 .def = "0", .help = "kansatsu: memory for not-sampled ids (~16 B each); wins over the count when set",
+	 .min = 0, .max = 1e12},
 	KN_CFG_END,
 };
+
+/* Bytes per remembered id in each cache, as kn_tail_cache.h gives them. */
+#define LRU_BYTES_PER_ID 48u
+#define FP_BYTES_PER_ID 16u
 
 static const struct kn_cfg_field tail_fields[] = {
 	{.key = "decision_wait", .type = KN_F_DURATION, .off = CFG(decision_wait_ns), .def = "30s",
@@ -183,11 +197,16 @@ static int tail_create(const struct kn_component_ctx *ctx, const void *cfg, void
 	}
 	p->shard_max_bytes = (size_t)((c->max_memory_mib << 20) / p->nshards);
 	p->shard_max_traces = per_shard(c->num_traces, p->nshards);
-	p->lru_cap = per_shard(c->decision_cache.sampled_cache_size ? c->decision_cache.sampled_cache_size
-								   : c->num_traces, p->nshards);
-	p->fp_cap = per_shard(c->decision_cache.non_sampled_cache_size
-				      ? c->decision_cache.non_sampled_cache_size
-				      : c->num_traces, p->nshards);
+	uint64_t lru_ids = c->decision_cache.sampled_cache_bytes
+				   ? c->decision_cache.sampled_cache_bytes / LRU_BYTES_PER_ID
+			   : c->decision_cache.sampled_cache_size ? c->decision_cache.sampled_cache_size
+								  : c->num_traces;
+	uint64_t fp_ids = c->decision_cache.non_sampled_cache_bytes
+				  ? c->decision_cache.non_sampled_cache_bytes / FP_BYTES_PER_ID
+			  : c->decision_cache.non_sampled_cache_size ? c->decision_cache.non_sampled_cache_size
+								     : c->num_traces;
+	p->lru_cap = per_shard(lru_ids, p->nshards);
+	p->fp_cap = per_shard(fp_ids, p->nshards);
 	/* OTel sizes its structures for expected_new_traces_per_sec over decision_wait */
 	uint64_t expect = c->expected_new_traces_per_sec *
 			  ((c->decision_wait_ns + 999999999ull) / 1000000000ull) / p->nshards;

@@ -8,9 +8,13 @@
  *   decision_wait_after_root_received: 0s   root span -> decision, if earlier (0 = off)
  *   num_traces: 50000                       undecided traces held (all shards)
  *   expected_new_traces_per_sec: 0          sizes the initial tables
- *   decision_cache: {sampled_cache_size: 0, non_sampled_cache_size: 0}
+ *   decision_cache: {sampled_cache_size: 0, non_sampled_cache_size: 0,
+ *                    sampled_cache_bytes: 0, non_sampled_cache_bytes: 0}
  *                                           ids remembered after the decision; 0 = as
- *                                           many as num_traces (see below)
+ *                                           many as num_traces (see below);
+ *                                           kansatsu: *_bytes size a cache by memory
+ *                                           instead (~48 B per sampled id, ~16 B per
+ *                                           not-sampled id), and win when set
  *   sample_on_first_match: false
  *   maximum_trace_size_bytes: 0             0 = off (see below)
  *   block_on_overflow: false                accepted; kansatsu never blocks (see below)
@@ -72,6 +76,8 @@ struct kn_tail_sampling_cfg {
 	struct {
 		uint64_t sampled_cache_size;
 		uint64_t non_sampled_cache_size;
+		uint64_t sampled_cache_bytes;      /* kansatsu: size by memory instead (0 = off) */
+		uint64_t non_sampled_cache_bytes;  /* kansatsu: size by memory instead (0 = off) */
 	} decision_cache;
 	int sample_on_first_match;
 	int block_on_overflow;

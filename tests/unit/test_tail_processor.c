@@ -24,6 +24,7 @@
 #include "collector/core/kn_metrics.h"
 #include "collector/wire/kn_wire.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "processors/tail_sampling/kn_tail_int.h"
 #include "processors/tail_sampling/kn_tail_sampling.h"
 
 #define SEC 1000000000ull
@@ -744,6 +745,23 @@ static void test_config(void **st)
 	kn_cnode_free(f.root);
 }
 
+/* kansatsu's decision_cache.*_bytes size the caches by memory instead of count. */
+static void test_cache_bytes(void **st)
+{
+	(void)st;
+	struct fx f;
+	fx_init(&f, "{decision_cache: {sampled_cache_size: 7, sampled_cache_bytes: 480000, "
+		    "non_sampled_cache_bytes: 160000}, " POLICY_ERRORS "}");
+	const struct kn_tail_shard *s = f.state;
+	size_t lb = kn_tail_lru_bytes(s->sampled), fb = kn_tail_fpring_bytes(s->dropped);
+	/* ~10000 ids each; the index rounds to a power of two, so allow a margin */
+	if (lb < 240000 || lb > 720000)
+		fail_msg("sampled cache holds %zu bytes for a 480000-byte setting", lb);
+	if (fb < 80000 || fb > 240000)
+		fail_msg("not-sampled cache holds %zu bytes for a 160000-byte setting", fb);
+	fx_fini(&f);
+}
+
 /* The budget is spent when a kept trace leaves: it leaves anyway, counted. */
 static void test_budget_overrun(void **st)
 {
@@ -778,6 +796,7 @@ int main(void)
 		cmocka_unit_test(test_shutdown),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_budget_overrun),
+		cmocka_unit_test(test_cache_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
