@@ -289,6 +289,7 @@ static void lb_destroy(void *inst)
 	kn_cfg_free(kn_lb_otlp_fields(), &x->otlp);
 	kn_lb_strlist_free(&x->statics);
 	free(x->dns_host);
+	free(x->jid_key);
 	if (x->sync_ok) {
 		pthread_mutex_destroy(&x->update_mu);
 		pthread_mutex_destroy(&x->th_mu);
@@ -358,6 +359,19 @@ static void register_metrics(struct kn_lb *x)
 		*dst[i] = kn_metrics_counter(x->metrics, "kansatsu_exporter_dropped_spans_total",
 					     "Spans the exporter gave up on, by reason.", l2);
 	}
+	if (!x->by_journey)
+		return;
+	static const char *const by[] = {"journey_id", "trace_id"};
+	struct kn_metric **jdst[] = {&x->m_jid_routed, &x->m_jid_trace};
+	for (int i = 0; i < 2; i++) {
+		snprintf(l2, sizeof l2, "%s,key=\"%s\"", lb, by[i]);
+		*jdst[i] = kn_metrics_counter(x->metrics, "kansatsu_loadbalancer_journey_keyed_spans_total",
+					      "routing_key journey: spans routed by their journey id or by their "
+					      "own trace id (no or an invalid journey id), ring of 2+ endpoints.", l2);
+	}
+	x->m_jid_invalid = kn_metrics_counter(x->metrics, "kansatsu_loadbalancer_invalid_journey_id_spans_total",
+					      "routing_key journey: spans whose journey id attribute was not 32 hex "
+					      "digits or 16 bytes (routed by their trace id instead).", lb);
 }
 
 static int lb_create(const struct kn_component_ctx *ctx, const void *cfgp, void **inst, struct kn_err *err)
@@ -375,6 +389,13 @@ static int lb_create(const struct kn_component_ctx *ctx, const void *cfgp, void 
 	int oom = 0;
 	x->id = dup_str(ctx->id, &oom);
 	x->by_service = cfg->routing_key && strcmp(cfg->routing_key, "service") == 0;
+	x->by_journey = cfg->routing_key && strcmp(cfg->routing_key, "journey") == 0;
+	if (x->by_journey) {
+		x->jid_key = dup_str(cfg->journey_id_attribute, &oom);
+		x->jid_keylen = x->jid_key ? strlen(x->jid_key) : 0;
+	} else if (cfg->journey_id_attribute && strcmp(cfg->journey_id_attribute, "journey.id") != 0) {
+		kn_warn("%s.journey_id_attribute: ignored; used only with routing_key journey", path);
+	}
 	x->use_dns = cfg->resolver.has_dns;
 	if (otlp_copy(&x->otlp, &cfg->protocol.otlp) != 0 || oom) {
 		kn_errf(err, "%s: out of memory", path);

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0
  * kn_exporter_loadbalancing: the `loadbalancing` exporter: routes every span
- * by trace id (or by service.name) over a consistent-hash ring
+ * by trace id (or by service.name, or by journey id) over a consistent-hash ring
  * (kn_lb_ring.h) to a tier of collectors, so that all spans of a trace reach
  * the same tail-sampling collector. Config, in the OpenTelemetry Collector's
  * shape (exporter/loadbalancingexporter):
  *   loadbalancing:
- *     routing_key: traceID          # traceID (default) | service
+ *     routing_key: traceID          # traceID (default) | service | journey
+ *     journey_id_attribute: journey.id   # journey only: the span attribute with the
+ *                                   # journey id; accepted with any key, ignored
+ *                                   # (warned when not the default) otherwise
  *     protocol:
  *       otlp:                       # the otlp exporter's config (kn_exporter_otlp.h),
  *         tls: { insecure: true }   # without endpoint: that comes from the resolver
@@ -27,11 +30,32 @@
  * endpoint is passed on by reference without copying. Split copies inherit
  * the chunk's source, accepted time and trace context and are charged to the
  * memory budget when it has room (best effort: they are never dropped for
- * it). The journey limit, honestly: spans of a consumer trace that is only
- * linked (span links) to a producer trace are routed by their own trace id,
- * so producer and consumer traces may land on different collectors; routing
- * by the journey's head would need per-trace state (or a propagated routing
- * key) that this stateless exporter does not have.
+ * it). With traceID, spans of a consumer trace that is only linked (span
+ * links) to a producer trace are routed by their own trace id, so producer
+ * and consumer traces may land on different collectors.
+ *
+ * routing_key journey: the propagated routing key. A span whose FIRST
+ * attribute named journey_id_attribute is a string of 32 hex digits (either
+ * case) or a bytes_value of 16 bytes, not all zero, is routed by that id,
+ * hashed exactly as a trace id (kn_lb_key_trace of the 16 bytes); every
+ * other span by its own trace id. A present but invalid value also falls
+ * back to the trace id and is counted. The exporter stays stateless: the
+ * journey processor (processors/journey, same attribute name) placed before
+ * it in the agent's pipeline (receivers -> [journey, batch] -> loadbalancing)
+ * writes the head's trace id on every span of every trace of a journey, so
+ * producer and consumer traces reach one sampling instance. Limits:
+ *  - an agent knows only the journeys whose head passed through it (a
+ *    DaemonSet agent sees its node's services): a consumer whose producer
+ *    went through another agent gets a journey of its own there (counted by
+ *    that journey processor as closed without head) and is routed by its
+ *    own trace id, so it may land on another instance than its producer;
+ *  - the journey processor holds each trace in the agent for up to its
+ *    wait_window (export latency and agent memory);
+ *  - spans that reach this exporter without the attribute (another pipeline,
+ *    an expired registry entry) go by their trace id.
+ * Costs: one scan of each span's top-level fields and attribute keys per
+ * routing pass (no allocation); a chunk that must be split is scanned twice.
+ * With a single endpoint nothing is scanned (and nothing counted).
  *
  * Resolvers: static builds the ring once at start. dns resolves the
  * hostname (A and AAAA) at start and then every `interval` on a background
@@ -64,6 +88,8 @@
  * kansatsu_loadbalancer_backends (gauge), kansatsu_loadbalancer_backend_updates_total,
  * kansatsu_loadbalancer_resolutions_total{resolver,success},
  * kansatsu_loadbalancer_rerouted_spans_total,
+ * (routing_key journey only) kansatsu_loadbalancer_journey_keyed_spans_total{key="journey_id"|"trace_id"},
+ * kansatsu_loadbalancer_invalid_journey_id_spans_total,
  * kansatsu_exporter_dropped_spans_total{reason="no_endpoints"|"routing_error"|"shutdown"}.
  *
  * Lifecycle: create checks and copies the config (no threads, no sockets);
@@ -79,6 +105,8 @@
 #include "../../collector/config/kn_config.h"
 #include "../../collector/core/kn_component.h"
 #include "../otlp/kn_exporter_otlp.h"
+
+#define KN_LB_JID_KEY_MAX 256     /* bytes of journey_id_attribute */
 
 struct kn_lb_static_cfg {
 	struct kn_strlist hostnames;  /* "host[:port]" */
@@ -102,7 +130,8 @@ struct kn_lb_protocol_cfg {
 };
 
 struct kn_lb_cfg {
-	char *routing_key;            /* "traceID" | "service" */
+	char *routing_key;            /* "traceID" | "service" | "journey" */
+	char *journey_id_attribute;   /* routing_key journey: span attribute with the journey id; default "journey.id" */
 	struct kn_lb_protocol_cfg protocol;
 	struct kn_lb_resolver_cfg resolver;
 };

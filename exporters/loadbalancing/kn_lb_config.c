@@ -82,11 +82,17 @@ static const struct kn_cfg_field resolver_fields[] = {
 	KN_CFG_END,
 };
 
-static const char *const routing_keys[] = {"traceID", "service", NULL};
+static const char *const routing_keys[] = {"traceID", "service", "journey", NULL};
 
 const struct kn_cfg_field kn_lb_fields[] = {
 	{.key = "routing_key", .type = KN_F_STR, .off = offsetof(struct kn_lb_cfg, routing_key), .def = "traceID",
-	 .choices = routing_keys, .help = "what keeps spans together: traceID or service (service.name)"},
+	 .choices = routing_keys,
+	 .help = "what keeps spans together: traceID, service (service.name) or journey (the span's "
+		 "journey id attribute, else its trace id)"},
+	{.key = "journey_id_attribute", .type = KN_F_STR, .off = offsetof(struct kn_lb_cfg, journey_id_attribute),
+	 .def = "journey.id",
+	 .help = "routing_key journey: the span attribute holding the journey id (32 hex digits or 16 bytes), "
+		 "as the journey processor's journey_id_attribute; accepted with any routing_key, used only by journey"},
 	{.key = "protocol", .type = KN_F_SUB, .off = offsetof(struct kn_lb_cfg, protocol), .sub = protocol_fields,
 	 .help = "how to talk to each endpoint"},
 	{.key = "resolver", .type = KN_F_SUB, .off = offsetof(struct kn_lb_cfg, resolver), .sub = resolver_fields,
@@ -99,8 +105,17 @@ int kn_lb_validate(const void *cfgp, const char *path, struct kn_err *err)
 	const struct kn_lb_cfg *cfg = cfgp;
 	const struct kn_lb_resolver_cfg *r = &cfg->resolver;
 	char sub[512], ep[512];
-	if (cfg->routing_key && strcmp(cfg->routing_key, "traceID") != 0 && strcmp(cfg->routing_key, "service") != 0)
-		return kn_errf(err, "%s.routing_key: expected traceID or service, got \"%s\"", path, cfg->routing_key);
+	if (cfg->routing_key && strcmp(cfg->routing_key, "traceID") != 0 && strcmp(cfg->routing_key, "service") != 0 &&
+	    strcmp(cfg->routing_key, "journey") != 0)
+		return kn_errf(err, "%s.routing_key: expected traceID, service or journey, got \"%s\"", path,
+			       cfg->routing_key);
+	if (cfg->routing_key && strcmp(cfg->routing_key, "journey") == 0) {
+		size_t kl = cfg->journey_id_attribute ? strlen(cfg->journey_id_attribute) : 0;
+		if (kl == 0)
+			return kn_errf(err, "%s.journey_id_attribute: must not be empty with routing_key journey", path);
+		if (kl > KN_LB_JID_KEY_MAX)
+			return kn_errf(err, "%s.journey_id_attribute: longer than %d bytes", path, KN_LB_JID_KEY_MAX);
+	}
 	if (r->has_static == r->has_dns)
 		return kn_errf(err, "%s.resolver: exactly one of static or dns", path);
 	if (r->has_static) {

@@ -36,6 +36,9 @@ struct kn_lb {
 	char path[300];               /* "exporters.<id>" */
 	struct kn_metrics *metrics, *own_metrics;
 	int by_service;
+	int by_journey;               /* routing_key journey */
+	char *jid_key;                /* journey_id_attribute (by_journey only) */
+	size_t jid_keylen;
 	struct kn_otlpexp_cfg otlp;   /* protocol.otlp, deep copy, endpoint NULL */
 	int use_dns;
 	struct kn_strlist statics;    /* normalised static endpoints */
@@ -66,6 +69,7 @@ struct kn_lb {
 
 	struct kn_metric *m_backends, *m_updates, *m_rerouted, *m_res_ok, *m_res_fail;
 	struct kn_metric *m_drop_noep, *m_drop_route, *m_drop_shutdown;
+	struct kn_metric *m_jid_routed, *m_jid_trace, *m_jid_invalid; /* by_journey only */
 };
 
 unsigned kn_lb_read_enter(struct kn_lb *x);

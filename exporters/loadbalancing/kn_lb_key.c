@@ -6,43 +6,24 @@
 
 #include <string.h>
 
-#include "../../collector/wire/kn_wire.h"
+#include "../../collector/wire/kn_wire_field.h"
+#include "../../processors/tail_sampling/kn_tail_view.h"
 #include "kn_lb_ring.h"
 
-/* One field at *p: its number, wire type and, for LEN, the payload.
- * 0 on success, -1 on malformed input or a group. */
-static int next_field(const uint8_t **p, const uint8_t *end, uint32_t *num, const uint8_t **val,
-		      size_t *vlen)
+/* One field at *p: its number and, for LEN, the payload (else NULL).
+ * 0 on success, -1 on malformed input or a group. The shared reader in LAX
+ * mode: this walk has always accepted any field number (0, or above 2^29-1
+ * as its low 32 bits) and any in-bounds length; kept exactly. */
+static inline int next_field(const uint8_t **p, const uint8_t *end, uint32_t *num,
+			     const uint8_t **val, size_t *vlen)
 {
-	uint64_t tag, v;
-	if (kn_wire_get_varint(p, end, &tag) != 0)
+	struct kn_wire_field f;
+	if (kn_wire_field_read(p, end, &f, KN_WIRE_FIELD_LAX) <= 0)
 		return -1;
-	*num = (uint32_t)(tag >> 3);
-	*val = NULL;
-	*vlen = 0;
-	switch (tag & 7) {
-	case 0:
-		return kn_wire_get_varint(p, end, &v);
-	case 1:
-		if (end - *p < 8)
-			return -1;
-		*p += 8;
-		return 0;
-	case 5:
-		if (end - *p < 4)
-			return -1;
-		*p += 4;
-		return 0;
-	case 2:
-		if (kn_wire_get_varint(p, end, &v) != 0 || v > (uint64_t)(end - *p))
-			return -1;
-		*val = *p;
-		*vlen = (size_t)v;
-		*p += v;
-		return 0;
-	default:
-		return -1;
-	}
+	*num = f.num;
+	*val = f.payload;
+	*vlen = f.len;
+	return 0;
 }
 
 /* The string_value of an AnyValue, or NULL. */
@@ -117,4 +98,39 @@ uint64_t kn_lb_key_service(const uint8_t *res, size_t len)
 	size_t nl = 0;
 	kn_lb_service_name(res, len, &name, &nl);
 	return kn_lb_hash(name, nl);
+}
+
+static int hexval(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int kn_lb_journey_id(const uint8_t *span, size_t len, const char *key, size_t keylen, uint8_t id[16])
+{
+	struct kn_tail_value v;
+	if (!span || len > UINT32_MAX || !kn_tail_attr_get(span, (uint32_t)len, KN_TAIL_SPAN_ATTRS, key, keylen, &v))
+		return KN_LB_JID_ABSENT;
+	uint8_t any = 0;
+	if (v.type == KN_TV_STR && v.slen == 32) {
+		for (int i = 0; i < 16; i++) {
+			int hi = hexval((uint8_t)v.s[2 * i]), lo = hexval((uint8_t)v.s[2 * i + 1]);
+			if (hi < 0 || lo < 0)
+				return KN_LB_JID_INVALID;
+			id[i] = (uint8_t)(hi << 4 | lo);
+			any |= id[i];
+		}
+	} else if (v.type == KN_TV_BYTES && v.slen == 16) {
+		memcpy(id, v.s, 16);
+		for (int i = 0; i < 16; i++)
+			any |= id[i];
+	} else {
+		return KN_LB_JID_INVALID;
+	}
+	return any ? KN_LB_JID_OK : KN_LB_JID_INVALID;
 }

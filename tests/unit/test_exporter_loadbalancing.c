@@ -8,7 +8,10 @@
  * exactly once and every trace (or service) at exactly the endpoint the ring
  * names; an endpoint whose server stops answering is removed while batches
  * are queued for it, and those batches arrive at the remaining endpoints;
- * the dns resolver on "localhost" (via /etc/hosts).
+ * the dns resolver on "localhost" (via /etc/hosts); routing_key journey:
+ * the journey id scanner (hex / bytes / invalid values), and producer and
+ * consumer traces sharing a journey.id arriving at the endpoint of that id,
+ * spans without one (or with an invalid one, counted) at their trace id's.
  * Synchronisation: servers signal a condition variable per received call;
  * exporter shutdown with a generous deadline drains and joins the senders. */
 #include <setjmp.h>
@@ -21,6 +24,7 @@
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -512,6 +516,9 @@ struct tspan {
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 	const char *svc;
+	const char *jstr;          /* journey.id as string_value, or NULL */
+	const uint8_t *jbytes;     /* journey.id as bytes_value (jblen bytes), or NULL */
+	size_t jblen;
 };
 
 /* A chunk (with span headers, as a receiver builds it) holding spans[0..n),
@@ -524,6 +531,8 @@ static struct kn_chunk *make_chunk(const struct tspan *spans, size_t n)
 	Opentelemetry__Proto__Resource__V1__Resource *res = calloc(n, sizeof *res);
 	KV *kv = calloc(n, sizeof *kv), **kvp = calloc(n, sizeof *kvp);
 	AV *av = calloc(n, sizeof *av);
+	KV *skv = calloc(n, sizeof *skv), **skvp = calloc(n, sizeof *skvp);
+	AV *sav = calloc(n, sizeof *sav);
 	size_t nrs = 0;
 	for (size_t i = 0; i < n; i++) {
 		opentelemetry__proto__trace__v1__span__init(&sp[i]);
@@ -533,6 +542,22 @@ static struct kn_chunk *make_chunk(const struct tspan *spans, size_t n)
 		sp[i].start_time_unix_nano = 1000;
 		sp[i].end_time_unix_nano = 2000;
 		spp[i] = &sp[i];
+		if (spans[i].jstr || spans[i].jbytes) {
+			opentelemetry__proto__common__v1__any_value__init(&sav[i]);
+			if (spans[i].jstr) {
+				sav[i].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+				sav[i].string_value = (char *)spans[i].jstr;
+			} else {
+				sav[i].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BYTES_VALUE;
+				sav[i].bytes_value = (ProtobufCBinaryData){spans[i].jblen, (uint8_t *)spans[i].jbytes};
+			}
+			opentelemetry__proto__common__v1__key_value__init(&skv[i]);
+			skv[i].key = (char *)"journey.id";
+			skv[i].value = &sav[i];
+			skvp[i] = &skv[i];
+			sp[i].n_attributes = 1;
+			sp[i].attributes = &skvp[i];
+		}
 		if (i == 0 || strcmp(spans[i].svc, spans[i - 1].svc) != 0) {
 			size_t k = nrs++;
 			opentelemetry__proto__common__v1__any_value__init(&av[k]);
@@ -584,6 +609,9 @@ static struct kn_chunk *make_chunk(const struct tspan *spans, size_t n)
 	free(kv);
 	free(kvp);
 	free(av);
+	free(skv);
+	free(skvp);
+	free(sav);
 	return c;
 }
 
@@ -1159,6 +1187,338 @@ static void test_lifecycle(void **st)
 	assert_ptr_equal(kn_component_find(KN_EXPORTER, "loadbalancing"), &kn_exporter_loadbalancing);
 }
 
+/* ---- routing_key journey ---- */
+
+/* A Span message with the given attributes (key, AnyValue). */
+static size_t pack_span_attrs(const char *const *keys, AV *vals, size_t n, uint8_t *out)
+{
+	KV kv[4], *kvp[4];
+	assert_true(n <= 4);
+	for (size_t i = 0; i < n; i++) {
+		opentelemetry__proto__common__v1__key_value__init(&kv[i]);
+		kv[i].key = (char *)keys[i];
+		kv[i].value = &vals[i];
+		kvp[i] = &kv[i];
+	}
+	uint8_t tid[16] = {1}, sid[8] = {2};
+	Opentelemetry__Proto__Trace__V1__Span sp;
+	opentelemetry__proto__trace__v1__span__init(&sp);
+	sp.trace_id = (ProtobufCBinaryData){16, tid};
+	sp.span_id = (ProtobufCBinaryData){8, sid};
+	sp.name = (char *)"op";
+	sp.n_attributes = n;
+	sp.attributes = kvp;
+	return opentelemetry__proto__trace__v1__span__pack(&sp, out);
+}
+
+static AV av_str(const char *s)
+{
+	AV v;
+	opentelemetry__proto__common__v1__any_value__init(&v);
+	v.value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+	v.string_value = (char *)s;
+	return v;
+}
+
+static AV av_bytes(const uint8_t *b, size_t n)
+{
+	AV v;
+	opentelemetry__proto__common__v1__any_value__init(&v);
+	v.value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BYTES_VALUE;
+	v.bytes_value = (ProtobufCBinaryData){n, (uint8_t *)b};
+	return v;
+}
+
+static int jid_of(const char *key, AV v, uint8_t id[16])
+{
+	uint8_t buf[512];
+	const char *keys[1] = {key};
+	size_t n = pack_span_attrs(keys, &v, 1, buf);
+	return kn_lb_journey_id(buf, n, "journey.id", 10, id);
+}
+
+static void test_journey_id_scan(void **st)
+{
+	(void)st;
+	static const uint8_t want[16] = {0x0a, 0xf0, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab,
+					 0xcd, 0xef, 0x10, 0x32, 0x54, 0x76, 0x98, 0xba};
+	uint8_t id[16];
+	memset(id, 0, sizeof id);
+	assert_int_equal(jid_of("journey.id", av_str("0af0012345678" "9abcdef1032547698ba"), id), KN_LB_JID_OK);
+	assert_memory_equal(id, want, 16);
+	memset(id, 0, sizeof id);
+	assert_int_equal(jid_of("journey.id", av_str("0AF0012345678" "9ABCDEF1032547698BA"), id), KN_LB_JID_OK);
+	assert_memory_equal(id, want, 16);
+	memset(id, 0, sizeof id);
+	assert_int_equal(jid_of("journey.id", av_bytes(want, 16), id), KN_LB_JID_OK);
+	assert_memory_equal(id, want, 16);
+	/* invalid: wrong length, non-hex, wrong type, all zero */
+	assert_int_equal(jid_of("journey.id", av_str("0af0012345678" "9abcdef1032547698b"), id), KN_LB_JID_INVALID);
+	assert_int_equal(jid_of("journey.id", av_str("0af0012345678" "9abcdef1032547698ba0"), id), KN_LB_JID_INVALID);
+	assert_int_equal(jid_of("journey.id", av_str("0af0012345678" "9abcdef1032547698bg"), id), KN_LB_JID_INVALID);
+	assert_int_equal(jid_of("journey.id", av_str("0af0012345678" "9abcdef10325 7698ba"), id), KN_LB_JID_INVALID);
+	assert_int_equal(jid_of("journey.id", av_str(""), id), KN_LB_JID_INVALID);
+	assert_int_equal(jid_of("journey.id", av_bytes(want, 15), id), KN_LB_JID_INVALID);
+	assert_int_equal(jid_of("journey.id", av_str("00000000000000000000000000000000"), id), KN_LB_JID_INVALID);
+	AV iv;
+	opentelemetry__proto__common__v1__any_value__init(&iv);
+	iv.value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+	iv.int_value = 42;
+	assert_int_equal(jid_of("journey.id", iv, id), KN_LB_JID_INVALID);
+	/* absent: another key, a prefix of the key, no attributes */
+	assert_int_equal(jid_of("journey.idx", av_str("0af0012345678" "9abcdef1032547698ba"), id), KN_LB_JID_ABSENT);
+	assert_int_equal(jid_of("journey", av_str("0af0012345678" "9abcdef1032547698ba"), id), KN_LB_JID_ABSENT);
+	uint8_t buf[512];
+	size_t n = pack_span_attrs(NULL, NULL, 0, buf);
+	assert_int_equal(kn_lb_journey_id(buf, n, "journey.id", 10, id), KN_LB_JID_ABSENT);
+	assert_int_equal(kn_lb_journey_id(NULL, 0, "journey.id", 10, id), KN_LB_JID_ABSENT);
+	/* the first attribute with the key wins (pdata's Map.Get); a custom key */
+	const char *keys[3] = {"tenant", "jid", "jid"};
+	AV vals[3] = {av_str("acme"), av_bytes(want, 16), av_str("zz")};
+	n = pack_span_attrs(keys, vals, 3, buf);
+	memset(id, 0, sizeof id);
+	assert_int_equal(kn_lb_journey_id(buf, n, "jid", 3, id), KN_LB_JID_OK);
+	assert_memory_equal(id, want, 16);
+	assert_int_equal(kn_lb_journey_id(buf, n, "journey.id", 10, id), KN_LB_JID_ABSENT);
+	vals[1] = av_str("zz");
+	vals[2] = av_bytes(want, 16);
+	n = pack_span_attrs(keys, vals, 3, buf);
+	assert_int_equal(kn_lb_journey_id(buf, n, "jid", 3, id), KN_LB_JID_INVALID);
+	for (size_t cut = 0; cut < n; cut++) /* truncated input is never read past its end */
+		(void)kn_lb_journey_id(buf, cut, "jid", 3, id);
+}
+
+static void test_journey_config(void **st)
+{
+	(void)st;
+	struct kn_lb_cfg cfg;
+	struct kn_err err = {{0}};
+	if (apply("    routing_key: journey\n    resolver: {static: {hostnames: [a]}}\n", &cfg, &err) != KN_OK)
+		fail_msg("%s", err.msg);
+	assert_string_equal(cfg.routing_key, "journey");
+	assert_string_equal(cfg.journey_id_attribute, "journey.id");
+	kn_cfg_free(kn_exporter_loadbalancing.config_fields, &cfg);
+	if (apply("    routing_key: journey\n    journey_id_attribute: app.journey\n"
+		  "    resolver: {static: {hostnames: [a]}}\n", &cfg, &err) != KN_OK)
+		fail_msg("%s", err.msg);
+	assert_string_equal(cfg.journey_id_attribute, "app.journey");
+	kn_cfg_free(kn_exporter_loadbalancing.config_fields, &cfg);
+	/* accepted with any routing key, used only by journey */
+	if (apply("    journey_id_attribute: \"\"\n    resolver: {static: {hostnames: [a]}}\n", &cfg, &err) != KN_OK)
+		fail_msg("%s", err.msg);
+	kn_cfg_free(kn_exporter_loadbalancing.config_fields, &cfg);
+	assert_int_equal(apply("    routing_key: journey\n    journey_id_attribute: \"\"\n"
+			       "    resolver: {static: {hostnames: [a]}}\n", &cfg, &err), KN_ERR);
+	assert_string_equal(err.msg, "exporters.loadbalancing.journey_id_attribute: must not be empty with routing_key journey");
+	kn_cfg_free(kn_exporter_loadbalancing.config_fields, &cfg);
+}
+
+#define NJOURNEYS 40
+#define JSPANS 3        /* spans per producer and per consumer trace */
+#define NPLAIN 20       /* traces without journey.id, 2 spans each */
+#define NBAD 8          /* single-span traces with an invalid journey.id */
+#define JTOTAL (NJOURNEYS * 2 * JSPANS + NPLAIN * 2 + NBAD)
+
+struct jdata {
+	struct tspan spans[JTOTAL];
+	uint8_t key_id[JTOTAL][16];  /* the id each span must be routed by */
+	int valid[JTOTAL];           /* 1: routed by a journey id */
+	char hex[NJOURNEYS][33];
+	uint8_t jbin[NJOURNEYS][16];
+	size_t n;
+};
+
+static void to_hex(const uint8_t id[16], char out[33])
+{
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", id[i]);
+}
+
+static void jdata_add(struct jdata *d, const uint8_t tid[16], const char *svc, const char *jstr,
+		      const uint8_t *jbytes, size_t jblen, const uint8_t *key, int valid)
+{
+	struct tspan *sp = &d->spans[d->n];
+	memset(sp, 0, sizeof *sp);
+	memcpy(sp->trace_id, tid, 16);
+	uint64_t sid = 500000 + d->n;
+	memcpy(sp->span_id, &sid, 8);
+	sp->svc = svc;
+	sp->jstr = jstr;
+	sp->jbytes = jbytes;
+	sp->jblen = jblen;
+	memcpy(d->key_id[d->n], key, 16);
+	d->valid[d->n] = valid;
+	d->n++;
+}
+
+static const char *const bad_jids[NBAD] = {
+	"0123456789abcdef0123456789abcde",   /* 31 digits */
+	"0123456789abcdef0123456789abcdef0", /* 33 */
+	"0123456789abcdef0123456789abcdeg",  /* non-hex */
+	"journey-0123456789abcdef01234567",  /* non-hex, 32 chars */
+	"",
+	"00000000000000000000000000000000",  /* all zero */
+	NULL,                                /* bytes_value of 15 bytes */
+	"0x23456789abcdef0123456789abcdef",
+};
+
+static void jdata_init(struct jdata *d)
+{
+	d->n = 0;
+	for (int j = 0; j < NJOURNEYS; j++) {
+		uint8_t prod[16], cons[16];
+		rnd_id(prod, 16);
+		rnd_id(cons, 16);
+		memcpy(d->jbin[j], prod, 16);
+		to_hex(prod, d->hex[j]);
+		for (int s = 0; s < JSPANS; s++) /* the producer (the head's trace) */
+			jdata_add(d, prod, "api", d->hex[j], NULL, 0, prod, 1);
+		for (int s = 0; s < JSPANS; s++) /* the consumer: its own trace id, the head's journey id */
+			if (j % 4 == 3) /* some as bytes_value */
+				jdata_add(d, cons, "notifier", NULL, d->jbin[j], 16, prod, 1);
+			else
+				jdata_add(d, cons, "notifier", d->hex[j], NULL, 0, prod, 1);
+	}
+	for (int t = 0; t < NPLAIN; t++) {
+		uint8_t tid[16];
+		rnd_id(tid, 16);
+		jdata_add(d, tid, "db", NULL, NULL, 0, tid, 0);
+		jdata_add(d, tid, "db", NULL, NULL, 0, tid, 0);
+	}
+	static const uint8_t short_id[15] = {1, 2, 3};
+	for (int b = 0; b < NBAD; b++) {
+		uint8_t tid[16];
+		rnd_id(tid, 16);
+		if (bad_jids[b])
+			jdata_add(d, tid, "search", bad_jids[b], NULL, 0, tid, 0);
+		else
+			jdata_add(d, tid, "search", NULL, short_id, 15, tid, 0);
+	}
+	assert_int_equal(d->n, JTOTAL);
+}
+
+static void test_route_by_journey(void **st)
+{
+	(void)st;
+	struct server sv[3];
+	for (int i = 0; i < 3; i++)
+		server_start(&sv[i], 0);
+	char yaml[2048];
+	snprintf(yaml, sizeof yaml,
+		 "    routing_key: journey\n" OTLP_FAST
+		 "    resolver:\n      static: {hostnames: [\"%s\", \"%s\", \"%s\"]}\n",
+		 sv[0].endpoint, sv[1].endpoint, sv[2].endpoint);
+	struct kn_metrics *m = kn_metrics_create();
+	void *lb = lb_create_from(yaml, m, "loadbalancing/journey", 2);
+	static struct jdata d;
+	jdata_init(&d);
+	/* Mixed chunks (split path): spans interleaved by a stride so producer,
+	 * consumer, plain and bad spans share chunks. */
+	static struct tspan part[JTOTAL];
+	size_t sent = 0;
+	for (int k = 0; k < 7; k++) {
+		struct kn_batch *b = kn_batch_new(4);
+		size_t n = 0;
+		for (size_t i = (size_t)k; i < d.n; i += 7)
+			part[n++] = d.spans[i];
+		/* two chunks per batch */
+		assert_int_equal(kn_batch_add(&b, make_chunk(part, n / 2)), KN_OK);
+		assert_int_equal(kn_batch_add(&b, make_chunk(part + n / 2, n - n / 2)), KN_OK);
+		sent += n;
+		assert_int_equal(kn_exporter_loadbalancing.export(lb, b), KN_OK);
+	}
+	assert_int_equal(sent, d.n);
+	/* One chunk holding a whole journey (producer + consumer): one endpoint,
+	 * passed on by reference. Its spans get fresh span ids. */
+	struct tspan whole[2 * JSPANS];
+	for (int s = 0; s < 2 * JSPANS; s++) {
+		whole[s] = d.spans[s];
+		uint64_t sid = 900000 + (uint64_t)s;
+		memcpy(whole[s].span_id, &sid, 8);
+	}
+	struct kn_batch *b = kn_batch_new(1);
+	assert_int_equal(kn_batch_add(&b, make_chunk(whole, 2 * JSPANS)), KN_OK);
+	assert_int_equal(kn_exporter_loadbalancing.export(lb, b), KN_OK);
+	kn_exporter_loadbalancing.shutdown(lb, kn_now_ns() + 30 * KN_NS_PER_SEC);
+
+	const char *lbl = "exporter=\"loadbalancing/journey\"";
+	uint64_t nvalid = NJOURNEYS * 2 * JSPANS + 2 * JSPANS;
+	assert_int_equal(counter(m, "kansatsu_loadbalancer_journey_keyed_spans_total",
+				 "exporter=\"loadbalancing/journey\",key=\"journey_id\""), nvalid);
+	assert_int_equal(counter(m, "kansatsu_loadbalancer_journey_keyed_spans_total",
+				 "exporter=\"loadbalancing/journey\",key=\"trace_id\""), NPLAIN * 2 + NBAD);
+	assert_int_equal(counter(m, "kansatsu_loadbalancer_invalid_journey_id_spans_total", lbl), NBAD);
+	assert_int_equal(counter(m, "kansatsu_exporter_dropped_spans_total",
+				 "exporter=\"loadbalancing/journey\",reason=\"routing_error\""), 0);
+	kn_exporter_loadbalancing.destroy(lb);
+
+	const char *eps[3] = {sv[0].endpoint, sv[1].endpoint, sv[2].endpoint};
+	struct kn_err err;
+	struct kn_lb_ring *ring = kn_lb_ring_build(eps, 3, &err);
+	assert_non_null(ring);
+	size_t cap = d.n + 2 * JSPANS, n = 0;
+	struct seen *seen = calloc(cap, sizeof *seen);
+	for (int i = 0; i < 3; i++) {
+		server_stop(&sv[i]);
+		n = collect_server(&sv[i], i, seen, cap, n);
+	}
+	assert_int_equal(n, cap);
+	/* every span exactly once, at the endpoint of its key */
+	qsort(seen, n, sizeof *seen, cmp_seen);
+	int got[JTOTAL] = {0}, whole_got[2 * JSPANS] = {0};
+	for (size_t i = 0; i < n; i++) {
+		uint64_t sid;
+		memcpy(&sid, seen[i].span_id, 8);
+		const uint8_t *key;
+		if (sid >= 900000) {
+			assert_true(sid < 900000 + 2 * JSPANS);
+			whole_got[sid - 900000]++;
+			key = d.key_id[sid - 900000];
+		} else {
+			assert_true(sid >= 500000 && sid < 500000 + JTOTAL);
+			size_t k = (size_t)(sid - 500000);
+			got[k]++;
+			assert_memory_equal(seen[i].trace_id, d.spans[k].trace_id, 16);
+			key = d.key_id[k];
+		}
+		const char *ep = ring->endpoints[kn_lb_ring_lookup(ring, kn_lb_key_trace(key))];
+		if (strcmp(ep, sv[seen[i].server].endpoint) != 0)
+			fail_msg("span %" PRIu64 " arrived at %s, its key maps to %s", sid, sv[seen[i].server].endpoint, ep);
+	}
+	for (size_t k = 0; k < JTOTAL; k++)
+		assert_int_equal(got[k], 1);
+	for (int s = 0; s < 2 * JSPANS; s++)
+		assert_int_equal(whole_got[s], 1);
+	/* producer and consumer of each journey at one server; and the test has
+	 * teeth: some consumers' own trace ids map elsewhere */
+	int where[NJOURNEYS], apart = 0;
+	for (int j = 0; j < NJOURNEYS; j++)
+		where[j] = -1;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t sid;
+		memcpy(&sid, seen[i].span_id, 8);
+		if (sid < 500000 || sid >= 500000 + NJOURNEYS * 2 * JSPANS)
+			continue;
+		int j = (int)((sid - 500000) / (2 * JSPANS));
+		if (where[j] < 0)
+			where[j] = seen[i].server;
+		assert_int_equal(seen[i].server, where[j]);
+	}
+	for (int j = 0; j < NJOURNEYS; j++) {
+		const struct tspan *c = &d.spans[j * 2 * JSPANS + JSPANS];
+		assert_true(where[j] >= 0);
+		if (kn_lb_ring_lookup(ring, kn_lb_key_trace(c->trace_id)) !=
+		    kn_lb_ring_lookup(ring, kn_lb_key_trace(d.jbin[j])))
+			apart++;
+	}
+	assert_true(apart > 0);
+	free(seen);
+	kn_lb_ring_free(ring);
+	kn_metrics_destroy(m);
+	for (int i = 0; i < 3; i++)
+		server_free(&sv[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1175,6 +1535,9 @@ int main(void)
 		cmocka_unit_test(test_add_endpoint_at_runtime),
 		cmocka_unit_test(test_ring_changes_under_load),
 		cmocka_unit_test(test_dns_localhost),
+		cmocka_unit_test(test_journey_id_scan),
+		cmocka_unit_test(test_journey_config),
+		cmocka_unit_test(test_route_by_journey),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
