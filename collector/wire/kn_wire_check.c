@@ -18,7 +18,7 @@
 
 enum kn_wire_kind { K_NONE = 0, K_VARINT, K_I64, K_I32, K_BYTES, K_MSG };
 
-struct kn_wire_field {
+struct kn_wire_fdesc {
 	uint8_t kind;
 	uint8_t msg;        /* enum kn_wire_msg for K_MSG */
 	uint8_t repeated;
@@ -28,7 +28,7 @@ struct kn_wire_field {
 #define MAXF 8
 struct kn_wire_mdesc {
 	uint32_t nfields;
-	struct kn_wire_field f[MAXF + 1];   /* by field number; f[0] unused */
+	struct kn_wire_fdesc f[MAXF + 1];   /* by field number; f[0] unused */
 };
 
 #define V(n) { K_VARINT, 0, 0, n }
@@ -226,7 +226,7 @@ int kn_wire_check_msg(struct kn_wire_ctx *c, enum kn_wire_msg m, const uint8_t *
 		uint32_t field = 0, wt = 0, len = 0;
 		if (kn_wire_tag(c, &p, end, &field, &wt) < 0)
 			return -1;
-		const struct kn_wire_field *f = field <= d->nfields ? &d->f[field] : NULL;
+		const struct kn_wire_fdesc *f = field <= d->nfields ? &d->f[field] : NULL;
 		if (!f || f->kind == K_NONE) {
 			if (kn_wire_skip(c, wt, &p, end) < 0)
 				return kn_wire_frame(c, NULL, field, -1);

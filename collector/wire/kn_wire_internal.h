@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "kn_wire.h"
+#include "kn_wire_field.h"
 
 enum {
 	KN_WT_VARINT = 0,
@@ -171,17 +172,15 @@ static inline int kn_wire_skip(struct kn_wire_ctx *c, uint32_t wt, const uint8_t
 	return kn_wire_skip_any(c, wt, p, end);
 }
 
+/* Fixed-width little-endian values: the shared reader's (kn_wire_field.h). */
 static inline uint64_t kn_wire_le64(const uint8_t *p)
 {
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
+	return kn_wire_field_le64(p);
 }
 
 static inline uint32_t kn_wire_le32(const uint8_t *p)
 {
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	return kn_wire_field_le32(p);
 }
 
 /* The nested message types the reader validates without extracting data. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../../collector/json/kn_pbjson.h"
+#include "../../collector/wire/kn_wire_field.h"
 
 void kn_dbuf_free(struct kn_dbuf *d)
 {
@@ -60,56 +61,17 @@ static int putf(struct kn_dbuf *d, const char *fmt, ...)
 	return 0;
 }
 
-static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-	uint64_t x = 0;
-	for (int shift = 0; shift < 64; shift += 7) {
-		if (*p >= end)
-			return -1;
-		uint8_t c = *(*p)++;
-		x |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80)) {
-			*v = x;
-			return 0;
-		}
-	}
-	return -1;
-}
-
+/* Counts the ResourceSpans (field 1, LEN) of a request, stopping at the
+ * first malformed field. The shared reader in LAX mode: any field number is
+ * stepped over (only the whole tag's number 1 counts), as it always was. */
 uint32_t kn_debug_count_resource_spans(const uint8_t *p, size_t len)
 {
 	const uint8_t *end = p + len;
 	uint32_t n = 0;
-	while (p < end) {
-		uint64_t tag, v;
-		if (get_varint(&p, end, &tag) < 0)
-			break;
-		switch (tag & 7) {
-		case 0:
-			if (get_varint(&p, end, &v) < 0)
-				return n;
-			break;
-		case 1:
-			if (end - p < 8)
-				return n;
-			p += 8;
-			break;
-		case 5:
-			if (end - p < 4)
-				return n;
-			p += 4;
-			break;
-		case 2:
-			if (get_varint(&p, end, &v) < 0 || v > (uint64_t)(end - p))
-				return n;
-			p += v;
-			if ((tag >> 3) == 1)
-				n++;
-			break;
-		default:
-			return n;
-		}
-	}
+	struct kn_wire_field f;
+	while (kn_wire_field_read(&p, end, &f, KN_WIRE_FIELD_LAX) > 0)
+		if (f.wt == KN_WIRE_FIELD_LEN && (f.tag >> 3) == 1)
+			n++;
 	return n;
 }
 

@@ -17,6 +17,7 @@
 
 #include "../tail_sampling/kn_tail_view.h"
 #include "kn_journey_int.h"
+#include "../../collector/wire/kn_wire_field.h"
 
 #define KIND_CONSUMER 5
 
@@ -26,21 +27,21 @@ int kn_journey_find_attr(const uint8_t *msg, uint32_t len, uint32_t field, const
 	if (!msg)
 		return 0;
 	const uint8_t *p = msg, *end = msg + len;
-	struct kn_journey_fld f, g;
-	while (kn_journey_next(&p, end, &f) > 0) {
+	struct kn_wire_field f, g;
+	while (kn_wire_field_next(&p, end, &f) > 0) {
 		if (f.num != field || f.wt != 2)
 			continue;
-		const uint8_t *q = f.b, *qend = f.b + f.blen, *k = NULL, *v = NULL;
+		const uint8_t *q = f.payload, *qend = f.payload + f.len, *k = NULL, *v = NULL;
 		uint32_t klen = 0, vl = 0;
-		while (kn_journey_next(&q, qend, &g) > 0) {
+		while (kn_wire_field_next(&q, qend, &g) > 0) {
 			if (g.wt != 2)
 				continue;
 			if (g.num == 1) {
-				k = g.b;
-				klen = g.blen;
+				k = g.payload;
+				klen = g.len;
 			} else if (g.num == 2) {
-				v = g.b;
-				vl = g.blen;
+				v = g.payload;
+				vl = g.len;
 			}
 		}
 		if (klen == keylen && (keylen == 0 || (k && memcmp(k, key, keylen) == 0))) {
@@ -74,14 +75,14 @@ static void take_links(struct kn_journey_scan *sc, const uint8_t *msg, uint32_t 
 		       const uint8_t self[16])
 {
 	const uint8_t *p = msg, *end = msg + len;
-	struct kn_journey_fld f, g;
-	while (kn_journey_next(&p, end, &f) > 0) {
+	struct kn_wire_field f, g;
+	while (kn_wire_field_next(&p, end, &f) > 0) {
 		if (f.num != 13 || f.wt != 2)
 			continue;
-		const uint8_t *q = f.b, *qend = f.b + f.blen, *tid = NULL;
-		while (kn_journey_next(&q, qend, &g) > 0)
+		const uint8_t *q = f.payload, *qend = f.payload + f.len, *tid = NULL;
+		while (kn_wire_field_next(&q, qend, &g) > 0)
 			if (g.num == 1 && g.wt == 2)
-				tid = g.blen == 16 ? g.b : NULL;
+				tid = g.len == 16 ? g.payload : NULL;
 		if (tid)
 			add_link(sc, tid, self);
 	}
@@ -101,13 +102,13 @@ int kn_journey_scan(const uint8_t *data, size_t len, const uint8_t self_id[16],
 			const uint8_t *p = sp.msg, *end = sp.msg + sp.len, *parent = NULL;
 			uint32_t plen = 0;
 			int32_t kind = 0;
-			struct kn_journey_fld f;
-			while (kn_journey_next(&p, end, &f) > 0) {
+			struct kn_wire_field f;
+			while (kn_wire_field_next(&p, end, &f) > 0) {
 				if (f.num == 4 && f.wt == 2) {
-					parent = f.b;
-					plen = f.blen;
+					parent = f.payload;
+					plen = f.len;
 				} else if (f.num == 6 && f.wt == 0) {
-					kind = (int32_t)(uint32_t)f.v;
+					kind = (int32_t)(uint32_t)f.value;
 				}
 			}
 			int root = is_root(parent, plen);
@@ -168,39 +169,39 @@ uint32_t kn_journey_head_build(const struct kn_journey_proc *p, const struct kn_
 	memset(h, 0, sizeof *h);
 	memcpy(h->journey_id, trace_id, 16);
 	const uint8_t *q = sc->span, *end = sc->span + sc->span_len;
-	struct kn_journey_fld f, g;
-	while (kn_journey_next(&q, end, &f) > 0) {
+	struct kn_wire_field f, g;
+	while (kn_wire_field_next(&q, end, &f) > 0) {
 		switch (f.num) {
 		case 2:
-			if (f.wt == 2 && f.blen == 8)
-				memcpy(h->head_span_id, f.b, 8);
+			if (f.wt == 2 && f.len == 8)
+				memcpy(h->head_span_id, f.payload, 8);
 			break;
 		case 5:
 			if (f.wt == 2) {
-				uint32_t n = f.blen < KN_JOURNEY_NAME_MAX ? f.blen : KN_JOURNEY_NAME_MAX;
-				memcpy(h->name, f.b, n);
+				uint32_t n = f.len < KN_JOURNEY_NAME_MAX ? f.len : KN_JOURNEY_NAME_MAX;
+				memcpy(h->name, f.payload, n);
 				h->name_len = (uint16_t)n;
 			}
 			break;
 		case 6:
 			if (f.wt == 0)
-				h->kind = (int32_t)(uint32_t)f.v;
+				h->kind = (int32_t)(uint32_t)f.value;
 			break;
 		case 7:
 			if (f.wt == 1)
-				h->start_ns = f.v;
+				h->start_ns = f.value;
 			break;
 		case 8:
 			if (f.wt == 1)
-				h->end_ns = f.v;
+				h->end_ns = f.value;
 			break;
 		case 15:
 			if (f.wt == 2) {
-				const uint8_t *s = f.b;
+				const uint8_t *s = f.payload;
 				int32_t code = 0;
-				while (kn_journey_next(&s, f.b + f.blen, &g) > 0)
+				while (kn_wire_field_next(&s, f.payload + f.len, &g) > 0)
 					if (g.num == 3 && g.wt == 0)
-						code = (int32_t)(uint32_t)g.v;
+						code = (int32_t)(uint32_t)g.value;
 				h->status_code = code;
 			}
 			break;
@@ -213,10 +214,10 @@ uint32_t kn_journey_head_build(const struct kn_journey_proc *p, const struct kn_
 	if (kn_journey_find_attr(sc->resource, sc->resource_len, 1, "service.name", 12, &val, &vlen) &&
 	    val) {
 		const uint8_t *s = val;
-		while (kn_journey_next(&s, val + vlen, &g) > 0)
+		while (kn_wire_field_next(&s, val + vlen, &g) > 0)
 			if (g.num == 1 && g.wt == 2) {
-				uint32_t n = g.blen < KN_JOURNEY_SERVICE_MAX ? g.blen : KN_JOURNEY_SERVICE_MAX;
-				memcpy(h->service, g.b, n);
+				uint32_t n = g.len < KN_JOURNEY_SERVICE_MAX ? g.len : KN_JOURNEY_SERVICE_MAX;
+				memcpy(h->service, g.payload, n);
 				h->service_len = (uint16_t)n;
 			}
 	}

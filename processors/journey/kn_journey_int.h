@@ -54,53 +54,6 @@ struct kn_journey_proc {
 	uint64_t poll_ns;                   /* re-check of traces waiting for a linked head */
 };
 
-/* ---- protobuf field reading shared by the files ---- */
-
-struct kn_journey_fld {
-	uint32_t num, wt;
-	uint64_t v;                         /* VARINT, I64, I32 values */
-	const uint8_t *b;                   /* LEN body */
-	uint32_t blen;
-};
-
-/* Next field of [*p, end): 1, 0 at the end, -1 when malformed. */
-static inline int kn_journey_next(const uint8_t **p, const uint8_t *end, struct kn_journey_fld *f)
-{
-	uint64_t tag, len;
-	if (*p >= end)
-		return 0;
-	if (kn_wire_get_varint(p, end, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffffu)
-		return -1;
-	f->num = (uint32_t)(tag >> 3);
-	f->wt = (uint32_t)(tag & 7);
-	f->v = 0;
-	f->b = NULL;
-	f->blen = 0;
-	switch (f->wt) {
-	case 0:
-		return kn_wire_get_varint(p, end, &f->v) ? -1 : 1;
-	case 1:
-	case 5: {
-		unsigned n = f->wt == 1 ? 8 : 4;
-		if ((size_t)(end - *p) < n)
-			return -1;
-		for (unsigned i = n; i-- > 0;)
-			f->v = (f->v << 8) | (*p)[i];
-		*p += n;
-		return 1;
-	}
-	case 2:
-		if (kn_wire_get_varint(p, end, &len) || len > (uint64_t)(end - *p) || len > 0x7fffffffu)
-			return -1;
-		f->b = *p;
-		f->blen = (uint32_t)len;
-		*p += len;
-		return 1;
-	default:
-		return -1;
-	}
-}
-
 /* ---- head scan (kn_journey_head.c) ---- */
 
 /* What a buffered trace says about its journey. */

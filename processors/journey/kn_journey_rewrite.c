@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "kn_journey_int.h"
+#include "../../collector/wire/kn_wire_field.h"
 
 void kn_journey_rw_init(struct kn_journey_rw *w)
 {
@@ -56,20 +57,20 @@ void kn_journey_plan_build(struct kn_journey_plan *pl, const struct kn_journey_h
 	pl->n = 0;
 	const uint8_t *p = h->attrs, *end = h->attrs + (h->attrs_len <= KN_JOURNEY_ATTRS_MAX
 								 ? h->attrs_len : 0);
-	struct kn_journey_fld f, g;
+	struct kn_wire_field f, g;
 	while (pl->n + 1 < KN_JOURNEY_MAX_PLAN) {
 		const uint8_t *f0 = p;
-		if (kn_journey_next(&p, end, &f) <= 0)
+		if (kn_wire_field_next(&p, end, &f) <= 0)
 			break;
 		if (f.num != 9 || f.wt != 2)
 			continue;
 		struct kn_journey_add *a = &pl->add[pl->n];
 		memset(a, 0, sizeof *a);
-		const uint8_t *q = f.b;
-		while (kn_journey_next(&q, f.b + f.blen, &g) > 0)
+		const uint8_t *q = f.payload;
+		while (kn_wire_field_next(&q, f.payload + f.len, &g) > 0)
 			if (g.num == 1 && g.wt == 2) {
-				a->key = g.b;
-				a->key_len = g.blen;
+				a->key = g.payload;
+				a->key_len = g.len;
 			}
 		if (!a->key)
 			continue;
@@ -107,11 +108,11 @@ static int plan_key(const struct kn_journey_plan *pl, const uint8_t *kv, uint32_
 {
 	const uint8_t *q = kv, *k = NULL;
 	uint32_t klen = 0;
-	struct kn_journey_fld g;
-	while (kn_journey_next(&q, kv + kvlen, &g) > 0)
+	struct kn_wire_field g;
+	while (kn_wire_field_next(&q, kv + kvlen, &g) > 0)
 		if (g.num == 1 && g.wt == 2) {
-			k = g.b;
-			klen = g.blen;
+			k = g.payload;
+			klen = g.len;
 		}
 	if (!k && klen == 0)
 		k = (const uint8_t *)"";
@@ -127,17 +128,17 @@ static int span_has(const struct kn_journey_plan *pl, const uint8_t *span, uint3
 		    uint64_t *has, uint64_t *removed)
 {
 	const uint8_t *p = span, *end = span + len;
-	struct kn_journey_fld f;
+	struct kn_wire_field f;
 	int r;
 	*has = 0;
 	*removed = 0;
 	for (;;) {
 		const uint8_t *f0 = p;
-		if ((r = kn_journey_next(&p, end, &f)) <= 0)
+		if ((r = kn_wire_field_next(&p, end, &f)) <= 0)
 			return r;
 		if (f.num != 9 || f.wt != 2)
 			continue;
-		int i = plan_key(pl, f.b, f.blen);
+		int i = plan_key(pl, f.payload, f.len);
 		if (i < 0)
 			continue;
 		*has |= 1ull << i;
@@ -164,13 +165,13 @@ static uint8_t *span_write(const struct kn_journey_plan *pl, const uint8_t *span
 	uint64_t has, removed;
 	span_has(pl, span, len, &has, &removed);
 	const uint8_t *p = span, *end = span + len;
-	struct kn_journey_fld f;
+	struct kn_wire_field f;
 	for (;;) {
 		const uint8_t *f0 = p;
-		if (kn_journey_next(&p, end, &f) <= 0)
+		if (kn_wire_field_next(&p, end, &f) <= 0)
 			break;
 		if (f.num == 9 && f.wt == 2) {
-			int i = plan_key(pl, f.b, f.blen);
+			int i = plan_key(pl, f.payload, f.len);
 			if (i >= 0 && pl->add[i].replace)
 				continue;
 		}
@@ -207,20 +208,20 @@ static uint64_t measure(struct kn_journey_rw *w, const uint8_t *buf, size_t len,
 	uint64_t total = 0;
 	uint32_t ng = 0;
 	const uint8_t *p = buf, *end = buf + len;
-	struct kn_journey_fld f;
+	struct kn_wire_field f;
 	int r;
-	while ((r = kn_journey_next(&p, end, &f)) > 0) {
+	while ((r = kn_wire_field_next(&p, end, &f)) > 0) {
 		if (f.num != 1 || f.wt != 2)
 			return UINT64_MAX;
 		int rslot = g_push(w, &ng);
 		if (rslot < 0)
 			return UINT64_MAX;
 		uint64_t rsz = 0;
-		const uint8_t *q = f.b, *qend = f.b + f.blen;
-		struct kn_journey_fld s;
+		const uint8_t *q = f.payload, *qend = f.payload + f.len;
+		struct kn_wire_field s;
 		for (;;) {
 			const uint8_t *s0 = q;
-			if ((r = kn_journey_next(&q, qend, &s)) < 0)
+			if ((r = kn_wire_field_next(&q, qend, &s)) < 0)
 				return UINT64_MAX;
 			if (r == 0)
 				break;
@@ -232,11 +233,11 @@ static uint64_t measure(struct kn_journey_rw *w, const uint8_t *buf, size_t len,
 			if (sslot < 0)
 				return UINT64_MAX;
 			uint64_t ssz = 0;
-			const uint8_t *u = s.b, *uend = s.b + s.blen;
-			struct kn_journey_fld x;
+			const uint8_t *u = s.payload, *uend = s.payload + s.len;
+			struct kn_wire_field x;
 			for (;;) {
 				const uint8_t *x0 = u;
-				if ((r = kn_journey_next(&u, uend, &x)) < 0)
+				if ((r = kn_wire_field_next(&u, uend, &x)) < 0)
 					return UINT64_MAX;
 				if (r == 0)
 					break;
@@ -244,7 +245,7 @@ static uint64_t measure(struct kn_journey_rw *w, const uint8_t *buf, size_t len,
 					ssz += (uint64_t)(u - x0);
 					continue;
 				}
-				uint64_t nl = span_new_len(pl, x.b, x.blen);
+				uint64_t nl = span_new_len(pl, x.payload, x.len);
 				int xslot = g_push(w, &ng);
 				if (nl > TOO_BIG || xslot < 0)
 					return UINT64_MAX;
@@ -272,13 +273,13 @@ static uint8_t *write_all(const struct kn_journey_rw *w, const uint8_t *buf, siz
 {
 	uint32_t ng = 0;
 	const uint8_t *p = buf, *end = buf + len;
-	struct kn_journey_fld f, s, x;
-	while (kn_journey_next(&p, end, &f) > 0) {
+	struct kn_wire_field f, s, x;
+	while (kn_wire_field_next(&p, end, &f) > 0) {
 		o = put_field(o, 0x0a, w->g[ng++]);
-		const uint8_t *q = f.b, *qend = f.b + f.blen;
+		const uint8_t *q = f.payload, *qend = f.payload + f.len;
 		for (;;) {
 			const uint8_t *s0 = q;
-			if (kn_journey_next(&q, qend, &s) <= 0)
+			if (kn_wire_field_next(&q, qend, &s) <= 0)
 				break;
 			if (s.num != 2 || s.wt != 2) {
 				memcpy(o, s0, (size_t)(q - s0));
@@ -286,10 +287,10 @@ static uint8_t *write_all(const struct kn_journey_rw *w, const uint8_t *buf, siz
 				continue;
 			}
 			o = put_field(o, 0x12, w->g[ng++]);
-			const uint8_t *u = s.b, *uend = s.b + s.blen;
+			const uint8_t *u = s.payload, *uend = s.payload + s.len;
 			for (;;) {
 				const uint8_t *x0 = u;
-				if (kn_journey_next(&u, uend, &x) <= 0)
+				if (kn_wire_field_next(&u, uend, &x) <= 0)
 					break;
 				if (x.num != 2 || x.wt != 2) {
 					memcpy(o, x0, (size_t)(u - x0));
@@ -297,7 +298,7 @@ static uint8_t *write_all(const struct kn_journey_rw *w, const uint8_t *buf, siz
 					continue;
 				}
 				o = put_field(o, 0x12, w->g[ng++]);
-				o = span_write(pl, x.b, x.blen, o);
+				o = span_write(pl, x.payload, x.len, o);
 			}
 		}
 	}

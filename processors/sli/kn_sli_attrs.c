@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "../../collector/core/kn_budget.h"
+#include "../../collector/wire/kn_wire_field.h"
 #include "kn_sli_proc_int.h"
 
 /* The extra bytes for span `off` of chunk `ci` (out NULL: size only). */
@@ -60,32 +61,21 @@ static long rebuild(const struct kn_sli_shard *s, uint32_t ci, const uint8_t *ba
 	size_t o = 0;
 	while (p < end) {
 		const uint8_t *fstart = p;
-		uint64_t tag, len;
-		if (kn_wire_get_varint(&p, end, &tag) != 0)
+		struct kn_wire_field f;
+		/* LAX: any field number (as its low 32 bits) and any in-bounds
+		 * length have always been accepted here; kept exactly */
+		if (kn_wire_field_read(&p, end, &f, KN_WIRE_FIELD_LAX) <= 0)
 			return -1;
-		uint32_t wt = (uint32_t)(tag & 7), num = (uint32_t)(tag >> 3);
-		if (wt != 2) {
-			/* only the LEN fields matter; copy others by skipping their payload */
-			if (wt == 0) {
-				if (kn_wire_get_varint(&p, end, &len) != 0)
-					return -1;
-			} else if (wt == 1 || wt == 5) {
-				size_t n = wt == 1 ? 8 : 4;
-				if ((size_t)(end - p) < n)
-					return -1;
-				p += n;
-			} else {
-				return -1;
-			}
+		uint32_t num = f.num;
+		if (f.wt != KN_WIRE_FIELD_LEN) {
+			/* only the LEN fields matter; copy others whole */
 			if (out)
 				memcpy(out + o, fstart, (size_t)(p - fstart));
 			o += (size_t)(p - fstart);
 			continue;
 		}
-		if (kn_wire_get_varint(&p, end, &len) != 0 || len > (uint64_t)(end - p))
-			return -1;
-		const uint8_t *body = p;
-		p += len;
+		uint64_t len = f.len;
+		const uint8_t *body = f.payload;
 		int descend = (level == 0 && num == 1) || (level == 1 && num == 2);
 		int span = level == 2 && num == 2;
 		size_t blen = (size_t)len;

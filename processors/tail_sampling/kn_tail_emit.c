@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../collector/wire/kn_wire_field.h"
 #include "kn_tail_frame.h"
 #include "kn_tail_policy.h"
 
@@ -56,21 +57,22 @@ size_t kn_tail_emit_attr(const char *key, const char *value, uint8_t *out, size_
 	return (size_t)(w - out);
 }
 
-/* One field at *p: its number, wire type, and for LEN its body. */
-static int next_field(const uint8_t **p, const uint8_t *end, uint32_t *num, uint32_t *wt,
-		      const uint8_t **body, uint64_t *blen)
+/* One field at *p: its number, wire type, and for LEN its body; 0, or -1.
+ * The shared reader in LAX mode, because this walk has always refused only
+ * field number 0 (not numbers above 2^29-1, which it passes through as their
+ * low 32 bits) and has no 2^31-1 cap on lengths; kept exactly. */
+static inline int next_field(const uint8_t **p, const uint8_t *end, uint32_t *num, uint32_t *wt,
+			     const uint8_t **body, uint64_t *blen)
 {
-	uint64_t tag;
-	if (kn_wire_get_varint(p, end, &tag) || (tag >> 3) == 0)
+	struct kn_wire_field f;
+	if (kn_wire_field_read(p, end, &f, KN_WIRE_FIELD_LAX) <= 0 || (f.tag >> 3) == 0)
 		return -1;
-	*num = (uint32_t)(tag >> 3);
-	*wt = (uint32_t)(tag & 7);
-	if (*wt != 2)
-		return kn_tail_skip(p, end, *wt);
-	if (kn_wire_get_varint(p, end, blen) || *blen > (uint64_t)(end - *p))
-		return -1;
-	*body = *p;
-	*p += *blen;
+	*num = f.num;
+	*wt = f.wt;
+	if (f.wt == KN_WIRE_FIELD_LEN) {
+		*body = f.payload;
+		*blen = f.len;
+	}
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../../collector/wire/kn_wire.h"
+#include "../../collector/wire/kn_wire_field.h"
 
 void kn_tail_frame_free(struct kn_tail_frame *f)
 {
@@ -32,51 +33,6 @@ static int grow(struct kn_tail_frame_msg **a, uint32_t *cap, uint32_t n)
 	return 0;
 }
 
-int kn_tail_skip(const uint8_t **p, const uint8_t *end, uint32_t wt)
-{
-	uint64_t v;
-	switch (wt) {
-	case 0:
-		return kn_wire_get_varint(p, end, &v);
-	case 1:
-		if (end - *p < 8)
-			return -1;
-		*p += 8;
-		return 0;
-	case 5:
-		if (end - *p < 4)
-			return -1;
-		*p += 4;
-		return 0;
-	case 2:
-		if (kn_wire_get_varint(p, end, &v) || v > (uint64_t)(end - *p))
-			return -1;
-		*p += v;
-		return 0;
-	default:
-		return -1;
-	}
-}
-
-/* Reads a field header; for LEN fields also the length, checked against end. */
-static int field(const uint8_t **p, const uint8_t *end, uint32_t *num, uint32_t *wt,
-		 const uint8_t **body, uint32_t *blen)
-{
-	uint64_t tag, len;
-	if (kn_wire_get_varint(p, end, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
-		return -1;
-	*num = (uint32_t)(tag >> 3);
-	*wt = (uint32_t)(tag & 7);
-	if (*wt != 2)
-		return kn_tail_skip(p, end, *wt);
-	if (kn_wire_get_varint(p, end, &len) || len > (uint64_t)(end - *p) || len > 0x7fffffff)
-		return -1;
-	*body = *p;
-	*blen = (uint32_t)len;
-	*p += len;
-	return 0;
-}
-
 static int index_scope(struct kn_tail_frame *f, const uint8_t *p, const uint8_t *end,
 		       uint32_t res_idx)
 {
@@ -86,18 +42,17 @@ static int index_scope(struct kn_tail_frame *f, const uint8_t *p, const uint8_t 
 	memset(s, 0, sizeof *s);
 	s->resource_idx = res_idx;
 	while (p < end) {
-		uint32_t num, wt, blen = 0;
-		const uint8_t *body = NULL;
-		if (field(&p, end, &num, &wt, &body, &blen))
+		struct kn_wire_field fl;
+		if (kn_wire_field_next(&p, end, &fl) < 0)
 			return -1;
-		if (wt != 2)
+		if (fl.wt != KN_WIRE_FIELD_LEN)
 			continue;
-		if (num == 1) {
-			s->msg = body;
-			s->len = blen;
-		} else if (num == 3) {
-			s->url = body;
-			s->url_len = blen;
+		if (fl.num == 1) {
+			s->msg = fl.payload;
+			s->len = (uint32_t)fl.len;
+		} else if (fl.num == 3) {
+			s->url = fl.payload;
+			s->url_len = (uint32_t)fl.len;
 		}
 	}
 	return 0;
@@ -108,24 +63,24 @@ int kn_tail_frame_index(struct kn_tail_frame *f, const uint8_t *data, size_t len
 	const uint8_t *p = data, *end = data + len;
 	f->nres = f->nscopes = 0;
 	while (p < end) {
-		uint32_t num, wt, blen = 0;
-		const uint8_t *body = NULL;
-		if (field(&p, end, &num, &wt, &body, &blen))
+		struct kn_wire_field fl;
+		if (kn_wire_field_next(&p, end, &fl) < 0)
 			return -1;
-		if (num != 1 || wt != 2)
+		if (fl.num != 1 || fl.wt != KN_WIRE_FIELD_LEN)
 			continue;
 		if (grow(&f->res, &f->cap_res, f->nres))
 			return -1;
 		uint32_t ri = f->nres++;
 		memset(&f->res[ri], 0, sizeof f->res[ri]);
-		const uint8_t *q = body, *qend = body + blen;
+		const uint8_t *q = fl.payload, *qend = fl.payload + fl.len;
 		while (q < qend) {
-			uint32_t n2, wt2, l2 = 0;
-			const uint8_t *b2 = NULL;
-			if (field(&q, qend, &n2, &wt2, &b2, &l2))
+			struct kn_wire_field g;
+			if (kn_wire_field_next(&q, qend, &g) < 0)
 				return -1;
-			if (wt2 != 2)
+			if (g.wt != KN_WIRE_FIELD_LEN)
 				continue;
+			uint32_t n2 = g.num, l2 = (uint32_t)g.len;
+			const uint8_t *b2 = g.payload;
 			if (n2 == 1) {
 				f->res[ri].msg = b2;
 				f->res[ri].len = l2;

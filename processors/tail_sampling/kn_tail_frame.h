@@ -51,7 +51,4 @@ uint64_t kn_tail_frame_size(const struct kn_tail_frame *f, const struct kn_chunk
 uint8_t *kn_tail_frame_write(const struct kn_tail_frame *f, const struct kn_chunk *c,
 			     const uint32_t *idx, uint32_t n, const uint32_t *g, uint8_t *w);
 
-/* Skips one field's value of wire type wt at *p (< end): 0, or -1. */
-int kn_tail_skip(const uint8_t **p, const uint8_t *end, uint32_t wt);
-
 #endif

@@ -14,88 +14,9 @@
 
 #include <string.h>
 
+#include "../../collector/wire/kn_wire_field.h"
+
 #include "policies/kn_tail_policy_int.h"
-
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
-
-struct kn_fld {
-	uint32_t num, wt;
-	uint64_t v;           /* VARINT, I64, I32 */
-	const uint8_t *b;     /* LEN */
-	uint32_t blen;
-};
-
-static inline int kn_rd_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
-{
-	const uint8_t *p = *pp;
-	uint64_t v = 0;
-	if (p < end && *p < 0x80) {   /* one byte: every tag and most lengths here */
-		*out = *p;
-		*pp = p + 1;
-		return 0;
-	}
-	for (unsigned i = 0; i < 10; i++) {
-		if (p >= end)
-			return -1;
-		uint8_t c = *p++;
-		v |= (uint64_t)(c & 0x7f) << (7 * i);
-		if (!(c & 0x80)) {
-			*pp = p;
-			*out = v;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-static uint64_t kn_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-	while (n--)
-		v = (v << 8) | p[n];
-	return v;
-}
-
-/* Next field of [*pp, end): 1, 0 at the end, -1 when malformed. */
-static inline int kn_next_field(const uint8_t **pp, const uint8_t *end, struct kn_fld *f)
-{
-	uint64_t tag, len;
-	f->v = 0;        /* every member set on every path, so inlined callers */
-	f->b = NULL;     /* never read an unset one (and compilers can see it) */
-	f->blen = 0;
-	if (*pp >= end)
-		return 0;
-	if (kn_rd_varint(pp, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffffu)
-		return -1;
-	f->num = (uint32_t)(tag >> 3);
-	f->wt = (uint32_t)(tag & 7);
-	switch (f->wt) {
-	case WT_VARINT:
-		return kn_rd_varint(pp, end, &f->v) < 0 ? -1 : 1;
-	case WT_I64:
-		if (end - *pp < 8)
-			return -1;
-		f->v = kn_le(*pp, 8);
-		*pp += 8;
-		return 1;
-	case WT_I32:
-		if (end - *pp < 4)
-			return -1;
-		f->v = kn_le(*pp, 4);
-		*pp += 4;
-		return 1;
-	case WT_LEN:
-		if (kn_rd_varint(pp, end, &len) < 0 || len > (uint64_t)(end - *pp) ||
-		    len > 0x7fffffffu)
-			return -1;
-		f->b = *pp;
-		f->blen = (uint32_t)len;
-		*pp += len;
-		return 1;
-	default:
-		return -1;
-	}
-}
 
 void kn_tail_walk_init_bytes(struct kn_tail_walk *w, const uint8_t *data, size_t len)
 {
@@ -110,21 +31,21 @@ void kn_tail_walk_init(struct kn_tail_walk *w, const struct kn_tail_trace *t)
 
 int kn_tail_walk_next(struct kn_tail_walk *w, struct kn_tail_rs *rs)
 {
-	struct kn_fld f;
+	struct kn_wire_field f;
 	int r;
-	while ((r = kn_next_field(&w->p, w->end, &f)) > 0) {
-		if (f.num != 1 || f.wt != WT_LEN)
+	while ((r = kn_wire_field_next(&w->p, w->end, &f)) > 0) {
+		if (f.num != 1 || f.wt != KN_WIRE_FIELD_LEN)
 			continue;
 		memset(rs, 0, sizeof *rs);
-		rs->p = f.b;
-		rs->end = f.b + f.blen;
+		rs->p = f.payload;
+		rs->end = f.payload + f.len;
 		/* the Resource may sit anywhere among the fields: find it first (last wins) */
 		const uint8_t *q = rs->p;
-		struct kn_fld g = {0};
-		while (kn_next_field(&q, rs->end, &g) > 0) {
-			if (g.num == 1 && g.wt == WT_LEN) {
-				rs->resource = g.b;
-				rs->resource_len = g.blen;
+		struct kn_wire_field g = {0};
+		while (kn_wire_field_next(&q, rs->end, &g) > 0) {
+			if (g.num == 1 && g.wt == KN_WIRE_FIELD_LEN) {
+				rs->resource = g.payload;
+				rs->resource_len = g.len;
 			}
 		}
 		return 1;
@@ -141,21 +62,21 @@ static int kn_kv_one(const uint8_t *b, uint32_t blen, kn_tail_kv_fn fn, void *ct
 	const uint8_t *q = b, *qend = b + blen;
 	const uint8_t *k = NULL, *val = NULL;
 	uint32_t klen = 0, vlen = 0;
-	struct kn_fld g;
+	struct kn_wire_field g;
 	/* the usual encoding, {0x0a len key 0x12 len value} with one-byte
 	 * lengths filling the KeyValue, reads without the general loop */
 	if (blen >= 4 && q[0] == 0x0a && q[1] < 0x80 && blen - 2 >= (uint32_t)q[1] + 2u &&
 	    q[2 + q[1]] == 0x12 && q[3 + q[1]] < 0x80 && (uint32_t)q[1] + q[3 + q[1]] + 4u == blen)
 		return fn(ctx, q + 2, q[1], q + 4 + q[1], q[3 + q[1]]);
-	while (kn_next_field(&q, qend, &g) > 0) {
-		if (g.wt != WT_LEN)
+	while (kn_wire_field_next(&q, qend, &g) > 0) {
+		if (g.wt != KN_WIRE_FIELD_LEN)
 			continue;
 		if (g.num == 1) {
-			k = g.b;
-			klen = g.blen;
+			k = g.payload;
+			klen = g.len;
 		} else if (g.num == 2) {
-			val = g.b;
-			vlen = g.blen;
+			val = g.payload;
+			vlen = g.len;
 		}
 	}
 	return fn(ctx, k, klen, val, vlen);
@@ -167,51 +88,51 @@ static int kn_kv_one(const uint8_t *b, uint32_t blen, kn_tail_kv_fn fn, void *ct
 static int kn_tail_span_hdr(struct kn_tail_span *sp, kn_tail_kv_fn fn, void *ctx)
 {
 	const uint8_t *p = sp->msg, *end = sp->msg + sp->len;
-	struct kn_fld f;
+	struct kn_wire_field f;
 	sp->trace_id = NULL;
 	sp->trace_state = "";
 	sp->trace_state_len = 0;
 	sp->start_ns = sp->end_ns = 0;
 	sp->flags = 0;
 	sp->status_code = 0;
-	while (kn_next_field(&p, end, &f) > 0) {
+	while (kn_wire_field_next(&p, end, &f) > 0) {
 		switch (f.num) {
 		case 1:
-			if (f.wt == WT_LEN)
-				sp->trace_id = f.blen == 16 ? f.b : NULL;
+			if (f.wt == KN_WIRE_FIELD_LEN)
+				sp->trace_id = f.len == 16 ? f.payload : NULL;
 			break;
 		case 3:
-			if (f.wt == WT_LEN) {
-				sp->trace_state = (const char *)f.b;
-				sp->trace_state_len = f.blen;
+			if (f.wt == KN_WIRE_FIELD_LEN) {
+				sp->trace_state = (const char *)f.payload;
+				sp->trace_state_len = f.len;
 			}
 			break;
 		case 7:
-			if (f.wt == WT_I64)
-				sp->start_ns = f.v;
+			if (f.wt == KN_WIRE_FIELD_I64)
+				sp->start_ns = f.value;
 			break;
 		case 8:
-			if (f.wt == WT_I64)
-				sp->end_ns = f.v;
+			if (f.wt == KN_WIRE_FIELD_I64)
+				sp->end_ns = f.value;
 			break;
 		case 15:
-			if (f.wt == WT_LEN) {
+			if (f.wt == KN_WIRE_FIELD_LEN) {
 				/* a Status occurrence replaces the code (proto3 merge of a scalar) */
-				const uint8_t *q = f.b;
-				struct kn_fld g;
+				const uint8_t *q = f.payload;
+				struct kn_wire_field g;
 				int32_t code = 0;
-				while (kn_next_field(&q, f.b + f.blen, &g) > 0)
-					if (g.num == 3 && g.wt == WT_VARINT)
-						code = (int32_t)(uint32_t)g.v;
+				while (kn_wire_field_next(&q, f.payload + f.len, &g) > 0)
+					if (g.num == 3 && g.wt == KN_WIRE_FIELD_VARINT)
+						code = (int32_t)(uint32_t)g.value;
 				sp->status_code = code;
 			}
 			break;
 		case 16:
-			if (f.wt == WT_I32)
-				sp->flags = (uint32_t)f.v;
+			if (f.wt == KN_WIRE_FIELD_I32)
+				sp->flags = (uint32_t)f.value;
 			break;
 		case KN_TAIL_SPAN_ATTRS:
-			if (fn && f.wt == WT_LEN && kn_kv_one(f.b, f.blen, fn, ctx))
+			if (fn && f.wt == KN_WIRE_FIELD_LEN && kn_kv_one(f.payload, f.len, fn, ctx))
 				return -1;
 			break;
 		default:
@@ -224,40 +145,40 @@ static int kn_tail_span_hdr(struct kn_tail_span *sp, kn_tail_kv_fn fn, void *ctx
 int kn_tail_rs_next_span_kv(struct kn_tail_rs *rs, struct kn_tail_span *sp, kn_tail_kv_fn fn,
 			    void *ctx)
 {
-	struct kn_fld f;
+	struct kn_wire_field f;
 	for (;;) {
 		/* inside a ScopeSpans: its next span */
 		while (rs->ss_p && rs->ss_p < rs->ss_end) {
-			if (kn_next_field(&rs->ss_p, rs->ss_end, &f) <= 0) {
+			if (kn_wire_field_next(&rs->ss_p, rs->ss_end, &f) <= 0) {
 				rs->ss_p = rs->ss_end;
 				break;
 			}
-			if (f.num != 2 || f.wt != WT_LEN)
+			if (f.num != 2 || f.wt != KN_WIRE_FIELD_LEN)
 				continue;
-			sp->msg = f.b;
-			sp->len = f.blen;
+			sp->msg = f.payload;
+			sp->len = f.len;
 			sp->scope = rs->scope;
 			sp->scope_len = rs->scope_len;
 			return kn_tail_span_hdr(sp, fn, ctx) ? -1 : 1;
 		}
 		/* the next ScopeSpans */
-		int r = kn_next_field(&rs->p, rs->end, &f);
+		int r = kn_wire_field_next(&rs->p, rs->end, &f);
 		if (r <= 0) {
 			rs->p = rs->end;
 			return 0;
 		}
-		if (f.num != 2 || f.wt != WT_LEN)
+		if (f.num != 2 || f.wt != KN_WIRE_FIELD_LEN)
 			continue;
-		rs->ss_p = f.b;
-		rs->ss_end = f.b + f.blen;
+		rs->ss_p = f.payload;
+		rs->ss_end = f.payload + f.len;
 		rs->scope = NULL;
 		rs->scope_len = 0;
-		const uint8_t *q = f.b;
-		struct kn_fld g;
-		while (kn_next_field(&q, rs->ss_end, &g) > 0) {
-			if (g.num == 1 && g.wt == WT_LEN) {
-				rs->scope = g.b;
-				rs->scope_len = g.blen;
+		const uint8_t *q = f.payload;
+		struct kn_wire_field g;
+		while (kn_wire_field_next(&q, rs->ss_end, &g) > 0) {
+			if (g.num == 1 && g.wt == KN_WIRE_FIELD_LEN) {
+				rs->scope = g.payload;
+				rs->scope_len = g.len;
 			}
 		}
 	}
@@ -272,43 +193,43 @@ int kn_tail_rs_next_span(struct kn_tail_rs *rs, struct kn_tail_span *sp)
 static void kn_tail_anyvalue(const uint8_t *p, uint32_t len, struct kn_tail_value *v)
 {
 	const uint8_t *end = p + len;
-	struct kn_fld f = {0};
+	struct kn_wire_field f = {0};
 	memset(v, 0, sizeof *v);
 	v->type = KN_TV_EMPTY;
-	while (kn_next_field(&p, end, &f) > 0) {
+	while (kn_wire_field_next(&p, end, &f) > 0) {
 		switch (f.num) {
 		case 1:
-			if (f.wt == WT_LEN) {
+			if (f.wt == KN_WIRE_FIELD_LEN) {
 				v->type = KN_TV_STR;
-				v->s = (const char *)f.b;
-				v->slen = f.blen;
+				v->s = (const char *)f.payload;
+				v->slen = f.len;
 			}
 			break;
 		case 2:
-			if (f.wt == WT_VARINT) {
+			if (f.wt == KN_WIRE_FIELD_VARINT) {
 				v->type = KN_TV_BOOL;
-				v->b = f.v != 0;
+				v->b = f.value != 0;
 			}
 			break;
 		case 3:
-			if (f.wt == WT_VARINT) {
+			if (f.wt == KN_WIRE_FIELD_VARINT) {
 				v->type = KN_TV_INT;
-				v->i = (int64_t)f.v;
+				v->i = (int64_t)f.value;
 			}
 			break;
 		case 4:
-			if (f.wt == WT_I64) {
+			if (f.wt == KN_WIRE_FIELD_I64) {
 				v->type = KN_TV_DOUBLE;
-				memcpy(&v->d, &f.v, sizeof v->d);
+				memcpy(&v->d, &f.value, sizeof v->d);
 			}
 			break;
 		case 5:
 		case 6:
 		case 7:
-			if (f.wt == WT_LEN) {
+			if (f.wt == KN_WIRE_FIELD_LEN) {
 				v->type = f.num == 5 ? KN_TV_ARRAY : f.num == 6 ? KN_TV_KVLIST : KN_TV_BYTES;
-				v->s = (const char *)f.b;
-				v->slen = f.blen;
+				v->s = (const char *)f.payload;
+				v->slen = f.len;
 			}
 			break;
 		default:
@@ -331,11 +252,11 @@ int kn_tail_attrs_each(const uint8_t *msg, uint32_t len, uint32_t field, kn_tail
 		       void *ctx)
 {
 	const uint8_t *p = msg, *end = msg ? msg + len : msg;
-	struct kn_fld f;
+	struct kn_wire_field f;
 	if (!msg)
 		return 0;
-	while (kn_next_field(&p, end, &f) > 0)
-		if (f.num == field && f.wt == WT_LEN && kn_kv_one(f.b, f.blen, fn, ctx))
+	while (kn_wire_field_next(&p, end, &f) > 0)
+		if (f.num == field && f.wt == KN_WIRE_FIELD_LEN && kn_kv_one(f.payload, f.len, fn, ctx))
 			return 1;
 	return 0;
 }
