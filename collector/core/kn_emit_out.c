@@ -14,6 +14,8 @@ void kn_emit_out_flush(struct kn_emit_out *o, const struct kn_emit *next)
 
 void kn_emit_out_add(struct kn_emit_out *o, struct kn_chunk *c, const struct kn_emit *next)
 {
+	if (o->b && o->max_bytes && o->b->bytes + c->len > o->max_bytes)
+		kn_emit_out_flush(o, next);
 	if (!o->b && !(o->b = kn_batch_new(16))) {
 		kn_counter_add(o->lost, c->nspans);
 		kn_chunk_unref(c);
@@ -24,7 +26,7 @@ void kn_emit_out_add(struct kn_emit_out *o, struct kn_chunk *c, const struct kn_
 		kn_counter_add(o->lost, n);
 		return;
 	}
-	if (o->b->n >= o->max)
+	if (o->b->n >= o->max || (o->max_bytes && o->b->bytes >= o->max_bytes))
 		kn_emit_out_flush(o, next);
 }
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * kn_emit_out: the output batch of a processor that emits chunks one by one
  * (tail_sampling's kept traces, journey's released traces): chunks collect in
- * one batch, which goes to `next` when it holds `max` chunks or when the
+ * one batch, which goes to `next` when it holds `max` chunks or `max_bytes`
+ * bytes (a chunk that would pass max_bytes starts a new batch), or when the
  * processor flushes at the end of a call. Per shard, no locks.
  *
  * Ownership: add() takes the caller's chunk reference; on out-of-memory the
@@ -16,6 +17,8 @@ struct kn_metric;
 struct kn_emit_out {
 	struct kn_batch *b;       /* NULL when empty */
 	uint32_t max;             /* chunks per emitted batch */
+	size_t max_bytes;         /* bytes per emitted batch (0 = no bound): one
+				   * batch is one export request downstream */
 	struct kn_metric *lost;   /* spans lost to out-of-memory */
 };
 

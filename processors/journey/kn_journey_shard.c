@@ -121,7 +121,7 @@ int kn_journey_shard_create(void *inst, uint32_t shard, void **state, struct kn_
 	if (!s)
 		return kn_errf(err, "journey: shard %u: out of memory", shard);
 	s->p = p;
-	s->out = (struct kn_emit_out){.max = OUT_MAX, .lost = p->m.lost_oom};
+	s->out = (struct kn_emit_out){.max = OUT_MAX, .max_bytes = 1u << 20, .lost = p->m.lost_oom};
 	s->index = shard;
 	kn_journey_rw_init(&s->rw);
 	struct kn_tail_store_cfg sc = {.decision_wait_ns = p->cfg.wait_window_ns};

@@ -24,6 +24,8 @@ void kn_tail_emit_free(struct kn_tail_emit *e)
 		return;
 	kn_wire_index_free(&e->ix);
 	free(e->g);
+	free(e->buf);
+	free(e->hdr);
 	memset(e, 0, sizeof *e);
 }
 
@@ -228,40 +230,109 @@ static uint8_t *rewrite_write(const struct kn_tail_emit *e, const uint8_t *buf, 
 	return w;
 }
 
-struct kn_chunk *kn_tail_emit_chunk(struct kn_tail_emit *e, const uint8_t *buf, size_t len,
-				    uint32_t nspans, const struct kn_tail_rewrite *rw,
-				    struct kn_err *err)
+static int reserve(struct kn_tail_emit *e, uint64_t add, uint32_t nspans)
 {
-	struct kn_chunk *c = NULL;
+	if (e->len + add > e->cap) {
+		size_t nc = e->cap ? e->cap : 64 * 1024;
+		while (nc < e->len + add)
+			nc *= 2;
+		uint8_t *p = realloc(e->buf, nc);
+		if (!p)
+			return -1;
+		e->buf = p;
+		e->cap = nc;
+	}
+	if ((uint64_t)e->n + nspans > e->cap_hdr) {
+		uint64_t nc = e->cap_hdr ? e->cap_hdr : 256;
+		while (nc < (uint64_t)e->n + nspans)
+			nc *= 2;
+		if (nc > UINT32_MAX)
+			return -1;
+		struct kn_span_hdr *p = realloc(e->hdr, (size_t)nc * sizeof *p);
+		if (!p)
+			return -1;
+		e->hdr = p;
+		e->cap_hdr = (uint32_t)nc;
+	}
+	return 0;
+}
+
+int kn_tail_emit_add(struct kn_tail_emit *e, const uint8_t *buf, size_t len, uint32_t nspans,
+		     const struct kn_tail_rewrite *rw, struct kn_err *err)
+{
 	int plain = !rw || (!rw->attr && !rw->has_threshold);
 	uint64_t size = plain ? len : rewrite_size(e, buf, len, rw);
 	if (size == UINT64_MAX || size > 0x7fffffff) {
 		kn_errf(err, "tail_sampling: a kept trace's buffer is malformed or over 2 GiB");
-		goto fail;
+		return KN_ERR;
 	}
-	c = kn_chunk_alloc(nspans, (uint32_t)size);
-	if (!c) {
-		kn_errf(err, "tail_sampling: out of memory for a %llu-byte chunk",
+	if (e->len + size > 0x7fffffff) {
+		kn_errf(err, "tail_sampling: %llu bytes pending would pass 2 GiB",
+			(unsigned long long)(e->len + size));
+		return KN_ERR;
+	}
+	if (reserve(e, size, nspans)) {
+		kn_errf(err, "tail_sampling: out of memory for a %llu-byte kept trace",
 			(unsigned long long)size);
-		goto fail;
+		return KN_ERR;
 	}
+	uint8_t *seg = e->buf + e->len;
 	if (plain)
-		memcpy(c->data, buf, len);
-	else if ((uint64_t)(rewrite_write(e, buf, len, rw, c->data) - c->data) != size) {
-		kn_errf(err, "tail_sampling: rewrite wrote an unexpected size");
-		goto fail;
+		memcpy(seg, buf, len);
+	else if ((uint64_t)(rewrite_write(e, buf, len, rw, seg) - seg) != size)
+		return kn_errf(err, "tail_sampling: rewrite wrote an unexpected size");
+	if (kn_wire_index_request(&e->ix, seg, (size_t)size, err) != KN_OK)
+		return KN_ERR;
+	if (e->ix.nspans != nspans || e->ix.rejected)
+		return kn_errf(err,
+			       "tail_sampling: emitted trace indexes %u spans (%u rejected), expected %u",
+			       e->ix.nspans, e->ix.rejected, nspans);
+	/* rebase: what indexing the whole concatenation would have given */
+	uint32_t base = (uint32_t)e->len;
+	struct kn_span_hdr *h = e->hdr + e->n;
+	memcpy(h, e->ix.spans, (size_t)nspans * sizeof *h);
+	for (uint32_t i = 0; i < nspans; i++) {
+		h[i].off += base;
+		h[i].name_off += base;
+		h[i].resource_idx += e->nres;
+		h[i].scope_idx += e->nscopes;
 	}
-	c->len = (uint32_t)size;
-	if (kn_wire_index_request(&e->ix, c->data, c->len, err) != KN_OK)
-		goto fail;
-	if (e->ix.nspans != nspans || e->ix.rejected) {
-		kn_errf(err, "tail_sampling: emitted chunk indexes %u spans (%u rejected), expected %u",
-			e->ix.nspans, e->ix.rejected, nspans);
-		goto fail;
+	e->n += nspans;
+	e->nres += e->ix.nres;
+	e->nscopes += e->ix.nscopes;
+	e->len += (size_t)size;
+	return KN_OK;
+}
+
+void kn_tail_emit_clear(struct kn_tail_emit *e)
+{
+	e->len = 0;
+	e->n = e->nres = e->nscopes = 0;
+}
+
+struct kn_chunk *kn_tail_emit_take(struct kn_tail_emit *e, struct kn_err *err)
+{
+	if (!e->n && !e->len)
+		return NULL;
+	struct kn_chunk *c = kn_chunk_alloc(e->n, (uint32_t)e->len);
+	if (!c) {
+		kn_errf(err, "tail_sampling: out of memory for a %zu-byte chunk", e->len);
+		kn_tail_emit_clear(e);
+		return NULL;
 	}
-	memcpy(c->spans, e->ix.spans, (size_t)nspans * sizeof *c->spans);
+	memcpy(c->data, e->buf, e->len);
+	memcpy(c->spans, e->hdr, (size_t)e->n * sizeof *c->spans);
+	c->len = (uint32_t)e->len;
+	kn_tail_emit_clear(e);
 	return c;
-fail:
-	kn_chunk_unref(c);
-	return NULL;
+}
+
+struct kn_chunk *kn_tail_emit_chunk(struct kn_tail_emit *e, const uint8_t *buf, size_t len,
+				    uint32_t nspans, const struct kn_tail_rewrite *rw,
+				    struct kn_err *err)
+{
+	kn_tail_emit_clear(e);
+	if (kn_tail_emit_add(e, buf, len, nspans, rw, err) != KN_OK)
+		return NULL;
+	return kn_tail_emit_take(e, err);
 }

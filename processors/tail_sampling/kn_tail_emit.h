@@ -17,8 +17,20 @@
  * the span headers from the new bytes; it must find exactly the trace's
  * spans, so a malformed buffer can never leave as a half-indexed chunk.
  *
- * Costs: one copy of the trace plus one index pass; per-shard scratch only
- * grows. Threads: a kn_tail_emit is per shard. */
+ * Kept traces are gathered: kn_tail_emit_add writes a trace's (rewritten)
+ * bytes after those already pending, indexes only the new part and rebases
+ * its span headers (offsets by the bytes before it, resource_idx /
+ * scope_idx by the ResourceSpans / ScopeSpans before it), which is exactly
+ * what indexing the whole concatenation would give: an
+ * ExportTraceServiceRequest is a concatenation of ResourceSpans.
+ * kn_tail_emit_take then turns everything pending into ONE chunk, so a
+ * decision round leaves as a few large chunks instead of one per trace
+ * (fewer allocations, batch entries and exporter slices). The bytes are in
+ * the order the traces were added, the same as the per-trace chunks'.
+ *
+ * Costs: the trace is written into the pending buffer, then copied once
+ * into the chunk at take; one index pass of its bytes; per-shard scratch
+ * only grows. Threads: a kn_tail_emit is per shard. */
 #ifndef KN_TAIL_EMIT_H
 #define KN_TAIL_EMIT_H
 
@@ -40,14 +52,38 @@ struct kn_tail_emit {
 	struct kn_wire_index ix;
 	uint32_t *g;
 	uint32_t cap_g;
+	/* pending output (grow-only), taken by kn_tail_emit_take */
+	uint8_t *buf;
+	size_t len, cap;
+	struct kn_span_hdr *hdr;
+	uint32_t n, cap_hdr;          /* spans pending */
+	uint32_t nres, nscopes;       /* ResourceSpans / ScopeSpans pending */
+	uint64_t ns;                  /* the caller's: the accepted_ns the pending spans carry */
 };
 
 void kn_tail_emit_init(struct kn_tail_emit *e);
 void kn_tail_emit_free(struct kn_tail_emit *e);
 
-/* A new chunk (refs 1, charged 0, span headers filled) holding buf[0..len)
- * with rw applied (rw NULL or empty: a plain copy). It must hold exactly
- * nspans spans. NULL on OOM or a malformed buffer, with err set. */
+/* Appends buf[0..len) with rw applied (rw NULL or empty: a plain copy) to
+ * the pending output. It must hold exactly nspans spans. KN_OK, or KN_ERR
+ * on OOM, a malformed buffer or a pending output that would pass 2^31-1
+ * bytes, with err set; the pending output is then unchanged. */
+int kn_tail_emit_add(struct kn_tail_emit *e, const uint8_t *buf, size_t len, uint32_t nspans,
+		     const struct kn_tail_rewrite *rw, struct kn_err *err);
+
+/* Spans / bytes pending. */
+static inline uint32_t kn_tail_emit_pending_spans(const struct kn_tail_emit *e) { return e->n; }
+static inline size_t kn_tail_emit_pending_bytes(const struct kn_tail_emit *e) { return e->len; }
+
+/* A new chunk (refs 1, charged 0, span headers filled) holding everything
+ * pending, which is then empty. NULL when nothing is pending, or on OOM
+ * with err set (the pending spans are dropped: count them first). */
+struct kn_chunk *kn_tail_emit_take(struct kn_tail_emit *e, struct kn_err *err);
+
+/* Drops what is pending. */
+void kn_tail_emit_clear(struct kn_tail_emit *e);
+
+/* add + take of one trace (nothing else may be pending). */
 struct kn_chunk *kn_tail_emit_chunk(struct kn_tail_emit *e, const uint8_t *buf, size_t len,
 				    uint32_t nspans, const struct kn_tail_rewrite *rw,
 				    struct kn_err *err);

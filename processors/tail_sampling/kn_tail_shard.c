@@ -25,9 +25,13 @@
  * set, traces buffered) the deadline returned is at most min(grace, 100 ms)
  * away: decisions are then at most that late.
  *
- * Deciding: kn_tail_decide on the store's view; kept traces become one
- * chunk each (kn_tail_emit), charged to the global memory budget, gathered
- * into one batch per call and emitted at its end. */
+ * Deciding: kn_tail_decide on the store's view; kept traces (and late
+ * spans of kept traces) are written one after another into the shard's
+ * pending output (kn_tail_emit_add), which becomes one chunk (charged to
+ * the global memory budget) when it reaches OUT_BYTES, when the time the
+ * chunks carry (accepted_ns = the decision's `now`) changes, and at the end
+ * of every call; the chunks go out as one batch per call. A decision round
+ * thus leaves as a few large chunks, not one chunk per trace. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +43,7 @@
 
 #define NO_POLICY UINT16_MAX
 #define OUT_MAX 256                        /* chunks per emitted batch */
+#define OUT_BYTES (1u << 20)               /* bytes that close an output chunk and an emitted batch (= one export request downstream) */
 #define ROOT_POLL_NS (100 * KN_NS_PER_MS)
 
 /* ---- shard lifecycle ---- */
@@ -77,7 +82,7 @@ int kn_tail_shard_create(void *inst, uint32_t shard, void **state, struct kn_err
 	if (!s)
 		return kn_errf(err, "shard %u: out of memory", shard);
 	s->p = p;
-	s->out = (struct kn_emit_out){.max = OUT_MAX, .lost = p->m.lost_oom};
+	s->out = (struct kn_emit_out){.max = OUT_MAX, .max_bytes = OUT_BYTES, .lost = p->m.lost_oom};
 	s->index = shard;
 	kn_tail_emit_init(&s->emit);
 	struct kn_tail_store_cfg sc = {
@@ -143,7 +148,37 @@ static uint16_t policy_number(struct kn_tail_shard *s, const char *policy)
 	return (uint16_t)s->nnames++;
 }
 
-/* Emits a kept trace's bytes (buffer or framed late spans) as one chunk. */
+/* Turns the pending output into one chunk for the output batch. */
+static void emit_pending(struct kn_tail_shard *s, const struct kn_emit *next)
+{
+	uint32_t n = kn_tail_emit_pending_spans(&s->emit);
+	struct kn_err err;
+	struct kn_chunk *c = kn_tail_emit_take(&s->emit, &err);
+	if (!c) {
+		if (n) {
+			kn_warn("tail_sampling: shard %u: %u kept spans lost: %s", s->index, n, err.msg);
+			kn_counter_add(s->p->m.lost_oom, n);
+		}
+		return;
+	}
+	c->shard = (uint16_t)s->index;
+	c->accepted_ns = s->emit.ns;
+	if (kn_budget_try_charge(c->len))
+		c->charged = c->len;
+	else
+		kn_counter_add(s->p->m.budget_overrun, n);
+	kn_emit_out_add(&s->out, c, next);
+}
+
+/* Ends a call: the pending output, then the batch, go to next. */
+static void emit_all(struct kn_tail_shard *s, const struct kn_emit *next)
+{
+	emit_pending(s, next);
+	kn_emit_out_flush(&s->out, next);
+}
+
+/* Adds a kept trace's bytes (buffer or framed late spans) to the pending
+ * output. */
 static void emit_kept(struct kn_tail_shard *s, const uint8_t *data, size_t len, uint32_t nspans,
 		      const struct kn_tail_kept *k, uint64_t now, const struct kn_emit *next)
 {
@@ -154,20 +189,16 @@ static void emit_kept(struct kn_tail_shard *s, const uint8_t *data, size_t len, 
 	}
 	rw.has_threshold = k->has_threshold;
 	rw.threshold = k->threshold;
+	if (kn_tail_emit_pending_spans(&s->emit) &&
+	    (s->emit.ns != now || kn_tail_emit_pending_bytes(&s->emit) >= OUT_BYTES))
+		emit_pending(s, next);
 	struct kn_err err;
-	struct kn_chunk *c = kn_tail_emit_chunk(&s->emit, data, len, nspans, &rw, &err);
-	if (!c) {
+	if (kn_tail_emit_add(&s->emit, data, len, nspans, &rw, &err) != KN_OK) {
 		kn_warn("tail_sampling: shard %u: %u kept spans lost: %s", s->index, nspans, err.msg);
 		kn_counter_add(s->p->m.lost_oom, nspans);
 		return;
 	}
-	c->shard = (uint16_t)s->index;
-	c->accepted_ns = now;
-	if (kn_budget_try_charge(c->len))
-		c->charged = c->len;
-	else
-		kn_counter_add(s->p->m.budget_overrun, nspans);
-	kn_emit_out_add(&s->out, c, next);
+	s->emit.ns = now;
 }
 
 /* Decides trace t and frees it; `early` names why it was decided before its
@@ -400,7 +431,7 @@ int kn_tail_process(void *state, struct kn_batch *b, const struct kn_emit *next)
 	}
 	b->n = 0;
 	kn_batch_free(b);
-	kn_emit_out_flush(&s->out, next);
+	emit_all(s, next);
 	publish(s);
 	return KN_RETAINED;
 }
@@ -412,7 +443,7 @@ uint64_t kn_tail_tick(void *state, uint64_t now_ns, const struct kn_emit *next)
 	uint32_t t;
 	while ((t = kn_tail_store_due(s->store, now)) != KN_TAIL_NONE)
 		decide(s, t, now, NULL, next);
-	kn_emit_out_flush(&s->out, next);
+	emit_all(s, next);
 	publish(s);
 	uint64_t d = kn_tail_store_next_deadline(s->store);
 	if (d && s->p->cfg.root_wait_ns) {
@@ -441,6 +472,6 @@ void kn_tail_flush(void *state, const struct kn_emit *next)
 		}
 		decide(s, t, now, s->p->m.early_shutdown, next);
 	}
-	kn_emit_out_flush(&s->out, next);
+	emit_all(s, next);
 	publish(s);
 }

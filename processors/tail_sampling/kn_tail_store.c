@@ -2,8 +2,11 @@
  * kn_tail_store: records, id table, arrival and root lists, buffers (see
  * kn_tail_store.h). Records are allocated in slabs of 256 (never moved, so
  * growing never copies the live ones and capacity stays within one slab of
- * use); a record is 96 bytes, and with the table at load <= 1/2 a buffered
- * trace costs ~104-112 bytes plus its encoded spans. */
+ * use); a record is 80 bytes (the two flags are bit-fields of len and cap,
+ * whose values never exceed 31 bits), and the root-list links (8 bytes per
+ * record) live in a parallel slab allocated only when root_wait_ns is set.
+ * With the table at load <= 1/2 a buffered trace costs ~88-96 bytes (~96-104
+ * with root_wait) plus its encoded spans. */
 #include "kn_tail_store.h"
 
 #include <stdlib.h>
@@ -18,18 +21,27 @@
 struct rec {
 	uint8_t id[16];
 	uint8_t *buf;
-	uint32_t len, cap;        /* buffer bytes used / allocated */
+	uint32_t len : 31;        /* buffer bytes used (<= 0x7fffffff, see append) */
+	uint32_t live : 1;
+	uint32_t cap : 31;        /* buffer bytes allocated (<= 0x7fffffff) */
+	uint32_t on_root : 1;     /* on the root list */
 	uint32_t nspans, nerror;
 	uint64_t min_start_ns, max_end_ns;
 	uint64_t first_seen_ns, root_seen_ns;
 	uint32_t prev, next;      /* arrival list; next is the free-list link when unused */
-	uint32_t rprev, rnext;    /* root list */
-	uint8_t live, on_root;
+};
+
+_Static_assert(sizeof(struct rec) <= 72 + sizeof(uint8_t *), "struct rec grew");
+
+/* Root-list links of a record; only allocated when cfg.root_wait_ns != 0. */
+struct rlink {
+	uint32_t prev, next;
 };
 
 struct kn_tail_store {
 	struct kn_tail_store_cfg cfg;
 	struct rec **slab;        /* record t: slab[t >> SLAB_BITS][t & (SLAB - 1)] */
+	struct rlink **rslab;     /* its root links, same indexing; NULL without root_wait */
 	uint32_t nslabs, cap_slabs;
 	uint32_t nlive, free_head;
 	uint32_t *slot;
@@ -44,6 +56,17 @@ struct kn_tail_store {
 static inline struct rec *R(const struct kn_tail_store *s, uint32_t t)
 {
 	return &s->slab[t >> SLAB_BITS][t & (SLAB - 1)];
+}
+
+static inline struct rlink *RL(const struct kn_tail_store *s, uint32_t t)
+{
+	return &s->rslab[t >> SLAB_BITS][t & (SLAB - 1)];
+}
+
+/* Bytes of one slab: records plus, with root_wait, their root links. */
+static size_t slab_bytes(const struct kn_tail_store *s)
+{
+	return SLAB * (sizeof(struct rec) + (s->cfg.root_wait_ns ? sizeof(struct rlink) : 0));
 }
 
 static size_t table_bytes(uint32_t mask)
@@ -61,14 +84,30 @@ static int slab_add(struct kn_tail_store *s)
 		if (!ns)
 			return -1;
 		s->slab = ns;
+		if (s->cfg.root_wait_ns) {
+			struct rlink **nr = realloc(s->rslab, (size_t)nc * sizeof *nr);
+			if (!nr)
+				return -1;
+			s->rslab = nr;
+		}
 		s->cap_slabs = nc;
 	}
+	struct rlink *rl = NULL;
+	if (s->cfg.root_wait_ns) {
+		rl = calloc(SLAB, sizeof *rl);
+		if (!rl)
+			return -1;
+	}
 	struct rec *r = calloc(SLAB, sizeof *r);
-	if (!r)
+	if (!r) {
+		free(rl);
 		return -1;
+	}
 	uint32_t base = s->nslabs * SLAB;
 	for (uint32_t i = 0; i < SLAB; i++)
 		r[i].next = i + 1 < SLAB ? base + i + 1 : s->free_head;
+	if (rl)
+		s->rslab[s->nslabs] = rl;
 	s->slab[s->nslabs++] = r;
 	s->free_head = base;
 	return 0;
@@ -107,8 +146,11 @@ void kn_tail_store_destroy(struct kn_tail_store *s)
 			if (s->slab[k][i].live)
 				free(s->slab[k][i].buf);
 		free(s->slab[k]);
+		if (s->rslab)
+			free(s->rslab[k]);
 	}
 	free(s->slab);
+	free(s->rslab);
 	free(s->slot);
 	free(s);
 }
@@ -148,7 +190,7 @@ size_t kn_tail_store_would(const struct kn_tail_store *s, uint32_t t, size_t add
 	}
 	size_t more = add;
 	if (s->free_head == NIL)
-		more += SLAB * sizeof(struct rec);
+		more += slab_bytes(s);
 	if (2 * ((uint64_t)s->nlive + 1) > (uint64_t)s->mask + 1)
 		more += table_bytes(s->mask);
 	return now + more;
@@ -198,7 +240,6 @@ uint32_t kn_tail_store_open(struct kn_tail_store *s, const uint8_t id[16], uint6
 	r->live = 1;
 	r->min_start_ns = UINT64_MAX;
 	r->first_seen_ns = now;
-	r->rprev = r->rnext = NIL;
 	/* arrival list tail */
 	r->prev = s->tail;
 	r->next = NIL;
@@ -248,10 +289,10 @@ int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_ta
 			r->root_seen_ns = now ? now : 1;
 			if (s->cfg.root_wait_ns) {
 				r->on_root = 1;
-				r->rprev = s->rtail;
-				r->rnext = NIL;
+				RL(s, t)->prev = s->rtail;
+				RL(s, t)->next = NIL;
 				if (s->rtail != NIL)
-					R(s, s->rtail)->rnext = t;
+					RL(s, s->rtail)->next = t;
 				else
 					s->rhead = t;
 				s->rtail = t;
@@ -305,14 +346,15 @@ void kn_tail_store_remove(struct kn_tail_store *s, uint32_t t)
 	else
 		s->tail = r->prev;
 	if (r->on_root) {
-		if (r->rprev != NIL)
-			R(s, r->rprev)->rnext = r->rnext;
+		struct rlink *l = RL(s, t);
+		if (l->prev != NIL)
+			RL(s, l->prev)->next = l->next;
 		else
-			s->rhead = r->rnext;
-		if (r->rnext != NIL)
-			R(s, r->rnext)->rprev = r->rprev;
+			s->rhead = l->next;
+		if (l->next != NIL)
+			RL(s, l->next)->prev = l->prev;
 		else
-			s->rtail = r->rprev;
+			s->rtail = l->prev;
 	}
 	s->buf_bytes -= r->cap;
 	s->spans -= r->nspans;
@@ -362,8 +404,9 @@ uint64_t kn_tail_store_spans(const struct kn_tail_store *s)
 
 size_t kn_tail_store_bytes(const struct kn_tail_store *s)
 {
-	return sizeof *s + (size_t)s->cap_slabs * sizeof *s->slab +
-	       (size_t)s->nslabs * SLAB * sizeof(struct rec) + table_bytes(s->mask) + s->buf_bytes;
+	size_t ptrs = (size_t)s->cap_slabs * sizeof *s->slab * (s->cfg.root_wait_ns ? 2 : 1);
+	return sizeof *s + ptrs + (size_t)s->nslabs * slab_bytes(s) + table_bytes(s->mask) +
+	       s->buf_bytes;
 }
 
 size_t kn_tail_store_trace_bytes(const struct kn_tail_store *s, uint32_t t)

@@ -25,9 +25,10 @@
  * Memory accounting, in bytes: the store struct, the record slabs and the
  * table at their capacities, and every buffer's capacity (W1-like traces:
  * encoded size + ~60 bytes per span, see tests/unit/test_tail_store.c; W1
- * itself in bench/bench_tail's steady state: + ~72, of which ~19 are the
- * 96-byte record, ~2 the table and ~50 the Resource and scope bytes every
- * trace's buffer copies). kn_tail_store_would
+ * itself in bench/bench_tail's steady state: + ~68.5, of which ~16 are the
+ * 80-byte record (+8 bytes of root links with root_wait), ~2 the table and
+ * ~50 the Resource and scope bytes every trace's buffer copies).
+ * kn_tail_store_would
  * tells what an append would make it; the caller keeps it under its bound.
  *
  * Ownership: the store owns records and buffers; views are valid until

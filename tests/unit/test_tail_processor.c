@@ -231,7 +231,30 @@ struct sink {
 	struct out o[4096];
 	uint32_t n;
 	uint64_t spans;
+	uint64_t chunks;
+	struct kn_wire_index ix;  /* cross-checks the emitted span headers */
 };
+
+/* Field by field (the struct has tail padding). */
+static void hdr_equal(const struct kn_span_hdr *a, const struct kn_span_hdr *x)
+{
+	assert_memory_equal(a->trace_id, x->trace_id, 16);
+	assert_memory_equal(a->span_id, x->span_id, 8);
+	assert_memory_equal(a->parent_span_id, x->parent_span_id, 8);
+	assert_int_equal(a->start_ns, x->start_ns);
+	assert_int_equal(a->end_ns, x->end_ns);
+	assert_int_equal(a->off, x->off);
+	assert_int_equal(a->len, x->len);
+	assert_int_equal(a->name_off, x->name_off);
+	assert_int_equal(a->name_len, x->name_len);
+	assert_int_equal(a->flags, x->flags);
+	assert_int_equal(a->kind, x->kind);
+	assert_int_equal(a->status_code, x->status_code);
+	assert_int_equal(a->nattrs, x->nattrs);
+	assert_int_equal(a->nlinks, x->nlinks);
+	assert_int_equal(a->resource_idx, x->resource_idx);
+	assert_int_equal(a->scope_idx, x->scope_idx);
+}
 
 static int collect(void *ctx, struct kn_batch *b)
 {
@@ -239,12 +262,19 @@ static int collect(void *ctx, struct kn_batch *b)
 	uint32_t sum = 0;
 	for (uint32_t i = 0; i < b->n; i++) {
 		struct kn_chunk *c = b->chunks[i];
-		/* the headers were rebuilt from the emitted bytes: one trace per chunk */
+		/* a chunk holds the kept traces of one round one after another; its
+		 * span headers (each trace indexed alone, then rebased) must be
+		 * exactly what indexing the whole chunk gives */
 		assert_true(c->nspans > 0);
+		struct kn_err err = {{0}};
+		assert_int_equal(kn_wire_index_request(&s->ix, c->data, c->len, &err), KN_OK);
+		assert_int_equal(s->ix.rejected, 0);
+		assert_int_equal(s->ix.nspans, c->nspans);
 		for (uint32_t k = 0; k < c->nspans; k++) {
-			assert_memory_equal(c->spans[k].trace_id, c->spans[0].trace_id, 16);
 			assert_true(c->spans[k].off + c->spans[k].len <= c->len);
+			hdr_equal(&c->spans[k], &s->ix.spans[k]);
 		}
+		s->chunks++;
 		sum += c->nspans;
 		s->spans += c->nspans;
 		if (s->n < 4096) {
@@ -297,6 +327,7 @@ static void fx_init(struct fx *f, const char *yaml)
 {
 	struct kn_err err = {{0}};
 	memset(f, 0, sizeof *f);
+	kn_wire_index_init(&f->sink.ix);
 	kn_budget_init(0);
 	if (fx_config(f, yaml, &err) != KN_OK)
 		fail_msg("config: %s", err.msg);
@@ -322,6 +353,7 @@ static void fx_fini(struct fx *f)
 	kn_cnode_free(f->root);
 	kn_metrics_destroy(f->m);
 	sink_clear(&f->sink);
+	kn_wire_index_free(&f->sink.ix);
 	/* every input chunk was released, every emitted one too */
 	assert_int_equal(kn_budget_used(), 0);
 }
