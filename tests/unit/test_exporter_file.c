@@ -21,145 +21,14 @@
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "collector/config/kn_config.h"
+#include "kn_test_chunks.h"
 #include "collector/core/kn_clock.h"
 #include "collector/core/kn_metrics.h"
 #include "collector/json/kn_pbjson.h"
 #include "exporters/file/kn_exporter_file.h"
 #include "exporters/file/kn_fileout.h"
 
-/* Test helper: a chunk holding one packed ExportTraceServiceRequest with
- * nres resources x nspans spans, span headers filled the way the wire reader
- * would. Span k (k counts over the chunk) of chunk `seed` has name
- * "op-<seed>-<k>", trace_id bytes {seed, k, 1..}, kind 1 + k % 5, status k % 3,
- * duration 1.5 ms + k ns. pad > 0 adds a string attribute of pad bytes. */
-static struct kn_chunk *make_chunk(uint32_t seed, uint32_t nres, uint32_t nspans, size_t pad)
-{
-	Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req =
-		OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
-	uint32_t total = nres * nspans;
-	Opentelemetry__Proto__Trace__V1__ResourceSpans *rs = calloc(nres, sizeof *rs);
-	Opentelemetry__Proto__Trace__V1__ResourceSpans **rsp = calloc(nres, sizeof *rsp);
-	Opentelemetry__Proto__Resource__V1__Resource *res = calloc(nres, sizeof *res);
-	Opentelemetry__Proto__Common__V1__KeyValue *rkv = calloc(nres, sizeof *rkv);
-	Opentelemetry__Proto__Common__V1__KeyValue **rkvp = calloc(nres, sizeof *rkvp);
-	Opentelemetry__Proto__Common__V1__AnyValue *rav = calloc(nres, sizeof *rav);
-	Opentelemetry__Proto__Trace__V1__ScopeSpans *ss = calloc(nres, sizeof *ss);
-	Opentelemetry__Proto__Trace__V1__ScopeSpans **ssp = calloc(nres, sizeof *ssp);
-	Opentelemetry__Proto__Trace__V1__Span *sp = calloc(total, sizeof *sp);
-	Opentelemetry__Proto__Trace__V1__Span **spp = calloc(total, sizeof *spp);
-	Opentelemetry__Proto__Trace__V1__Status *st = calloc(total, sizeof *st);
-	Opentelemetry__Proto__Common__V1__KeyValue pkv =
-		OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
-	Opentelemetry__Proto__Common__V1__KeyValue *pkvp = &pkv;
-	Opentelemetry__Proto__Common__V1__AnyValue pav =
-		OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
-	char *padstr = calloc(1, pad + 1);
-	char (*names)[32] = calloc(total, 32);
-	char (*svc)[32] = calloc(nres, 32);
-	uint8_t (*ids)[24] = calloc(total, 24);
-	assert_non_null(rs); assert_non_null(rsp); assert_non_null(res); assert_non_null(rkv);
-	assert_non_null(rkvp); assert_non_null(rav); assert_non_null(ss); assert_non_null(ssp);
-	assert_non_null(sp); assert_non_null(spp); assert_non_null(st); assert_non_null(padstr);
-	assert_non_null(names); assert_non_null(svc); assert_non_null(ids);
-	memset(padstr, 'x', pad);
-	pkv.key = "pad";
-	pkv.value = &pav;
-	pav.value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-	pav.string_value = padstr;
 
-	for (uint32_t r = 0; r < nres; r++) {
-		Opentelemetry__Proto__Trace__V1__ResourceSpans rsi =
-			OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT;
-		Opentelemetry__Proto__Resource__V1__Resource resi =
-			OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
-		Opentelemetry__Proto__Common__V1__KeyValue kvi =
-			OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
-		Opentelemetry__Proto__Common__V1__AnyValue avi =
-			OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
-		Opentelemetry__Proto__Trace__V1__ScopeSpans ssi =
-			OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
-		rs[r] = rsi; res[r] = resi; rkv[r] = kvi; rav[r] = avi; ss[r] = ssi;
-		snprintf(svc[r], 32, "svc-%04u-%u", seed, r);
-		rav[r].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-		rav[r].string_value = svc[r];
-		rkv[r].key = "service.name";
-		rkv[r].value = &rav[r];
-		rkvp[r] = &rkv[r];
-		res[r].n_attributes = 1;
-		res[r].attributes = &rkvp[r];
-		rs[r].resource = &res[r];
-		ssp[r] = &ss[r];
-		rs[r].n_scope_spans = 1;
-		rs[r].scope_spans = &ssp[r];
-		ss[r].n_spans = nspans;
-		ss[r].spans = &spp[r * nspans];
-		rsp[r] = &rs[r];
-		for (uint32_t i = 0; i < nspans; i++) {
-			uint32_t k = r * nspans + i;
-			Opentelemetry__Proto__Trace__V1__Span s = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
-			Opentelemetry__Proto__Trace__V1__Status sti =
-				OPENTELEMETRY__PROTO__TRACE__V1__STATUS__INIT;
-			sp[k] = s;
-			st[k] = sti;
-			for (int j = 0; j < 24; j++)
-				ids[k][j] = (uint8_t)(j + 1);
-			ids[k][0] = (uint8_t)seed;
-			ids[k][1] = (uint8_t)k;
-			ids[k][16] = (uint8_t)seed;
-			ids[k][17] = (uint8_t)k;
-			sp[k].trace_id = (ProtobufCBinaryData){ 16, ids[k] };
-			sp[k].span_id = (ProtobufCBinaryData){ 8, ids[k] + 16 };
-			snprintf(names[k], 32, "op-%04u-%04u", seed, k);
-			sp[k].name = names[k];
-			sp[k].kind = (Opentelemetry__Proto__Trace__V1__Span__SpanKind)(1 + k % 5);
-			sp[k].start_time_unix_nano = 1700000000000000000ull + k * 1000ull;
-			sp[k].end_time_unix_nano = sp[k].start_time_unix_nano + 1500000ull + k;
-			st[k].code = (Opentelemetry__Proto__Trace__V1__Status__StatusCode)(k % 3);
-			sp[k].status = &st[k];
-			if (pad) {
-				sp[k].n_attributes = 1;
-				sp[k].attributes = &pkvp;
-			}
-			spp[k] = &sp[k];
-		}
-	}
-	req.n_resource_spans = nres;
-	req.resource_spans = rsp;
-	size_t len = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(&req);
-	struct kn_chunk *c = kn_chunk_alloc(total, (uint32_t)len);
-	assert_non_null(c);
-	c->len = (uint32_t)opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, c->data);
-	assert_int_equal(c->len, len);
-	c->accepted_ns = 1;
-	for (uint32_t k = 0; k < total; k++) {
-		struct kn_span_hdr *h = &c->spans[k];
-		memset(h, 0, sizeof *h);
-		memcpy(h->trace_id, ids[k], 16);
-		memcpy(h->span_id, ids[k] + 16, 8);
-		h->start_ns = sp[k].start_time_unix_nano;
-		h->end_ns = sp[k].end_time_unix_nano;
-		h->kind = (int32_t)sp[k].kind;
-		h->status_code = (int32_t)st[k].code;
-		const uint8_t *at = memmem(c->data, c->len, names[k], strlen(names[k]));
-		assert_non_null(at);
-		h->name_off = (uint32_t)(at - c->data);
-		h->name_len = (uint32_t)strlen(names[k]);
-		h->resource_idx = k / nspans;
-	}
-	free(rs); free(rsp); free(res); free(rkv); free(rkvp); free(rav); free(ss); free(ssp);
-	free(sp); free(spp); free(st); free(padstr); free(names); free(svc); free(ids);
-	return c;
-}
-
-static struct kn_batch *make_batch(uint32_t seed, uint32_t nchunks, uint32_t nres,
-				   uint32_t nspans, size_t pad)
-{
-	struct kn_batch *b = kn_batch_new(nchunks);
-	assert_non_null(b);
-	for (uint32_t i = 0; i < nchunks; i++)
-		assert_int_equal(kn_batch_add(&b, make_chunk(seed + i, nres, nspans, pad)), KN_OK);
-	return b;
-}
 
 /* ---- fixtures ---- */
 
@@ -361,8 +230,8 @@ static void test_json_lines(void **state)
 	struct fx *f = *state;
 	struct kn_exporter_file_cfg cfg;
 	base_cfg(&cfg, f->path, "json", "");
-	struct kn_batch *b[3] = { make_batch(1, 1, 1, 3, 0), make_batch(10, 2, 2, 2, 0),
-				  make_batch(20, 3, 1, 1, 16) };
+	struct kn_batch *b[3] = { kn_test_batch(1, 1, 1, 3, 0), kn_test_batch(10, 2, 2, 2, 0),
+				  kn_test_batch(20, 3, 1, 1, 16) };
 	struct rec recs[3];
 	run_export(&cfg, b, 3, recs);
 	size_t len;
@@ -381,7 +250,7 @@ static void test_proto_records_append(void **state)
 {
 	struct fx *f = *state;
 	/* A record already in the file stays: the exporter appends. */
-	struct kn_batch *old = make_batch(200, 1, 1, 2, 0);
+	struct kn_batch *old = kn_test_batch(200, 1, 1, 2, 0);
 	struct rec recs[4];
 	recs[0].len = old->bytes;
 	recs[0].data = kn_batch_flatten(old);
@@ -397,8 +266,8 @@ static void test_proto_records_append(void **state)
 	struct kn_exporter_file_cfg cfg;
 	base_cfg(&cfg, f->path, "proto", "");
 	/* 40 chunks: more than the on-stack iovec array holds. */
-	struct kn_batch *b[3] = { make_batch(1, 1, 2, 3, 0), make_batch(10, 40, 1, 1, 0),
-				  make_batch(60, 2, 1, 5, 100) };
+	struct kn_batch *b[3] = { kn_test_batch(1, 1, 2, 3, 0), kn_test_batch(10, 40, 1, 1, 0),
+				  kn_test_batch(60, 2, 1, 5, 100) };
 	run_export(&cfg, b, 3, recs + 1);
 	size_t len;
 	uint8_t *buf = read_all(f->path, &len);
@@ -416,8 +285,8 @@ static void test_zstd_json_and_proto(void **state)
 		snprintf(path, sizeof path, "%s/z.%s.zst", f->dir, formats[k]);
 		struct kn_exporter_file_cfg cfg;
 		base_cfg(&cfg, path, formats[k], "zstd");
-		struct kn_batch *b[3] = { make_batch(1, 1, 1, 3, 0), make_batch(10, 2, 2, 2, 300),
-					  make_batch(20, 3, 1, 1, 0) };
+		struct kn_batch *b[3] = { kn_test_batch(1, 1, 1, 3, 0), kn_test_batch(10, 2, 2, 2, 300),
+					  kn_test_batch(20, 3, 1, 1, 0) };
 		struct rec recs[3];
 		run_export(&cfg, b, 3, recs);
 		size_t zlen, len;
@@ -447,7 +316,7 @@ static void test_zstd_flush_interval(void **state)
 	void *inst = NULL;
 	assert_int_equal(kn_exporter_file.create(&ctx, &cfg, &inst, &err), KN_OK);
 	assert_int_equal(kn_exporter_file.start(inst, &err), KN_OK);
-	struct kn_batch *b1 = make_batch(1, 1, 1, 4, 0), *b2 = make_batch(5, 1, 1, 4, 0);
+	struct kn_batch *b1 = kn_test_batch(1, 1, 1, 4, 0), *b2 = kn_test_batch(5, 1, 1, 4, 0);
 	struct rec recs[2] = { { kn_batch_flatten(b1), b1->bytes }, { kn_batch_flatten(b2), b2->bytes } };
 	assert_int_equal(kn_exporter_file.export(inst, b1), KN_OK);
 
@@ -531,7 +400,7 @@ static void test_rotation(void **state)
 		struct kn_batch *b[N];
 		struct rec recs[N];
 		for (int i = 0; i < N; i++)
-			b[i] = make_batch((uint32_t)i, 1, 1, 10, 4000);
+			b[i] = kn_test_batch((uint32_t)i, 1, 1, 10, 4000);
 		run_export(&cfg, b, N, recs);
 		size_t per = recs[0].len + 4;
 		size_t per_file = (1u << 20) / per;
