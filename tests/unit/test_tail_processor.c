@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "collector/config/kn_config.h"
+#include "kn_test_traces.h"
 #include "collector/core/kn_budget.h"
 #include "collector/core/kn_metrics.h"
 #include "collector/wire/kn_wire.h"
@@ -37,173 +38,11 @@ typedef Opentelemetry__Proto__Trace__V1__Span Span;
 typedef Opentelemetry__Proto__Common__V1__KeyValue KV;
 typedef Opentelemetry__Proto__Common__V1__AnyValue AV;
 
-/* ---- building requests ---- */
-
-struct tspan {
-	uint32_t trace;     /* trace number -> id */
-	uint32_t span;      /* span number (>= 1) -> span id */
-	uint32_t parent;    /* 0 = root */
-	uint32_t res;       /* ResourceSpans number; consecutive equal ones share one */
-	uint32_t scope;     /* ScopeSpans number within it; consecutive equal ones share one */
-	int error;
-	uint64_t start, end;
-	uint32_t nattrs;    /* extra string attributes */
-	uint32_t nres_attrs;/* resource attributes (W1: 5) */
-	uint32_t flags;     /* Span.flags */
-	const char *tracestate;
-};
-
-static void trace_id(uint8_t id[16], uint32_t t)
-{
-	for (int i = 0; i < 16; i++)
-		id[i] = (uint8_t)(0x11 * (i + 1) ^ (t >> (8 * (i % 4))));
-	id[0] = 0xab;
-}
-
-static void span_id(uint8_t id[8], uint32_t s)
-{
-	memset(id, 0, 8);
-	memcpy(id, &s, 4);
-	id[7] = 0xcd;
-}
-
-static KV *kv_str(const char *k, const char *v)
-{
-	KV *kv = malloc(sizeof *kv);
-	AV *av = malloc(sizeof *av);
-	opentelemetry__proto__common__v1__key_value__init(kv);
-	opentelemetry__proto__common__v1__any_value__init(av);
-	av->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-	av->string_value = strdup(v);
-	kv->key = strdup(k);
-	kv->value = av;
-	return kv;
-}
-
-static void kv_free(KV *kv)
-{
-	free(kv->key);
-	free(kv->value->string_value);
-	free(kv->value);
-	free(kv);
-}
-
-/* Packs the spans into a request (malloc'ed; *len its size). */
-static uint8_t *pack(const struct tspan *sp, size_t n, size_t *len)
-{
-	static const char *const res_keys[] = {"service.name", "service.version", "host.name",
-					       "deployment.environment.name",
-					       "telemetry.sdk.language"};
-	static const char *const res_vals[] = {"checkout", "1.4.2", "node-12.cluster.local",
-					       "production", "go"};
-	Req req = OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
-	req.resource_spans = calloc(n, sizeof *req.resource_spans);
-	Opentelemetry__Proto__Resource__V1__Resource *res = calloc(n, sizeof *res);
-	RS *rs = calloc(n, sizeof *rs);
-	SS *ss = calloc(n, sizeof *ss);
-	SS **ssp = calloc(n, sizeof *ssp);
-	Opentelemetry__Proto__Common__V1__InstrumentationScope *scope = calloc(n, sizeof *scope);
-	Span *spans = calloc(n, sizeof *spans);
-	Span **spp = calloc(n, sizeof *spp);
-	Opentelemetry__Proto__Trace__V1__Status *status = calloc(n, sizeof *status);
-	char names[64][32];
-	uint8_t ids[4096][32];
-	assert_true(n <= 4096);
-	size_t nrs = 0, nss = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct tspan *t = &sp[i];
-		int new_rs = i == 0 || t->res != sp[i - 1].res;
-		if (new_rs) {
-			opentelemetry__proto__resource__v1__resource__init(&res[nrs]);
-			opentelemetry__proto__trace__v1__resource_spans__init(&rs[nrs]);
-			uint32_t na = t->nres_attrs ? t->nres_attrs : 1;
-			res[nrs].attributes = calloc(na, sizeof(KV *));
-			res[nrs].n_attributes = na;
-			for (uint32_t a = 0; a < na; a++) {
-				char v[64];
-				snprintf(v, sizeof v, "%s-%u", res_vals[a % 5], a == 0 ? t->res : a);
-				res[nrs].attributes[a] = kv_str(res_keys[a % 5], v);
-			}
-			rs[nrs].resource = &res[nrs];
-			rs[nrs].scope_spans = &ssp[nss];
-			req.resource_spans[nrs] = &rs[nrs];
-			nrs++;
-		}
-		if (new_rs || t->scope != sp[i - 1].scope) {
-			opentelemetry__proto__trace__v1__scope_spans__init(&ss[nss]);
-			opentelemetry__proto__common__v1__instrumentation_scope__init(&scope[nss]);
-			snprintf(names[nss % 64], sizeof names[0], "lib-%u", t->scope);
-			scope[nss].name = names[nss % 64];
-			ss[nss].scope = &scope[nss];
-			ss[nss].spans = &spp[i];
-			ssp[nss] = &ss[nss];
-			rs[nrs - 1].n_scope_spans++;
-			nss++;
-		}
-		Span *s = &spans[i];
-		opentelemetry__proto__trace__v1__span__init(s);
-		trace_id(ids[i], t->trace);
-		span_id(ids[i] + 16, t->span);
-		s->trace_id = (ProtobufCBinaryData){16, ids[i]};
-		s->span_id = (ProtobufCBinaryData){8, ids[i] + 16};
-		if (t->parent) {
-			span_id(ids[i] + 24, t->parent);
-			s->parent_span_id = (ProtobufCBinaryData){8, ids[i] + 24};
-		}
-		s->name = t->parent ? "GET /api/child" : "GET /api/root";
-		s->start_time_unix_nano = t->start;
-		s->end_time_unix_nano = t->end;
-		s->kind = t->parent ? 3 : 2;
-		s->flags = t->flags;
-		if (t->tracestate)
-			s->trace_state = (char *)t->tracestate;
-		opentelemetry__proto__trace__v1__status__init(&status[i]);
-		status[i].code = t->error ? 2 : 0;
-		s->status = &status[i];
-		if (t->nattrs) {
-			s->attributes = calloc(t->nattrs, sizeof(KV *));
-			s->n_attributes = t->nattrs;
-			for (uint32_t a = 0; a < t->nattrs; a++) {
-				char k[32], v[48];
-				snprintf(k, sizeof k, "http.attr.%u", a);
-				snprintf(v, sizeof v, "value-%u-%u", t->span, a);
-				s->attributes[a] = kv_str(k, v);
-			}
-		}
-		spp[i] = s;
-		ss[nss - 1].n_spans++;
-	}
-	req.n_resource_spans = nrs;
-	*len = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(&req);
-	uint8_t *buf = malloc(*len ? *len : 1);
-	opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, buf);
-	for (size_t i = 0; i < nrs; i++) {
-		for (size_t a = 0; a < res[i].n_attributes; a++)
-			kv_free(res[i].attributes[a]);
-		free(res[i].attributes);
-	}
-	for (size_t i = 0; i < n; i++) {
-		for (size_t a = 0; a < spans[i].n_attributes; a++)
-			kv_free(spans[i].attributes[a]);
-		free(spans[i].attributes);
-	}
-	free(req.resource_spans);
-	free(res);
-	free(rs);
-	free(ss);
-	free(ssp);
-	free(scope);
-	free(spans);
-	free(spp);
-	free(status);
-	return buf;
-}
-
 /* The request as one chunk, charged to the budget like a receiver does. */
-static struct kn_chunk *chunk_of(const struct tspan *sp, size_t n, uint64_t accepted)
+static struct kn_chunk *chunk_of(const struct kn_test_span *sp, size_t n, uint64_t accepted)
 {
 	size_t len;
-	uint8_t *buf = pack(sp, n, &len);
+	uint8_t *buf = kn_test_pack(sp, n, &len);
 	struct kn_wire_index ix;
 	struct kn_err err;
 	kn_wire_index_init(&ix);
@@ -358,7 +197,7 @@ static void fx_fini(struct fx *f)
 	assert_int_equal(kn_budget_used(), 0);
 }
 
-static void feed(struct fx *f, const struct tspan *sp, size_t n, uint64_t now)
+static void feed(struct fx *f, const struct kn_test_span *sp, size_t n, uint64_t now)
 {
 	struct kn_batch *b = kn_batch_new(1);
 	assert_int_equal(kn_batch_add(&b, chunk_of(sp, n, now)), KN_OK);
@@ -410,7 +249,7 @@ static Req *unpack_out(struct fx *f, uint32_t i, uint32_t tr, uint32_t nspans)
 		NULL, o->len, o->data);
 	assert_non_null(r);
 	uint8_t id[16];
-	trace_id(id, tr);
+	kn_test_trace_id(id, tr);
 	uint32_t got = 0;
 	for (size_t a = 0; a < r->n_resource_spans; a++) {
 		RS *rs = r->resource_spans[a];
@@ -441,7 +280,7 @@ static void test_decision_wait(void **st)
 	struct fx f;
 	fx_init(&f, "{decision_wait: 10s, " POLICY_ERRORS "}");
 	/* trace 1 has an error in a second resource; trace 2 has none */
-	struct tspan a[] = {
+	struct kn_test_span a[] = {
 		{.trace = 1, .span = 1, .res = 0, .start = 10, .end = 20},
 		{.trace = 2, .span = 7, .res = 0, .start = 10, .end = 20},
 		{.trace = 1, .span = 2, .parent = 1, .res = 1, .error = 1, .start = 11, .end = 19, .nattrs = 2},
@@ -451,7 +290,7 @@ static void test_decision_wait(void **st)
 	assert_int_equal(gauge(&f, "kansatsu_tail_traces_in_memory"), 2);
 	assert_int_equal(tick(&f, T0 + 1), T0 + 10 * SEC);
 	/* more of trace 1 later does not move its deadline */
-	struct tspan b[] = {{.trace = 1, .span = 3, .parent = 1, .res = 2, .start = 12, .end = 13}};
+	struct kn_test_span b[] = {{.trace = 1, .span = 3, .parent = 1, .res = 2, .start = 12, .end = 13}};
 	feed(&f, b, 1, T0 + 5 * SEC);
 	assert_int_equal(tick(&f, T0 + 10 * SEC - 1), T0 + 10 * SEC);
 	assert_int_equal(f.sink.n, 0);
@@ -476,14 +315,14 @@ static void test_root_grace(void **st)
 	(void)st;
 	struct fx f;
 	fx_init(&f, "{decision_wait: 30s, decision_wait_after_root_received: 1s, " POLICY_ERRORS "}");
-	struct tspan child[] = {{.trace = 1, .span = 2, .parent = 1, .res = 0, .error = 1}};
-	struct tspan other[] = {{.trace = 2, .span = 2, .parent = 1, .res = 0, .error = 1}};
+	struct kn_test_span child[] = {{.trace = 1, .span = 2, .parent = 1, .res = 0, .error = 1}};
+	struct kn_test_span other[] = {{.trace = 2, .span = 2, .parent = 1, .res = 0, .error = 1}};
 	feed(&f, child, 1, T0);
 	feed(&f, other, 1, T0 + SEC);
 	/* no root yet: the worker is still asked back soon, in case one arrives */
 	uint64_t d = tick(&f, T0 + SEC);
 	assert_true(d > T0 + SEC && d <= T0 + SEC + SEC / 10);
-	struct tspan root[] = {{.trace = 1, .span = 1, .parent = 0, .res = 0}};
+	struct kn_test_span root[] = {{.trace = 1, .span = 1, .parent = 0, .res = 0}};
 	feed(&f, root, 1, T0 + 2 * SEC);
 	assert_int_equal(tick(&f, T0 + 3 * SEC - 1), T0 + 3 * SEC);
 	assert_int_equal(f.sink.n, 0);
@@ -505,7 +344,7 @@ static void test_late_spans(void **st)
 	(void)st;
 	struct fx f;
 	fx_init(&f, "{decision_wait: 1s, policy_attribute: sampling.policy, " POLICY_ERRORS "}");
-	struct tspan a[] = {
+	struct kn_test_span a[] = {
 		{.trace = 1, .span = 1, .res = 0, .error = 1},
 		{.trace = 2, .span = 1, .res = 0},
 	};
@@ -513,7 +352,7 @@ static void test_late_spans(void **st)
 	tick(&f, T0 + SEC);
 	assert_int_equal(f.sink.n, 1);
 	/* late spans: trace 1's go out at once, trace 2's are dropped, trace 3 is new */
-	struct tspan late[] = {
+	struct kn_test_span late[] = {
 		{.trace = 2, .span = 5, .parent = 1, .res = 0, .error = 1},
 		{.trace = 1, .span = 2, .parent = 1, .res = 0},
 		{.trace = 3, .span = 1, .res = 0},
@@ -547,13 +386,13 @@ static void test_memory_flood(void **st)
 	struct fx f;
 	fx_init(&f, "{decision_wait: 30s, max_memory_mib: 1, num_traces: 1000000, " POLICY_ERRORS "}");
 	enum { CHUNKS = 1500, PER = 10 };
-	struct tspan sp[PER * 2];
+	struct kn_test_span sp[PER * 2];
 	uint32_t tr = 0;
 	for (uint32_t c = 0; c < CHUNKS; c++) {
 		uint32_t n = 0;
 		for (uint32_t k = 0; k < PER; k++, tr++)
 			for (uint32_t s = 0; s < 2; s++)
-				sp[n++] = (struct tspan){.trace = tr, .span = 1 + s, .parent = s, .res = k % 3,
+				sp[n++] = (struct kn_test_span){.trace = tr, .span = 1 + s, .parent = s, .res = k % 3,
 							 .scope = k, .error = s && tr % 10 == 0,
 							 .nattrs = 8};
 		feed(&f, sp, n, T0 + c * 1000);
@@ -592,7 +431,7 @@ static void test_num_traces(void **st)
 	struct fx f;
 	fx_init(&f, "{decision_wait: 30s, num_traces: 100, " POLICY_ERRORS "}");
 	for (uint32_t t = 0; t < 250; t++) {
-		struct tspan s = {.trace = t, .span = 1, .res = 0, .error = t % 2};
+		struct kn_test_span s = {.trace = t, .span = 1, .res = 0, .error = t % 2};
 		feed(&f, &s, 1, T0 + t);
 		assert_true(gauge(&f, "kansatsu_tail_traces_in_memory") <= 100);
 	}
@@ -611,9 +450,9 @@ static void test_oversize(void **st)
 	(void)st;
 	struct fx f;
 	fx_init(&f, "{decision_wait: 10s, maximum_trace_size_bytes: 1500, " POLICY_ERRORS "}");
-	struct tspan a[] = {{.trace = 1, .span = 1, .res = 0, .error = 1, .nattrs = 10}};
-	struct tspan b[] = {{.trace = 1, .span = 2, .parent = 1, .res = 0, .error = 1, .nattrs = 40}};
-	struct tspan small[] = {{.trace = 2, .span = 1, .res = 0, .error = 1}};
+	struct kn_test_span a[] = {{.trace = 1, .span = 1, .res = 0, .error = 1, .nattrs = 10}};
+	struct kn_test_span b[] = {{.trace = 1, .span = 2, .parent = 1, .res = 0, .error = 1, .nattrs = 40}};
+	struct kn_test_span small[] = {{.trace = 2, .span = 1, .res = 0, .error = 1}};
 	feed(&f, a, 1, T0);
 	feed(&f, small, 1, T0);
 	assert_int_equal(gauge(&f, "kansatsu_tail_traces_in_memory"), 2);
@@ -621,7 +460,7 @@ static void test_oversize(void **st)
 	assert_int_equal(counter(&f, "kansatsu_tail_traces_too_large_total", NULL), 1);
 	assert_int_equal(counter(&f, "kansatsu_tail_spans_total", "decision=\"not_sampled\""), 2);
 	assert_int_equal(gauge(&f, "kansatsu_tail_traces_in_memory"), 1);
-	struct tspan c[] = {{.trace = 1, .span = 3, .parent = 1, .res = 0, .error = 1}};
+	struct kn_test_span c[] = {{.trace = 1, .span = 3, .parent = 1, .res = 0, .error = 1}};
 	feed(&f, c, 1, T0 + 2 * SEC);  /* later spans follow the decision */
 	assert_int_equal(counter(&f, "kansatsu_tail_late_spans_total", "decision=\"not_sampled\""), 1);
 	tick(&f, T0 + 10 * SEC);
@@ -636,7 +475,7 @@ static void test_policy_attribute_rewrite(void **st)
 	(void)st;
 	struct fx f;
 	fx_init(&f, "{decision_wait: 1s, policy_attribute: sampling.policy, " POLICY_ERRORS "}");
-	struct tspan a[] = {
+	struct kn_test_span a[] = {
 		{.trace = 4, .span = 1, .res = 0, .scope = 0, .nattrs = 3},
 		{.trace = 4, .span = 2, .parent = 1, .res = 0, .scope = 1, .error = 1},
 		{.trace = 4, .span = 3, .parent = 1, .res = 1, .scope = 0, .nattrs = 1},
@@ -674,7 +513,7 @@ static void test_tracestate_rewrite(void **st)
 	fx_init(&f, "{decision_wait: 1s, policy_attribute: kept.by, policies: [{name: all, "
 		    "type: probabilistic, probabilistic: {sampling_percentage: 100}}]}");
 	/* W3C random flag set: the probabilistic policy works in consistent mode */
-	struct tspan a[] = {
+	struct kn_test_span a[] = {
 		{.trace = 5, .span = 1, .res = 0, .flags = 0x302, .tracestate = "vendor=x"},
 		{.trace = 5, .span = 2, .parent = 1, .res = 0, .flags = 0x302},
 		{.trace = 5, .span = 3, .parent = 1, .res = 1, .flags = 0x302, .tracestate = "ot=rv:ffffffffffffff,a=b"},
@@ -711,7 +550,7 @@ static void test_shutdown(void **st)
 	(void)st;
 	struct fx f;
 	fx_init(&f, "{decision_wait: 30s, " POLICY_ERRORS "}");
-	struct tspan a[] = {{.trace = 1, .span = 1, .res = 0, .error = 1}, {.trace = 2, .span = 1, .res = 0}};
+	struct kn_test_span a[] = {{.trace = 1, .span = 1, .res = 0, .error = 1}, {.trace = 2, .span = 1, .res = 0}};
 	feed(&f, a, 2, T0);
 	kn_processor_tail_sampling.flush(f.state, &f.next);
 	assert_int_equal(f.sink.n, 1);
@@ -800,7 +639,7 @@ static void test_budget_overrun(void **st)
 	(void)st;
 	struct fx f;
 	fx_init(&f, "{decision_wait: 1s, " POLICY_ERRORS "}");
-	struct tspan a[] = {{.trace = 1, .span = 1, .res = 0, .error = 1},
+	struct kn_test_span a[] = {{.trace = 1, .span = 1, .res = 0, .error = 1},
 			    {.trace = 1, .span = 2, .parent = 1, .res = 0}};
 	feed(&f, a, 2, T0);
 	assert_int_equal(kn_budget_used(), 0);   /* the input chunk was released */

@@ -19,6 +19,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "processors/tail_sampling/kn_tail_frame.h"
 #include "processors/tail_sampling/kn_tail_store.h"
+#include "kn_test_traces.h"
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest Req;
 typedef Opentelemetry__Proto__Trace__V1__ResourceSpans RS;
@@ -27,168 +28,11 @@ typedef Opentelemetry__Proto__Trace__V1__Span Span;
 typedef Opentelemetry__Proto__Common__V1__KeyValue KV;
 typedef Opentelemetry__Proto__Common__V1__AnyValue AV;
 
-/* ---- building requests ---- */
-
-struct tspan {
-	uint32_t trace;     /* trace number -> id */
-	uint32_t span;      /* span number (>= 1) -> span id */
-	uint32_t parent;    /* 0 = root */
-	uint32_t res;       /* ResourceSpans number; consecutive equal ones share one */
-	uint32_t scope;     /* ScopeSpans number within it; consecutive equal ones share one */
-	int error;
-	uint64_t start, end;
-	uint32_t nattrs;    /* extra string attributes */
-	uint32_t nres_attrs;/* resource attributes (W1: 5) */
-};
-
-static void trace_id(uint8_t id[16], uint32_t t)
-{
-	for (int i = 0; i < 16; i++)
-		id[i] = (uint8_t)(0x11 * (i + 1) ^ (t >> (8 * (i % 4))));
-	id[0] = 0xab;
-}
-
-static void span_id(uint8_t id[8], uint32_t s)
-{
-	memset(id, 0, 8);
-	memcpy(id, &s, 4);
-	id[7] = 0xcd;
-}
-
-static KV *kv_str(const char *k, const char *v)
-{
-	KV *kv = malloc(sizeof *kv);
-	AV *av = malloc(sizeof *av);
-	opentelemetry__proto__common__v1__key_value__init(kv);
-	opentelemetry__proto__common__v1__any_value__init(av);
-	av->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-	av->string_value = strdup(v);
-	kv->key = strdup(k);
-	kv->value = av;
-	return kv;
-}
-
-static void kv_free(KV *kv)
-{
-	free(kv->key);
-	free(kv->value->string_value);
-	free(kv->value);
-	free(kv);
-}
-
-/* Packs the spans into a request (malloc'ed; *len its size). */
-static uint8_t *pack(const struct tspan *sp, size_t n, size_t *len)
-{
-	static const char *const res_keys[] = {"service.name", "service.version", "host.name",
-					       "deployment.environment.name",
-					       "telemetry.sdk.language"};
-	static const char *const res_vals[] = {"checkout", "1.4.2", "node-12.cluster.local",
-					       "production", "go"};
-	Req req = OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
-	req.resource_spans = calloc(n, sizeof *req.resource_spans);
-	Opentelemetry__Proto__Resource__V1__Resource *res = calloc(n, sizeof *res);
-	RS *rs = calloc(n, sizeof *rs);
-	SS *ss = calloc(n, sizeof *ss);
-	SS **ssp = calloc(n, sizeof *ssp);
-	Opentelemetry__Proto__Common__V1__InstrumentationScope *scope = calloc(n, sizeof *scope);
-	Span *spans = calloc(n, sizeof *spans);
-	Span **spp = calloc(n, sizeof *spp);
-	Opentelemetry__Proto__Trace__V1__Status *status = calloc(n, sizeof *status);
-	char names[64][32];
-	uint8_t ids[4096][32];
-	assert_true(n <= 4096);
-	size_t nrs = 0, nss = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct tspan *t = &sp[i];
-		int new_rs = i == 0 || t->res != sp[i - 1].res;
-		if (new_rs) {
-			opentelemetry__proto__resource__v1__resource__init(&res[nrs]);
-			opentelemetry__proto__trace__v1__resource_spans__init(&rs[nrs]);
-			uint32_t na = t->nres_attrs ? t->nres_attrs : 1;
-			res[nrs].attributes = calloc(na, sizeof(KV *));
-			res[nrs].n_attributes = na;
-			for (uint32_t a = 0; a < na; a++) {
-				char v[64];
-				snprintf(v, sizeof v, "%s-%u", res_vals[a % 5], a == 0 ? t->res : a);
-				res[nrs].attributes[a] = kv_str(res_keys[a % 5], v);
-			}
-			rs[nrs].resource = &res[nrs];
-			rs[nrs].scope_spans = &ssp[nss];
-			req.resource_spans[nrs] = &rs[nrs];
-			nrs++;
-		}
-		if (new_rs || t->scope != sp[i - 1].scope) {
-			opentelemetry__proto__trace__v1__scope_spans__init(&ss[nss]);
-			opentelemetry__proto__common__v1__instrumentation_scope__init(&scope[nss]);
-			snprintf(names[nss % 64], sizeof names[0], "lib-%u", t->scope);
-			scope[nss].name = names[nss % 64];
-			ss[nss].scope = &scope[nss];
-			ss[nss].spans = &spp[i];
-			ssp[nss] = &ss[nss];
-			rs[nrs - 1].n_scope_spans++;
-			nss++;
-		}
-		Span *s = &spans[i];
-		opentelemetry__proto__trace__v1__span__init(s);
-		trace_id(ids[i], t->trace);
-		span_id(ids[i] + 16, t->span);
-		s->trace_id = (ProtobufCBinaryData){16, ids[i]};
-		s->span_id = (ProtobufCBinaryData){8, ids[i] + 16};
-		if (t->parent) {
-			span_id(ids[i] + 24, t->parent);
-			s->parent_span_id = (ProtobufCBinaryData){8, ids[i] + 24};
-		}
-		s->name = t->parent ? "GET /api/child" : "GET /api/root";
-		s->start_time_unix_nano = t->start;
-		s->end_time_unix_nano = t->end;
-		s->kind = t->parent ? 3 : 2;
-		opentelemetry__proto__trace__v1__status__init(&status[i]);
-		status[i].code = t->error ? 2 : 0;
-		s->status = &status[i];
-		if (t->nattrs) {
-			s->attributes = calloc(t->nattrs, sizeof(KV *));
-			s->n_attributes = t->nattrs;
-			for (uint32_t a = 0; a < t->nattrs; a++) {
-				char k[32], v[48];
-				snprintf(k, sizeof k, "http.attr.%u", a);
-				snprintf(v, sizeof v, "value-%u-%u", t->span, a);
-				s->attributes[a] = kv_str(k, v);
-			}
-		}
-		spp[i] = s;
-		ss[nss - 1].n_spans++;
-	}
-	req.n_resource_spans = nrs;
-	*len = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(&req);
-	uint8_t *buf = malloc(*len ? *len : 1);
-	opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, buf);
-	for (size_t i = 0; i < nrs; i++) {
-		for (size_t a = 0; a < res[i].n_attributes; a++)
-			kv_free(res[i].attributes[a]);
-		free(res[i].attributes);
-	}
-	for (size_t i = 0; i < n; i++) {
-		for (size_t a = 0; a < spans[i].n_attributes; a++)
-			kv_free(spans[i].attributes[a]);
-		free(spans[i].attributes);
-	}
-	free(req.resource_spans);
-	free(res);
-	free(rs);
-	free(ss);
-	free(ssp);
-	free(scope);
-	free(spans);
-	free(spp);
-	free(status);
-	return buf;
-}
-
 /* The request as one chunk (all spans on shard 0 of 1). */
-static struct kn_chunk *chunk_of(const struct tspan *sp, size_t n, uint64_t accepted, size_t *enc)
+static struct kn_chunk *chunk_of(const struct kn_test_span *sp, size_t n, uint64_t accepted, size_t *enc)
 {
 	size_t len;
-	uint8_t *buf = pack(sp, n, &len);
+	uint8_t *buf = kn_test_pack(sp, n, &len);
 	struct kn_wire_index ix;
 	struct kn_err err;
 	kn_wire_index_init(&ix);
@@ -211,7 +55,7 @@ static uint32_t add(struct kn_tail_store *s, struct kn_tail_frame *f, struct kn_
 {
 	uint8_t id[16];
 	uint32_t idx[4096], g[8192], n = 0;
-	trace_id(id, tr);
+	kn_test_trace_id(id, tr);
 	for (uint32_t i = 0; i < c->nspans; i++)
 		if (memcmp(c->spans[i].trace_id, id, 16) == 0)
 			idx[n++] = i;
@@ -241,7 +85,7 @@ static void check_buffer(struct kn_tail_store *s, uint32_t t, uint32_t tr, uint3
 		NULL, v.len, v.data);
 	assert_non_null(r);
 	uint8_t id[16];
-	trace_id(id, tr);
+	kn_test_trace_id(id, tr);
 	uint32_t got = 0;
 	assert_int_equal(r->n_resource_spans, nrs);
 	for (size_t i = 0; i < r->n_resource_spans; i++) {
@@ -268,7 +112,7 @@ static void test_cut_and_aggregates(void **st)
 {
 	(void)st;
 	/* three traces interleaved over two resources and three scopes */
-	struct tspan sp[] = {
+	struct kn_test_span sp[] = {
 		{.trace = 1, .span = 1, .parent = 0, .res = 0, .scope = 0, .start = 100, .end = 900},
 		{.trace = 2, .span = 2, .parent = 9, .res = 0, .scope = 0, .start = 50, .end = 60},
 		{.trace = 1, .span = 3, .parent = 1, .res = 0, .scope = 1, .start = 90, .end = 300, .error = 1},
@@ -303,7 +147,7 @@ static void test_cut_and_aggregates(void **st)
 	check_buffer(s, t3, 3, 1, 1);
 
 	/* a later chunk adds to trace 2: a second part, and its root */
-	struct tspan more[] = {
+	struct kn_test_span more[] = {
 		{.trace = 2, .span = 9, .parent = 0, .res = 5, .scope = 0, .start = 40, .end = 80},
 		{.trace = 2, .span = 7, .parent = 9, .res = 5, .scope = 0, .start = 41, .end = 42},
 	};
@@ -325,7 +169,7 @@ static void test_cut_and_aggregates(void **st)
 	assert_int_equal(kn_tail_store_count(s), 2);
 	assert_int_equal(kn_tail_store_spans(s), 5);
 	uint8_t id[16];
-	trace_id(id, 1);
+	kn_test_trace_id(id, 1);
 	assert_int_equal(kn_tail_store_find(s, id), KN_TAIL_NONE);
 	kn_tail_frame_free(&f);
 	kn_tail_store_destroy(s);
@@ -342,8 +186,8 @@ static void test_deadlines(void **st)
 	assert_int_equal(kn_tail_store_next_deadline(s), 0);
 	assert_int_equal(kn_tail_store_due(s, UINT64_MAX), KN_TAIL_NONE);
 	/* trace 1 at t=10 without root, trace 2 at t=20 without root */
-	struct tspan a = {.trace = 1, .span = 2, .parent = 1, .res = 0};
-	struct tspan b = {.trace = 2, .span = 3, .parent = 1, .res = 0};
+	struct kn_test_span a = {.trace = 1, .span = 2, .parent = 1, .res = 0};
+	struct kn_test_span b = {.trace = 2, .span = 3, .parent = 1, .res = 0};
 	struct kn_chunk *c = chunk_of(&a, 1, 10, NULL);
 	uint32_t t1 = add(s, &f, c, 1, 10);
 	kn_chunk_unref(c);
@@ -355,7 +199,7 @@ static void test_deadlines(void **st)
 	assert_int_equal(kn_tail_store_due(s, 1009), KN_TAIL_NONE);
 	assert_int_equal(kn_tail_store_due(s, 1010), t1);
 	/* trace 2's root arrives at t=500: due at 600, before trace 1 */
-	struct tspan broot = {.trace = 2, .span = 1, .parent = 0, .res = 0};
+	struct kn_test_span broot = {.trace = 2, .span = 1, .parent = 0, .res = 0};
 	c = chunk_of(&broot, 1, 500, NULL);
 	add(s, &f, c, 2, 500);
 	kn_chunk_unref(c);
@@ -365,7 +209,7 @@ static void test_deadlines(void **st)
 	kn_tail_store_remove(s, t2);
 	assert_int_equal(kn_tail_store_next_deadline(s), 1010);
 	/* a time going backwards is clamped: trace 3 at "5" counts as 500 */
-	struct tspan x = {.trace = 3, .span = 1, .parent = 0, .res = 0};
+	struct kn_test_span x = {.trace = 3, .span = 1, .parent = 0, .res = 0};
 	c = chunk_of(&x, 1, 5, NULL);
 	uint32_t t3 = add(s, &f, c, 3, 5);
 	kn_chunk_unref(c);
@@ -393,13 +237,13 @@ static void test_table_model(void **st)
 	static uint32_t handle[N];
 	static uint8_t live[N];
 	uint64_t x = 7;
-	struct tspan one = {.span = 1, .res = 0};
+	struct kn_test_span one = {.span = 1, .res = 0};
 	uint32_t nlive = 0;
 	for (uint32_t op = 0; op < 4 * N; op++) {
 		x = x * 6364136223846793005ull + 1442695040888963407ull;
 		uint32_t k = (uint32_t)(x >> 33) % N;
 		uint8_t id[16];
-		trace_id(id, k);
+		kn_test_trace_id(id, k);
 		uint32_t t = kn_tail_store_find(s, id);
 		assert_int_equal(t != KN_TAIL_NONE, live[k]);
 		if (live[k]) {
@@ -441,7 +285,7 @@ static void test_would(void **st)
 	assert_non_null(s);
 	size_t empty = kn_tail_store_bytes(s);
 	assert_true(kn_tail_store_would(s, KN_TAIL_NONE, 500) >= empty + 500);
-	struct tspan a = {.trace = 1, .span = 1, .res = 0, .nattrs = 4};
+	struct kn_test_span a = {.trace = 1, .span = 1, .res = 0, .nattrs = 4};
 	struct kn_chunk *c = chunk_of(&a, 1, 1, NULL);
 	uint32_t t = add(s, &f, c, 1, 1);
 	size_t held = kn_tail_store_trace_bytes(s, t);
@@ -468,7 +312,7 @@ static void test_bytes_per_span(void **st)
 	struct kn_tail_store *s = kn_tail_store_create(&cfg_30s);
 	struct kn_tail_frame f = {0};
 	assert_non_null(s);
-	static struct tspan sp[SPANS];
+	static struct kn_test_span sp[SPANS];
 	size_t enc_total = 0;
 	uint32_t tr = 0;
 	for (uint32_t r = 0; r < REQS; r++) {
@@ -477,7 +321,7 @@ static void test_bytes_per_span(void **st)
 		for (uint32_t res = 0; res < 4; res++)
 			for (uint32_t t = res; t < TRACES; t += 4)
 				for (uint32_t k = 0; k < 5; k++)
-					sp[n++] = (struct tspan){
+					sp[n++] = (struct kn_test_span){
 						.trace = r * TRACES + t, .span = 1 + k,
 						.parent = k ? 1 : 0, .res = res, .scope = 0,
 						.start = 1000 + k, .end = 2000 + k, .nattrs = 10,
