@@ -37,7 +37,7 @@
  *      counts under callgrind, which counts the component only with:
  *   valgrind --tool=callgrind --collect-atstart=no --toggle-collect=kn_tail_process \
  *     --toggle-collect=kn_tail_tick bench/bench_tail -n 400 -w 1000)
- * Single-threaded; memory: the store (about decision_wait x rate x ~420 bytes,
+ * Single-threaded; memory: the store (about decision_wait x rate x ~390 bytes,
  * ~200 MB with the defaults) plus one request. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -237,7 +237,13 @@ static int release(struct kn_journey_shard *s, uint32_t t, int final, uint64_t n
 		   const struct kn_emit *next)
 {
 	struct kn_tail_trace v;
-	kn_tail_store_view(s->store, t, &v);
+	if (kn_tail_store_view(s->store, t, &v) != KN_OK) {
+		kn_warn("journey: shard %u: %u spans lost: out of memory writing out their trace",
+			s->index, v.nspans);
+		kn_counter_add(s->p->m.lost_oom, v.nspans);
+		kn_tail_store_remove(s->store, t);
+		return RELEASED;
+	}
 	if (decide(s, v.trace_id, v.data, v.len, v.nspans, final, now, next) == BLOCKED)
 		return BLOCKED;
 	kn_tail_store_remove(s->store, t);
@@ -290,7 +296,7 @@ static void root_due(struct kn_journey_shard *s, const uint8_t id[16], uint64_t 
 	if (t == KN_TAIL_NONE)
 		return;
 	struct kn_tail_trace v;
-	kn_tail_store_view(s->store, t, &v);
+	kn_tail_store_info(s->store, t, &v);
 	if (!v.root_seen_ns || v.root_seen_ns + s->p->cfg.root_grace_ns > now)
 		return; /* a newer trace with the same id; its own FIFO entry comes later */
 	if (release(s, t, 0, now, next) == BLOCKED && wait_push(s, id) != 0)
@@ -383,9 +389,10 @@ static void take_group(struct kn_journey_shard *s, const struct kn_chunk *c, con
 	uint32_t t = kn_tail_store_find(s->store, id);
 	if (t == KN_TAIL_NONE && late(s, c, idx, n, size, now, next))
 		return;
+	uint64_t part = kn_tail_store_part_bytes(c, idx, n);
 	/* make room: release the oldest early */
 	while (kn_tail_store_count(s->store) > 0 &&
-	       kn_tail_store_would(s->store, t, size) > p->shard_max_bytes) {
+	       kn_tail_store_would(s->store, t, part) > p->shard_max_bytes) {
 		uint32_t o = kn_tail_store_oldest(s->store);
 		kn_counter_add(p->m.early_memory, 1);
 		release(s, o, 1, now, next);
@@ -406,17 +413,17 @@ static void take_group(struct kn_journey_shard *s, const struct kn_chunk *c, con
 		}
 	} else {
 		struct kn_tail_trace v;
-		kn_tail_store_view(s->store, t, &v);
+		kn_tail_store_info(s->store, t, &v);
 		root_before = v.root_seen_ns;
 	}
-	if (kn_tail_store_append(s->store, t, &s->frame, c, idx, n, s->g, size, now) != KN_OK) {
+	if (kn_tail_store_append(s->store, t, &s->frame, c, idx, n, part, now) != KN_OK) {
 		kn_counter_add(p->m.lost_oom, n);
 		if (opened)
 			kn_tail_store_remove(s->store, t);
 		return;
 	}
 	struct kn_tail_trace v;
-	kn_tail_store_view(s->store, t, &v);
+	kn_tail_store_info(s->store, t, &v);
 	if (!root_before && v.root_seen_ns &&
 	    fifo_push(s, id, v.root_seen_ns + p->cfg.root_grace_ns) != 0)
 		kn_warn("journey: shard %u: out of memory for the root queue; the trace waits for wait_window",
@@ -507,7 +514,8 @@ uint64_t kn_journey_tick(void *state, uint64_t now_ns, const struct kn_emit *nex
 static int park(struct kn_journey_shard *s, uint32_t t)
 {
 	struct kn_tail_trace v;
-	kn_tail_store_view(s->store, t, &v);
+	if (kn_tail_store_view(s->store, t, &v) != KN_OK)
+		return -1;
 	if (s->nparked == s->cap_parked) {
 		uint32_t nc = s->cap_parked ? s->cap_parked * 2 : 16;
 		struct parked *q = realloc(s->parked, (size_t)nc * sizeof *q);

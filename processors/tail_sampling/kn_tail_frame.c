@@ -70,7 +70,7 @@ int kn_tail_frame_index(struct kn_tail_frame *f, const uint8_t *data, size_t len
 			continue;
 		if (grow(&f->res, &f->cap_res, f->nres))
 			return -1;
-		uint32_t ri = f->nres++;
+		uint32_t ri = f->nres++, first_scope = f->nscopes;
 		memset(&f->res[ri], 0, sizeof f->res[ri]);
 		const uint8_t *q = fl.payload, *qend = fl.payload + fl.len;
 		while (q < qend) {
@@ -91,8 +91,28 @@ int kn_tail_frame_index(struct kn_tail_frame *f, const uint8_t *data, size_t len
 				return -1;
 			}
 		}
+		/* the resource's schema_url may follow its scopes: hash them now */
+		for (uint32_t k = first_scope; k < f->nscopes; k++) {
+			struct kn_tail_group g;
+			kn_tail_frame_group(f, k, &g);
+			f->scopes[k].ghash = kn_tail_group_hash(&g);
+		}
 	}
 	return 0;
+}
+
+void kn_tail_frame_group(const struct kn_tail_frame *f, uint32_t scope_idx, struct kn_tail_group *g)
+{
+	const struct kn_tail_frame_msg *s = &f->scopes[scope_idx];
+	const struct kn_tail_frame_msg *r = &f->res[s->resource_idx];
+	g->res = r->msg;
+	g->res_len = r->len;
+	g->res_url = r->url;
+	g->res_url_len = r->url_len;
+	g->scope = s->msg;
+	g->scope_len = s->len;
+	g->scope_url = s->url;
+	g->scope_url_len = s->url_len;
 }
 
 int kn_tail_frame_check(const struct kn_tail_frame *f, const struct kn_chunk *c)

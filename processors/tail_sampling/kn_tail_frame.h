@@ -9,7 +9,8 @@
  * every ResourceSpans and ScopeSpans in order, which is the numbering of the
  * span headers' resource_idx / scope_idx (kn_wire_index numbers them the
  * same way). Cheaper than re-indexing the chunk: one tag and one length per
- * span. Then, for a list of span numbers of one trace (in chunk order):
+ * span (and hashes each scope's (Resource, scope) group once for the
+ * store's kn_tail_intern). Then, for a list of span numbers of one trace (in chunk order):
  * kn_tail_frame_size computes the bytes the part takes (group sizes into
  * the scratch g[2n]) and kn_tail_frame_write writes it.
  *
@@ -21,12 +22,14 @@
 #include <stdint.h>
 
 #include "../../collector/core/kn_chunk.h"
+#include "kn_tail_intern.h"
 
 struct kn_tail_frame_msg {
 	const uint8_t *msg;       /* Resource / InstrumentationScope bytes; NULL when absent */
 	const uint8_t *url;       /* schema_url bytes; NULL when absent */
 	uint32_t len, url_len;
 	uint32_t resource_idx;    /* scopes: the enclosing ResourceSpans */
+	uint64_t ghash;           /* scopes: kn_tail_group_hash of the scope's group */
 };
 
 struct kn_tail_frame {
@@ -38,6 +41,9 @@ void kn_tail_frame_free(struct kn_tail_frame *f);
 
 /* Walks data[0..len). 0, or -1 when the framing is broken or memory ran out. */
 int kn_tail_frame_index(struct kn_tail_frame *f, const uint8_t *data, size_t len);
+
+/* The (Resource, scope) group of scope number scope_idx. */
+void kn_tail_frame_group(const struct kn_tail_frame *f, uint32_t scope_idx, struct kn_tail_group *g);
 
 /* 0 when every span's resource_idx / scope_idx is within the index. */
 int kn_tail_frame_check(const struct kn_tail_frame *f, const struct kn_chunk *c);

@@ -209,7 +209,13 @@ static void decide(struct kn_tail_shard *s, uint32_t t, uint64_t now, struct kn_
 	struct kn_tail_metrics *m = &s->p->m;
 	struct kn_tail_trace v;
 	struct kn_tail_verdict vd = {0};
-	kn_tail_store_view(s->store, t, &v);
+	if (kn_tail_store_view(s->store, t, &v) != KN_OK) {
+		kn_warn("tail_sampling: shard %u: %u spans lost: out of memory writing out their trace",
+			s->index, v.nspans);
+		kn_counter_add(m->lost_oom, v.nspans);
+		kn_tail_store_remove(s->store, t);
+		return;
+	}
 	kn_tail_decide(s->eng, &v, now, &vd);
 	if (early)
 		kn_counter_add(early, 1);
@@ -355,11 +361,12 @@ static void take_group(struct kn_tail_shard *s, const struct kn_chunk *c, const 
 	uint32_t t = kn_tail_store_find(s->store, id);
 	if (t == KN_TAIL_NONE && late(s, c, idx, n, size, now, next))
 		return;
-	uint64_t have = t == KN_TAIL_NONE ? 0 : kn_tail_store_trace_bytes(s->store, t);
-	if (p->cfg.maximum_trace_size_bytes && have + size > p->cfg.maximum_trace_size_bytes) {
+	if (p->cfg.maximum_trace_size_bytes &&
+	    (t == KN_TAIL_NONE ? 0 : kn_tail_store_trace_bytes(s->store, t)) + size >
+		    p->cfg.maximum_trace_size_bytes) {
 		struct kn_tail_trace v = {0};
 		if (t != KN_TAIL_NONE)
-			kn_tail_store_view(s->store, t, &v);
+			kn_tail_store_info(s->store, t, &v);
 		kn_counter_add(p->m.too_large, 1);
 		kn_counter_add(p->m.traces_not_sampled, 1);
 		kn_counter_add(p->m.spans_not_sampled, v.nspans + n);
@@ -368,11 +375,12 @@ static void take_group(struct kn_tail_shard *s, const struct kn_chunk *c, const 
 			kn_tail_store_remove(s->store, t);
 		return;
 	}
+	uint64_t part = kn_tail_store_part_bytes(c, idx, n);
 	/* make room: decide the oldest early */
 	while (kn_tail_store_count(s->store) > 0) {
 		int over_traces = t == KN_TAIL_NONE &&
 				  kn_tail_store_count(s->store) >= p->shard_max_traces;
-		int over_bytes = kn_tail_store_would(s->store, t, size) > p->shard_max_bytes;
+		int over_bytes = kn_tail_store_would(s->store, t, part) > p->shard_max_bytes;
 		if (!over_traces && !over_bytes)
 			break;
 		uint32_t o = kn_tail_store_oldest(s->store);
@@ -393,7 +401,7 @@ static void take_group(struct kn_tail_shard *s, const struct kn_chunk *c, const 
 			return;
 		}
 	}
-	if (kn_tail_store_append(s->store, t, &s->frame, c, idx, n, s->g, size, now) != KN_OK) {
+	if (kn_tail_store_append(s->store, t, &s->frame, c, idx, n, part, now) != KN_OK) {
 		kn_counter_add(p->m.lost_oom, n);
 		if (opened)
 			kn_tail_store_remove(s->store, t);
@@ -462,7 +470,7 @@ void kn_tail_flush(void *state, const struct kn_emit *next)
 	while ((t = kn_tail_store_oldest(s->store)) != KN_TAIL_NONE) {
 		if (s->p->cfg.drop_pending_traces_on_shutdown) {
 			struct kn_tail_trace v;
-			kn_tail_store_view(s->store, t, &v);
+			kn_tail_store_info(s->store, t, &v);
 			kn_counter_add(s->p->m.traces_not_sampled, 1);
 			kn_counter_add(s->p->m.spans_not_sampled, v.nspans);
 			kn_counter_add(s->p->m.early_shutdown, 1);

@@ -6,17 +6,22 @@
  * whose values never exceed 31 bits), and the root-list links (8 bytes per
  * record) live in a parallel slab allocated only when root_wait_ns is set.
  * With the table at load <= 1/2 a buffered trace costs ~88-96 bytes (~96-104
- * with root_wait) plus its encoded spans. */
+ * with root_wait) plus its spans (each with a 2-4 byte field header) plus
+ * ~6 bytes per part; its (Resource, scope) groups are shared through the
+ * shard's kn_tail_intern. */
 #include "kn_tail_store.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../collector/wire/kn_wire.h"
 #include "kn_tail_hash.h"
+#include "kn_tail_intern.h"
 
 #define NIL UINT32_MAX
 #define SLAB_BITS 8
 #define SLAB (1u << SLAB_BITS)
+#define MAT_KEEP (1u << 20) /* scratch kept between views */
 
 struct rec {
 	uint8_t id[16];
@@ -51,6 +56,11 @@ struct kn_tail_store {
 	uint64_t spans;
 	size_t buf_bytes;
 	uint64_t last_now;
+	struct kn_tail_intern *in; /* the groups parts name */
+	uint8_t *mat;             /* the last view's ResourceSpans (scratch) */
+	size_t cap_mat;
+	uint32_t *mg;             /* group sizes while materialising (scratch) */
+	uint32_t cap_mg;
 };
 
 static inline struct rec *R(const struct kn_tail_store *s, uint32_t t)
@@ -125,7 +135,8 @@ struct kn_tail_store *kn_tail_store_create(const struct kn_tail_store_cfg *cfg)
 		tsize <<= 1;
 	s->slot = calloc(tsize, sizeof *s->slot);
 	s->mask = tsize - 1;
-	if (!s->slot)
+	s->in = kn_tail_intern_create();
+	if (!s->slot || !s->in)
 		goto fail;
 	do {
 		if (slab_add(s))
@@ -152,6 +163,9 @@ void kn_tail_store_destroy(struct kn_tail_store *s)
 	free(s->slab);
 	free(s->rslab);
 	free(s->slot);
+	kn_tail_intern_destroy(s->in);
+	free(s->mat);
+	free(s->mg);
 	free(s);
 }
 
@@ -256,9 +270,66 @@ uint32_t kn_tail_store_open(struct kn_tail_store *s, const uint8_t id[16], uint6
 	return t;
 }
 
+static inline uint64_t fsize(uint64_t len)
+{
+	return 1 + kn_wire_varint_len(len) + len; /* every tag written here is 1 byte */
+}
+
+/* Span fields of spans idx[k..end) of one scope run, and end. */
+static uint64_t run_len(const struct kn_chunk *c, const uint32_t *idx, uint32_t n, uint32_t k,
+			uint32_t *end)
+{
+	uint32_t scope = c->spans[idx[k]].scope_idx;
+	uint64_t l = 0;
+	for (; k < n && c->spans[idx[k]].scope_idx == scope; k++)
+		l += fsize(c->spans[idx[k]].len);
+	*end = k;
+	return l;
+}
+
+uint64_t kn_tail_store_part_bytes(const struct kn_chunk *c, const uint32_t *idx, uint32_t n)
+{
+	uint64_t total = 0;
+	for (uint32_t k = 0, e; k < n; k = e) {
+		uint64_t l = run_len(c, idx, n, k, &e);
+		if (l > 0x7fffffff)
+			return UINT64_MAX;
+		total += 4 + kn_wire_varint_len(l) + l;
+	}
+	return total;
+}
+
+/* One part of a trace buffer (see kn_tail_store.h): 4 bytes of group id
+ * (little-endian), a varint length, that many bytes of Span fields. */
+struct part {
+	uint32_t id;
+	uint32_t len;
+	const uint8_t *spans;
+};
+
+static const uint8_t *part_read(const uint8_t *p, const uint8_t *end, struct part *pt)
+{
+	pt->id = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	p += 4;
+	uint64_t l = 0;
+	kn_wire_get_varint(&p, end, &l); /* written by append: never fails */
+	pt->len = (uint32_t)l;
+	pt->spans = p;
+	return p + l;
+}
+
+static void put_parts(struct kn_tail_store *s, const uint8_t *p, const uint8_t *end)
+{
+	while (p < end) {
+		struct part pt;
+		p = part_read(p, end, &pt);
+		kn_tail_intern_put(s->in, pt.id);
+	}
+}
+
 int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_tail_frame *f,
-			 const struct kn_chunk *c, const uint32_t *idx, uint32_t n,
-			 const uint32_t *g, uint64_t size, uint64_t now)
+			 const struct kn_chunk *c, const uint32_t *idx, uint32_t n, uint64_t size,
+			 uint64_t now)
 {
 	static const uint8_t zero[8];
 	struct rec *r = R(s, t);
@@ -273,8 +344,32 @@ int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_ta
 		r->buf = nb;
 		r->cap = ncap;
 	}
-	uint8_t *end = kn_tail_frame_write(f, c, idx, n, g, r->buf + r->len);
-	r->len = (uint32_t)(end - r->buf);
+	uint8_t *w = r->buf + r->len;
+	for (uint32_t k = 0, e; k < n; k = e) {
+		uint64_t l = run_len(c, idx, n, k, &e);
+		uint32_t scope = c->spans[idx[k]].scope_idx;
+		struct kn_tail_group g;
+		kn_tail_frame_group(f, scope, &g);
+		uint32_t id = kn_tail_intern_get(s->in, &g, f->scopes[scope].ghash);
+		if (id == UINT32_MAX) {
+			put_parts(s, r->buf + r->len, w);
+			return -1;
+		}
+		w[0] = (uint8_t)id;
+		w[1] = (uint8_t)(id >> 8);
+		w[2] = (uint8_t)(id >> 16);
+		w[3] = (uint8_t)(id >> 24);
+		w += 4;
+		w += kn_wire_put_varint(w, l);
+		for (uint32_t j = k; j < e; j++) {
+			const struct kn_span_hdr *h = &c->spans[idx[j]];
+			*w++ = 0x12; /* ScopeSpans.spans */
+			w += kn_wire_put_varint(w, h->len);
+			memcpy(w, c->data + h->off, h->len);
+			w += h->len;
+		}
+	}
+	r->len = (uint32_t)(w - r->buf);
 	now = kn_tail_store_now(s, now);
 	s->last_now = now;
 	for (uint32_t k = 0; k < n; k++) {
@@ -304,9 +399,113 @@ int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_ta
 	return 0;
 }
 
-void kn_tail_store_view(const struct kn_tail_store *s, uint32_t t, struct kn_tail_trace *v)
+/* Materialising: consecutive parts of one group share a ScopeSpans,
+ * consecutive groups of one Resource share a ResourceSpans. Pass 1 (w ==
+ * NULL) sizes every ResourceSpans and ScopeSpans into s->mg in the order
+ * pass 2 opens them and returns the total; pass 2 writes at w. UINT64_MAX
+ * when out of memory or a message would pass 4 GiB. */
+static uint64_t materialise(struct kn_tail_store *s, const struct rec *r, uint8_t *w)
 {
-	const struct rec *r = R(s, t);
+	const uint8_t *p = r->buf, *end = r->buf + r->len;
+	const struct kn_tail_entry *cr = NULL, *cs = NULL;
+	uint32_t cur_id = NIL, ng = 0, rslot = 0, sslot = 0;
+	uint64_t total = 0, rsz = 0, ssz = 0;
+	for (;;) {
+		struct part pt = {0};
+		const struct kn_tail_entry *e = NULL;
+		int have = p < end;
+		if (have) {
+			p = part_read(p, end, &pt);
+			e = kn_tail_intern_at(s->in, pt.id);
+		}
+		if (cur_id != NIL && (!have || pt.id != cur_id)) {
+			if (w) {
+				const uint8_t *u = cs->bytes + cs->res_len + cs->res_url_len + cs->scope_len;
+				if (cs->has & 8) {
+					*w++ = 0x1a; /* ScopeSpans.schema_url */
+					w += kn_wire_put_varint(w, cs->scope_url_len);
+					memcpy(w, u, cs->scope_url_len);
+					w += cs->scope_url_len;
+				}
+			} else {
+				if (ssz > UINT32_MAX)
+					return UINT64_MAX;
+				s->mg[sslot] = (uint32_t)ssz;
+				rsz += fsize(ssz);
+			}
+			cur_id = NIL;
+		}
+		if (cr && (!have || !kn_tail_entry_same_resource(cr, e))) {
+			if (w) {
+				if (cr->has & 2) {
+					*w++ = 0x1a; /* ResourceSpans.schema_url */
+					w += kn_wire_put_varint(w, cr->res_url_len);
+					memcpy(w, cr->bytes + cr->res_len, cr->res_url_len);
+					w += cr->res_url_len;
+				}
+			} else {
+				if (rsz > UINT32_MAX)
+					return UINT64_MAX;
+				s->mg[rslot] = (uint32_t)rsz;
+				total += fsize(rsz);
+			}
+			cr = NULL;
+		}
+		if (!have)
+			break;
+		if (!w && ng + 2 > s->cap_mg) {
+			uint32_t nc = s->cap_mg ? s->cap_mg * 2 : 16;
+			uint32_t *q = realloc(s->mg, (size_t)nc * sizeof *q);
+			if (!q)
+				return UINT64_MAX;
+			s->mg = q;
+			s->cap_mg = nc;
+		}
+		if (!cr) {
+			cr = e;
+			rslot = ng++;
+			if (w) {
+				*w++ = 0x0a; /* ExportTraceServiceRequest.resource_spans */
+				w += kn_wire_put_varint(w, s->mg[rslot]);
+				if (e->has & 1) {
+					*w++ = 0x0a; /* ResourceSpans.resource */
+					w += kn_wire_put_varint(w, e->res_len);
+					memcpy(w, e->bytes, e->res_len);
+					w += e->res_len;
+				}
+			} else {
+				rsz = e->res_fields;
+			}
+		}
+		if (cur_id == NIL) {
+			cur_id = pt.id;
+			cs = e;
+			sslot = ng++;
+			if (w) {
+				*w++ = 0x12; /* ResourceSpans.scope_spans */
+				w += kn_wire_put_varint(w, s->mg[sslot]);
+				if (e->has & 4) {
+					*w++ = 0x0a; /* ScopeSpans.scope */
+					w += kn_wire_put_varint(w, e->scope_len);
+					memcpy(w, e->bytes + e->res_len + e->res_url_len, e->scope_len);
+					w += e->scope_len;
+				}
+			} else {
+				ssz = e->scope_fields;
+			}
+		}
+		if (w) {
+			memcpy(w, pt.spans, pt.len);
+			w += pt.len;
+		} else {
+			ssz += pt.len;
+		}
+	}
+	return total;
+}
+
+static void fill_info(const struct rec *r, struct kn_tail_trace *v)
+{
 	memcpy(v->trace_id, r->id, 16);
 	v->nspans = r->nspans;
 	v->nerror = r->nerror;
@@ -314,8 +513,36 @@ void kn_tail_store_view(const struct kn_tail_store *s, uint32_t t, struct kn_tai
 	v->max_end_ns = r->max_end_ns;
 	v->first_seen_ns = r->first_seen_ns;
 	v->root_seen_ns = r->root_seen_ns;
-	v->bytes = v->len = r->len;
-	v->data = r->buf;
+	v->bytes = v->len = 0;
+	v->data = NULL;
+}
+
+void kn_tail_store_info(const struct kn_tail_store *s, uint32_t t, struct kn_tail_trace *v)
+{
+	fill_info(R(s, t), v);
+}
+
+int kn_tail_store_view(struct kn_tail_store *s, uint32_t t, struct kn_tail_trace *v)
+{
+	const struct rec *r = R(s, t);
+	fill_info(r, v);
+	uint64_t size = materialise(s, r, NULL);
+	if (size == UINT64_MAX || size > SIZE_MAX / 2)
+		return -1;
+	if (size > s->cap_mat) {
+		size_t nc = s->cap_mat ? s->cap_mat : 4096;
+		while (nc < size)
+			nc *= 2;
+		uint8_t *q = realloc(s->mat, nc);
+		if (!q)
+			return -1;
+		s->mat = q;
+		s->cap_mat = nc;
+	}
+	materialise(s, r, s->mat);
+	v->bytes = v->len = (size_t)size;
+	v->data = s->mat;
+	return 0;
 }
 
 void kn_tail_store_remove(struct kn_tail_store *s, uint32_t t)
@@ -358,11 +585,17 @@ void kn_tail_store_remove(struct kn_tail_store *s, uint32_t t)
 	}
 	s->buf_bytes -= r->cap;
 	s->spans -= r->nspans;
+	put_parts(s, r->buf, r->buf + r->len);
 	free(r->buf);
 	memset(r, 0, sizeof *r);
 	r->next = s->free_head;
 	s->free_head = t;
 	s->nlive--;
+	if (s->cap_mat > MAT_KEEP) { /* a huge trace's scratch is not kept */
+		free(s->mat);
+		s->mat = NULL;
+		s->cap_mat = 0;
+	}
 }
 
 uint32_t kn_tail_store_oldest(const struct kn_tail_store *s)
@@ -406,10 +639,16 @@ size_t kn_tail_store_bytes(const struct kn_tail_store *s)
 {
 	size_t ptrs = (size_t)s->cap_slabs * sizeof *s->slab * (s->cfg.root_wait_ns ? 2 : 1);
 	return sizeof *s + ptrs + (size_t)s->nslabs * slab_bytes(s) + table_bytes(s->mask) +
-	       s->buf_bytes;
+	       s->buf_bytes + kn_tail_intern_bytes(s->in);
 }
 
-size_t kn_tail_store_trace_bytes(const struct kn_tail_store *s, uint32_t t)
+uint64_t kn_tail_store_trace_bytes(struct kn_tail_store *s, uint32_t t)
 {
-	return R(s, t)->len;
+	uint64_t n = materialise(s, R(s, t), NULL);
+	return n == UINT64_MAX ? (uint64_t)R(s, t)->len : n;
+}
+
+uint32_t kn_tail_store_groups(const struct kn_tail_store *s)
+{
+	return kn_tail_intern_count(s->in);
 }

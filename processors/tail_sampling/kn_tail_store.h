@@ -3,9 +3,16 @@
  *
  * One record per trace (no allocation per span): the 16-byte id, the
  * aggregates of kn_tail_trace.h updated at append, and one growable byte
- * buffer holding the trace's spans as ResourceSpans messages (the first
- * part is sized exactly, later parts grow it by half again, so a trace that
- * arrives in one chunk holds no slack). Records are numbered by u32 and
+ * buffer of parts (the first append is sized exactly, later ones grow it by
+ * half again, so a trace that arrives in one chunk holds no slack). A part
+ * is one run of spans of one (Resource, scope) group: the group's 32-bit id
+ * in the shard's kn_tail_intern (4 bytes, little-endian), a varint length,
+ * then the spans as ScopeSpans.spans fields (tag, length, the span bytes
+ * verbatim). The Resource and scope bytes are held once per shard, not once
+ * per trace. kn_tail_store_view puts them back: it writes the trace as
+ * ResourceSpans messages (a valid ExportTraceServiceRequest body, what
+ * policies walk and exporters send) into a scratch buffer of the store.
+ * Records are numbered by u32 and
  * allocated in slabs of 256 that never move (free list for reuse); an
  * open-addressing table of u32 slots at load <= 1/2 maps ids to records
  * (linear probing, backward-shift deletion).
@@ -23,16 +30,17 @@
  * caller decides the oldest trace early; the store never drops one).
  *
  * Memory accounting, in bytes: the store struct, the record slabs and the
- * table at their capacities, and every buffer's capacity (W1-like traces:
- * encoded size + ~60 bytes per span, see tests/unit/test_tail_store.c; W1
- * itself in bench/bench_tail's steady state: + ~68.5, of which ~16 are the
- * 80-byte record (+8 bytes of root links with root_wait), ~2 the table and
- * ~50 the Resource and scope bytes every trace's buffer copies).
+ * table at their capacities, every buffer's capacity and the group table
+ * (W1 in bench/bench_tail's steady state: encoded size + ~20 bytes per
+ * span, of which ~16 are the 80-byte record and ~2 the table; it was + 68.5
+ * when every trace copied its Resource and scope bytes). The view's scratch
+ * buffer (the largest trace viewed, dropped after one over 1 MiB) is not
+ * counted, like the shard's other scratch arrays.
  * kn_tail_store_would
  * tells what an append would make it; the caller keeps it under its bound.
  *
- * Ownership: the store owns records and buffers; views are valid until
- * the next call that changes the store. Threads: one shard worker. */
+ * Ownership: the store owns records, buffers and groups; a view's data is
+ * valid until the next view or the next call that changes the store. Threads: one shard worker. */
 #ifndef KN_TAIL_STORE_H
 #define KN_TAIL_STORE_H
 
@@ -67,15 +75,24 @@ size_t kn_tail_store_would(const struct kn_tail_store *s, uint32_t t, size_t add
 /* A new, empty record for id (absent); KN_TAIL_NONE on OOM. */
 uint32_t kn_tail_store_open(struct kn_tail_store *s, const uint8_t id[16], uint64_t now);
 
-/* Appends spans idx[0..n) of c (all of trace t, chunk order), framed in
- * `size` bytes per kn_tail_frame_size (whose g[] is passed on), and updates
- * the aggregates. KN_OK, or KN_ERR on OOM (the trace is then unchanged). */
-int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_tail_frame *f,
-			 const struct kn_chunk *c, const uint32_t *idx, uint32_t n,
-			 const uint32_t *g, uint64_t size, uint64_t now);
+/* Buffer bytes that spans idx[0..n) of c take as parts (what `add` of
+ * kn_tail_store_would and `size` of kn_tail_store_append mean); UINT64_MAX
+ * when one run passes 2^31-1 bytes. */
+uint64_t kn_tail_store_part_bytes(const struct kn_chunk *c, const uint32_t *idx, uint32_t n);
 
-/* The policies' view of trace t (valid until the store changes). */
-void kn_tail_store_view(const struct kn_tail_store *s, uint32_t t, struct kn_tail_trace *v);
+/* Appends spans idx[0..n) of c (all of trace t, chunk order; f indexes c)
+ * as `size` bytes of parts and updates the aggregates. KN_OK, or KN_ERR on
+ * OOM (the trace is then unchanged). */
+int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_tail_frame *f,
+			 const struct kn_chunk *c, const uint32_t *idx, uint32_t n, uint64_t size,
+			 uint64_t now);
+
+/* Trace t's aggregates only (data NULL, bytes and len 0). */
+void kn_tail_store_info(const struct kn_tail_store *s, uint32_t t, struct kn_tail_trace *v);
+/* The policies' view of trace t, its spans written out as ResourceSpans
+ * (valid until the next view or change). KN_OK, or KN_ERR when out of
+ * memory for the scratch buffer (v then holds the aggregates only). */
+int kn_tail_store_view(struct kn_tail_store *s, uint32_t t, struct kn_tail_trace *v);
 
 /* Frees trace t's buffer and record. */
 void kn_tail_store_remove(struct kn_tail_store *s, uint32_t t);
@@ -90,7 +107,8 @@ uint64_t kn_tail_store_next_deadline(const struct kn_tail_store *s);
 uint32_t kn_tail_store_count(const struct kn_tail_store *s);   /* traces held */
 uint64_t kn_tail_store_spans(const struct kn_tail_store *s);   /* spans held */
 size_t kn_tail_store_bytes(const struct kn_tail_store *s);     /* accounted bytes */
-size_t kn_tail_store_trace_bytes(const struct kn_tail_store *s, uint32_t t); /* encoded bytes of t */
+uint64_t kn_tail_store_trace_bytes(struct kn_tail_store *s, uint32_t t); /* bytes of t's view */
+uint32_t kn_tail_store_groups(const struct kn_tail_store *s);  /* (Resource, scope) groups held */
 /* The clamped clock: max of every `now` seen so far. */
 uint64_t kn_tail_store_now(const struct kn_tail_store *s, uint64_t now);
 

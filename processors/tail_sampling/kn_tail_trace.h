@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0
  * kn_tail_trace: a buffered trace as the tail-sampling policies see it.
  *
- * The trace store (kn_tail_store.c) keeps, per trace, one growable byte
- * buffer: the concatenation of ResourceSpans messages (each written with its
- * tag 0x0a and length) holding the trace's spans with copies of their
- * Resource and InstrumentationScope bytes, exactly as they arrived. That
- * buffer is therefore itself a valid encoded ExportTraceServiceRequest, so a
- * sampled trace is exported without re-encoding. Alongside it the store keeps
+ * `data` is the trace as kn_tail_store_view writes it out: the
+ * concatenation of ResourceSpans messages (each with its tag 0x0a and
+ * length) holding the trace's spans and their Resource and
+ * InstrumentationScope bytes, exactly as they arrived. That buffer is
+ * itself a valid encoded ExportTraceServiceRequest, so a sampled trace is
+ * exported without re-encoding any span. Alongside it the store keeps
  * the aggregates that cost nothing to maintain at ingest (counts, earliest
  * start, latest end, error spans). Attribute and tracestate lookups are done
  * by policies at decision time by walking `data` (kn_tail_view.h).

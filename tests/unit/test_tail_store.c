@@ -4,8 +4,11 @@
  * exactly that trace's spans with their resources; parts appended from
  * several chunks; aggregates; deadlines (decision_wait, root grace, clock
  * clamping, arrival order); table growth and removal against a model;
- * memory accounting; and the bytes held per buffered span for W1-like
- * traces (printed for the issue note and held to encoded size + 64). */
+ * memory accounting; (Resource, scope) groups held once per store and
+ * written back verbatim (absent vs empty fields, schema_urls, parts of one
+ * group sharing a frame; a random model of appends and removals); and the
+ * bytes held per buffered span for W1-like traces (printed for the issue
+ * note and held to encoded size + 64). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,7 +52,11 @@ static struct kn_chunk *chunk_of(const struct kn_test_span *sp, size_t n, uint64
 	return c;
 }
 
-/* Appends trace number tr's spans of c to the store (opening it if new). */
+static uint64_t last_part; /* buffer bytes of add()'s last part */
+
+/* Appends trace number tr's spans of c to the store (opening it if new).
+ * A new trace's view must be byte for byte what kn_tail_frame_write makes
+ * of the same spans (the framing the store replaced). */
 static uint32_t add(struct kn_tail_store *s, struct kn_tail_frame *f, struct kn_chunk *c,
 		    uint32_t tr, uint64_t now)
 {
@@ -64,13 +71,29 @@ static uint32_t add(struct kn_tail_store *s, struct kn_tail_frame *f, struct kn_
 	assert_int_equal(kn_tail_frame_check(f, c), 0);
 	uint64_t size = kn_tail_frame_size(f, c, idx, n, g);
 	assert_true(size != UINT64_MAX);
+	uint64_t part = kn_tail_store_part_bytes(c, idx, n);
+	assert_true(part != UINT64_MAX && part < size + 8 * n);
 	uint32_t t = kn_tail_store_find(s, id);
-	if (t == KN_TAIL_NONE)
+	int opened = t == KN_TAIL_NONE;
+	if (opened)
 		t = kn_tail_store_open(s, id, now);
 	assert_int_not_equal(t, KN_TAIL_NONE);
-	size_t before = kn_tail_store_trace_bytes(s, t);
-	assert_int_equal(kn_tail_store_append(s, t, f, c, idx, n, g, size, now), KN_OK);
-	assert_int_equal(kn_tail_store_trace_bytes(s, t), before + size);
+	uint64_t before = kn_tail_store_trace_bytes(s, t);
+	assert_int_equal(kn_tail_store_append(s, t, f, c, idx, n, part, now), KN_OK);
+	last_part = part;
+	uint64_t after = kn_tail_store_trace_bytes(s, t);
+	/* parts of one group or Resource as the previous part's share its frame */
+	assert_true(after > before && after <= before + size);
+	if (opened) {
+		uint8_t *want = malloc(size);
+		assert_non_null(want);
+		assert_ptr_equal(kn_tail_frame_write(f, c, idx, n, g, want), want + size);
+		struct kn_tail_trace v;
+		assert_int_equal(kn_tail_store_view(s, t, &v), KN_OK);
+		assert_int_equal(v.len, size);
+		assert_memory_equal(v.data, want, size);
+		free(want);
+	}
 	return t;
 }
 
@@ -79,15 +102,17 @@ static void check_buffer(struct kn_tail_store *s, uint32_t t, uint32_t tr, uint3
 			 uint32_t nrs)
 {
 	struct kn_tail_trace v;
-	kn_tail_store_view(s, t, &v);
+	assert_int_equal(kn_tail_store_view(s, t, &v), KN_OK);
 	assert_int_equal(v.len, v.bytes);
+	assert_int_equal(kn_tail_store_trace_bytes(s, t), v.len);
 	Req *r = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
 		NULL, v.len, v.data);
 	assert_non_null(r);
 	uint8_t id[16];
 	kn_test_trace_id(id, tr);
 	uint32_t got = 0;
-	assert_int_equal(r->n_resource_spans, nrs);
+	if (nrs != 0xffffffffu) /* all ones: any number */
+		assert_int_equal(r->n_resource_spans, nrs);
 	for (size_t i = 0; i < r->n_resource_spans; i++) {
 		assert_non_null(r->resource_spans[i]->resource);
 		assert_string_equal(r->resource_spans[i]->resource->attributes[0]->key, "service.name");
@@ -288,15 +313,25 @@ static void test_would(void **st)
 	struct kn_test_span a = {.trace = 1, .span = 1, .res = 0, .nattrs = 4};
 	struct kn_chunk *c = chunk_of(&a, 1, 1, NULL);
 	uint32_t t = add(s, &f, c, 1, 1);
-	size_t held = kn_tail_store_trace_bytes(s, t);
-	/* the first part is sized exactly */
-	assert_int_equal(kn_tail_store_bytes(s), empty + held);
+	uint64_t part = last_part;
+	/* the first part is sized exactly; its group is held once besides */
+	size_t one = kn_tail_store_bytes(s);
+	assert_int_equal(kn_tail_store_groups(s), 1);
+	assert_true(one > empty + part);
 	/* a small second part grows the buffer by half, a large one to its need */
-	assert_int_equal(kn_tail_store_would(s, t, 10), empty + held + held / 2);
-	size_t w = kn_tail_store_would(s, t, held);
-	assert_int_equal(w, empty + 2 * held);
-	add(s, &f, c, 1, 2);
+	assert_int_equal(kn_tail_store_would(s, t, 10), one + part / 2);
+	size_t w = kn_tail_store_would(s, t, part);
+	assert_int_equal(w, one + part);
+	add(s, &f, c, 1, 2); /* the same group: no new one */
+	assert_int_equal(last_part, part);
 	assert_int_equal(kn_tail_store_bytes(s), w);
+	assert_int_equal(kn_tail_store_groups(s), 1);
+	/* both parts share one ResourceSpans and one ScopeSpans */
+	check_buffer(s, t, 1, 2, 1);
+	kn_tail_store_remove(s, t);
+	assert_int_equal(kn_tail_store_groups(s), 0);
+	assert_true(kn_tail_store_bytes(s) < one);
+	assert_true(kn_tail_store_bytes(s) <= empty + 256); /* the group table's arrays remain */
 	kn_chunk_unref(c);
 	kn_tail_frame_free(&f);
 	kn_tail_store_destroy(s);
@@ -340,6 +375,168 @@ static void test_bytes_per_span(void **st)
 	printf("tail store, W1-like traces: %u traces, %.0f spans: %.1f bytes encoded per span, "
 	       "%.1f bytes held per span (+%.1f)\n", tr, spans, encoded, held, held - encoded);
 	assert_true(held <= encoded + 64);
+	/* the 4 resources of every request are held once each */
+	assert_int_equal(kn_tail_store_groups(s), 4);
+	uint32_t t;
+	while ((t = kn_tail_store_oldest(s)) != KN_TAIL_NONE)
+		kn_tail_store_remove(s, t);
+	assert_int_equal(kn_tail_store_groups(s), 0);
+	kn_tail_frame_free(&f);
+	kn_tail_store_destroy(s);
+}
+
+/* A request packed by protobuf-c: ResourceSpans without a Resource but
+ * with a schema_url, a present but empty scope with a schema_url, then a
+ * second ResourceSpans whose Resource and scope equal the first's. */
+static uint8_t *odd_request(size_t *len, int second)
+{
+	uint8_t id[16], sid[2][8];
+	kn_test_trace_id(id, 7);
+	Span sp[2];
+	Span *spp[2][1] = {{&sp[0]}, {&sp[1]}};
+	Opentelemetry__Proto__Common__V1__InstrumentationScope scope =
+		OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
+	SS ss[2];
+	SS *ssp[2][1] = {{&ss[0]}, {&ss[1]}};
+	RS rs[2];
+	RS *rsp[2] = {&rs[0], &rs[1]};
+	for (int i = 0; i < 2; i++) {
+		opentelemetry__proto__trace__v1__span__init(&sp[i]);
+		kn_test_span_id(sid[i], 1 + (uint32_t)i);
+		sp[i].trace_id = (ProtobufCBinaryData){16, id};
+		sp[i].span_id = (ProtobufCBinaryData){8, sid[i]};
+		sp[i].name = i ? "second" : "first";
+		sp[i].start_time_unix_nano = 10;
+		sp[i].end_time_unix_nano = 20;
+		opentelemetry__proto__trace__v1__scope_spans__init(&ss[i]);
+		ss[i].scope = &scope;
+		ss[i].n_spans = 1;
+		ss[i].spans = spp[i];
+		ss[i].schema_url = "https://opentelemetry.io/schemas/1.26.0";
+		opentelemetry__proto__trace__v1__resource_spans__init(&rs[i]);
+		rs[i].n_scope_spans = 1;
+		rs[i].scope_spans = ssp[i];
+		rs[i].schema_url = "https://example.com/r";
+	}
+	Req req = OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
+	req.n_resource_spans = second ? 2 : 1;
+	req.resource_spans = rsp;
+	*len = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(&req);
+	uint8_t *buf = malloc(*len);
+	assert_non_null(buf);
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, buf);
+	return buf;
+}
+
+static struct kn_chunk *chunk_of_bytes(const uint8_t *buf, size_t len)
+{
+	struct kn_wire_index ix;
+	struct kn_err err;
+	kn_wire_index_init(&ix);
+	assert_int_equal(kn_wire_index_request(&ix, buf, len, &err), KN_OK);
+	struct kn_chunk *c = NULL;
+	assert_int_equal(kn_wire_split(&ix, buf, 1, &c, &err), KN_OK);
+	assert_non_null(c);
+	kn_wire_index_free(&ix);
+	return c;
+}
+
+static void test_groups_verbatim(void **st)
+{
+	(void)st;
+	struct kn_tail_store *s = kn_tail_store_create(&cfg_30s);
+	struct kn_tail_frame f = {0};
+	assert_non_null(s);
+	/* one ResourceSpans: the view is the request, byte for byte */
+	size_t len;
+	uint8_t *buf = odd_request(&len, 0);
+	assert_int_equal(buf[0], 0x0a);
+	struct kn_chunk *c = chunk_of_bytes(buf, len);
+	uint32_t t = add(s, &f, c, 7, 1);
+	struct kn_tail_trace v;
+	assert_int_equal(kn_tail_store_view(s, t, &v), KN_OK);
+	assert_int_equal(v.len, len);
+	assert_memory_equal(v.data, buf, len);
+	kn_chunk_unref(c);
+	free(buf);
+	/* the same group again, in a chunk of two ResourceSpans: all three
+	 * spans end in one ResourceSpans and one ScopeSpans, fields kept */
+	buf = odd_request(&len, 1);
+	c = chunk_of_bytes(buf, len);
+	assert_int_equal(add(s, &f, c, 7, 2), t);
+	assert_int_equal(kn_tail_store_groups(s), 1);
+	assert_int_equal(kn_tail_store_view(s, t, &v), KN_OK);
+	Req *r = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+		NULL, v.len, v.data);
+	assert_non_null(r);
+	assert_int_equal(r->n_resource_spans, 1);
+	assert_null(r->resource_spans[0]->resource);
+	assert_string_equal(r->resource_spans[0]->schema_url, "https://example.com/r");
+	assert_int_equal(r->resource_spans[0]->n_scope_spans, 1);
+	SS *x = r->resource_spans[0]->scope_spans[0];
+	assert_non_null(x->scope);
+	assert_string_equal(x->schema_url, "https://opentelemetry.io/schemas/1.26.0");
+	assert_int_equal(x->n_spans, 3);
+	assert_string_equal(x->spans[0]->name, "first");
+	assert_string_equal(x->spans[1]->name, "first");
+	assert_string_equal(x->spans[2]->name, "second");
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(r, NULL);
+	kn_chunk_unref(c);
+	free(buf);
+	kn_tail_store_remove(s, t);
+	assert_int_equal(kn_tail_store_groups(s), 0);
+	kn_tail_frame_free(&f);
+	kn_tail_store_destroy(s);
+}
+
+/* Traces over many groups, appended and removed in random order: every
+ * view unpacks to its own spans with its own Resource, and the groups
+ * held are exactly those some live trace names. */
+static void test_groups_model(void **st)
+{
+	(void)st;
+	enum { TRACES = 300, RES = 12, OPS = 3000 };
+	struct kn_tail_store *s = kn_tail_store_create(&cfg_30s);
+	struct kn_tail_frame f = {0};
+	assert_non_null(s);
+	static uint8_t live[TRACES];
+	static uint32_t nparts[TRACES], resof[TRACES][64], spans[TRACES];
+	uint64_t x = 99;
+	for (uint32_t op = 0; op < OPS; op++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		uint32_t tr = (uint32_t)(x >> 33) % TRACES;
+		uint8_t id[16];
+		kn_test_trace_id(id, tr);
+		uint32_t t = kn_tail_store_find(s, id);
+		if (live[tr] && ((x >> 20) & 3) == 0) {
+			kn_tail_store_remove(s, t);
+			live[tr] = 0;
+			nparts[tr] = spans[tr] = 0;
+		} else if (nparts[tr] < 64) {
+			uint32_t res = (uint32_t)(x >> 40) % RES;
+			struct kn_test_span sp = {.trace = tr, .span = 1 + spans[tr], .parent = 1,
+						  .res = res, .scope = 0, .nres_attrs = 1 + res % 5};
+			/* kn_test_pack names Resource res after its number: distinct bytes */
+			struct kn_chunk *c = chunk_of(&sp, 1, op, NULL);
+			add(s, &f, c, tr, op);
+			kn_chunk_unref(c);
+			live[tr] = 1;
+			resof[tr][nparts[tr]++] = res;
+			spans[tr]++;
+		}
+		/* groups held == distinct resources among live traces' parts */
+		uint8_t used[RES] = {0};
+		uint32_t want = 0;
+		for (uint32_t k = 0; k < TRACES; k++)
+			for (uint32_t j = 0; live[k] && j < nparts[k]; j++)
+				if (!used[resof[k][j]]++)
+					want++;
+		assert_int_equal(kn_tail_store_groups(s), want);
+		if (live[tr]) {
+			t = kn_tail_store_find(s, id);
+			check_buffer(s, t, tr, spans[tr], 0xffffffffu);
+		}
+	}
 	kn_tail_frame_free(&f);
 	kn_tail_store_destroy(s);
 }
@@ -369,6 +566,8 @@ int main(void)
 		cmocka_unit_test(test_table_model),
 		cmocka_unit_test(test_would),
 		cmocka_unit_test(test_bytes_per_span),
+		cmocka_unit_test(test_groups_verbatim),
+		cmocka_unit_test(test_groups_model),
 		cmocka_unit_test(test_frame_rejects_broken),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
