@@ -35,7 +35,10 @@
  * microseconds of the load generator's own CPU (reported in the summary);
  * --pool N packs N bodies per worker up front and cycles them instead, for
  * throughput runs on small machines where the generator would compete with
- * the collector for cores. */
+ * the collector for cores. With --stamp as well, each send re-stamps its
+ * pooled body in place (kn_w1_patch: new trace ids, times shifted so the
+ * roots end now; a few microseconds), so latency runs get fresh traces
+ * without paying for a build per request. */
 #include <errno.h>
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -60,6 +63,7 @@
 #include "exporters/common/kn_export_status.h"
 #include "kn_hist.h"
 #include "kn_w1.h"
+#include "kn_w1_patch.h"
 
 #define EXPORT_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 #define MAX_WORKERS 256
@@ -122,6 +126,7 @@ struct worker {
 	uint8_t **pool;            /* --pool: pre-built bodies */
 	size_t *pool_len;
 	struct kn_w1_stats *pool_st;
+	struct kn_w1_patch *pool_patch; /* --pool with --stamp: where to re-stamp them */
 };
 
 enum outcome { OUT_OK, OUT_RETRY, OUT_FAIL };
@@ -383,6 +388,7 @@ static void *worker_main(void *arg)
 	struct run *r = wk->run;
 	const uint32_t S = r->o.shape.spans;
 	uint64_t jitter = r->o.seed ^ (0x1234567ull * (wk->id + 1));
+	uint64_t stamp_rng = r->o.seed * 0x9e3779b97f4a7c15ull ^ (0x7654321ull * (wk->id + 1));
 	for (;;) {
 		if (atomic_load(&r->stop))
 			break;
@@ -398,7 +404,7 @@ static void *worker_main(void *arg)
 		if (atomic_load(&r->stop))
 			break;
 
-		if (r->o.stamp)
+		if (r->o.stamp && !r->o.pool)
 			kn_w1_set_end(wk->w, kn_unix_ns());
 		size_t len = 0;
 		struct kn_w1_stats st;
@@ -408,6 +414,11 @@ static void *worker_main(void *arg)
 			body = wk->pool[j];
 			len = wk->pool_len[j];
 			st = wk->pool_st[j];
+			if (wk->pool_patch) { /* fresh trace ids, roots ending now */
+				uint64_t key[2] = {rng_next(&stamp_rng), rng_next(&stamp_rng)};
+				kn_w1_patch_apply(&wk->pool_patch[j], body, (const uint8_t *)key,
+						  kn_unix_ns());
+			}
 		} else {
 			body = owned = kn_w1_pack(wk->w, k, &len, &st);
 		}
@@ -482,10 +493,18 @@ static int worker_init(struct worker *wk, struct run *r, unsigned id)
 		wk->pool_st = calloc(r->o.pool, sizeof *wk->pool_st);
 		if (!wk->pool || !wk->pool_len || !wk->pool_st)
 			return -1;
-		for (unsigned j = 0; j < r->o.pool; j++)
+		if (r->o.stamp && !(wk->pool_patch = calloc(r->o.pool, sizeof *wk->pool_patch)))
+			return -1;
+		if (r->o.stamp)
+			kn_w1_set_end(wk->w, kn_unix_ns());
+		for (unsigned j = 0; j < r->o.pool; j++) {
 			if (!(wk->pool[j] = kn_w1_pack(wk->w, (uint64_t)id * r->o.pool + j + (1ull << 40),
 						      &wk->pool_len[j], &wk->pool_st[j])))
 				return -1;
+			if (wk->pool_patch &&
+			    kn_w1_patch_init(&wk->pool_patch[j], wk->pool[j], wk->pool_len[j]) != 0)
+				return -1;
+		}
 	}
 	if (r->o.grpc) {
 		wk->cq = grpc_completion_queue_create_for_pluck(NULL);
@@ -535,8 +554,12 @@ static void worker_fini(struct worker *wk)
 		deflateEnd(&wk->z);
 	free(wk->zbuf);
 	free(wk->resp);
-	for (unsigned j = 0; wk->pool && j < wk->run->o.pool; j++)
+	for (unsigned j = 0; wk->pool && j < wk->run->o.pool; j++) {
 		free(wk->pool[j]);
+		if (wk->pool_patch)
+			kn_w1_patch_free(&wk->pool_patch[j]);
+	}
+	free(wk->pool_patch);
 	free(wk->pool);
 	free(wk->pool_len);
 	free(wk->pool_st);
@@ -567,7 +590,9 @@ static void usage(FILE *f)
 		"  --stamp                   every root span ends when its request is built\n"
 		"                            (the sink then measures end-to-end latency)\n"
 		"  --pool N                  pre-build N bodies per worker and cycle them (saves\n"
-		"                            loadgen CPU; trace ids then repeat; not with --stamp)\n"
+		"                            loadgen CPU; trace ids then repeat; with --stamp each\n"
+		"                            send re-stamps the body in place: new trace ids, times\n"
+		"                            shifted so roots end now; links across requests break)\n"
 		"shape (defaults = W1):\n"
 		"  --request-spans N (512) --trace-spans N (5) --depth N (1)\n"
 		"  --attrs N (10) --attr-bytes N (16, for attributes beyond the 10th)\n"
@@ -702,10 +727,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	}
 	if (o->shape.attr_bytes && o->shape.span_attrs <= KN_W1_SPAN_ATTRS)
 		fprintf(stderr, "loadgen: note: --attr-bytes applies to attributes beyond the 10th (--attrs > 10)\n");
-	if (o->pool && o->stamp) {
-		fprintf(stderr, "loadgen: --pool and --stamp exclude each other (pooled bodies keep their times)\n");
-		return -1;
-	}
 	char msg[128];
 	if (kn_w1_shape_check(&o->shape, msg, sizeof msg) != 0) {
 		fprintf(stderr, "loadgen: shape: %s\n", msg);

@@ -2,8 +2,9 @@
  * test_w1: the W1 workload is what bench/README.md says it is. Decodes
  * generated requests with protobuf-c and checks the shape (resources,
  * traces, parents, attribute counts, ids), determinism per (seed, index),
- * the measured size and event / error rates, and that the zero-copy wire
- * reader indexes every span. */
+ * the measured size and event / error rates, that the zero-copy wire
+ * reader indexes every span, and that kn_w1_patch (loadgen --pool --stamp)
+ * re-stamps a body's ids and times and nothing else. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 
 #include "collector/wire/kn_wire.h"
 #include "kn_w1.h"
+#include "kn_w1_patch.h"
 
 #define UNPACK opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack
 #define FREE opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked
@@ -172,6 +174,92 @@ static void test_wire_reader_accepts(void **state)
 	kn_w1_free(w);
 }
 
+typedef Opentelemetry__Proto__Trace__V1__Span W1Span;
+
+/* The spans of a decoded request, in order (at most cap). */
+static size_t spans_of(Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *r,
+		       W1Span **out, size_t cap)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->n_resource_spans; i++)
+		for (size_t j = 0; j < r->resource_spans[i]->n_scope_spans; j++)
+			for (size_t k = 0; k < r->resource_spans[i]->scope_spans[j]->n_spans && n < cap; k++)
+				out[n++] = r->resource_spans[i]->scope_spans[j]->spans[k];
+	return n;
+}
+
+static void xor_eq(const ProtobufCBinaryData *got, const ProtobufCBinaryData *orig, const uint8_t key[16])
+{
+	assert_int_equal(got->len, 16);
+	assert_int_equal(orig->len, 16);
+	for (int b = 0; b < 16; b++)
+		assert_int_equal(got->data[b], orig->data[b] ^ key[b]);
+}
+
+static void test_patch(void **state)
+{
+	(void)state;
+	struct kn_w1_shape sh;
+	kn_w1_shape_default(&sh);
+	sh.async_pct = 40;   /* links, and events on 10% of spans */
+	struct kn_w1 *w = kn_w1_new_shape(11, &sh);
+	assert_non_null(w);
+	const uint64_t end0 = 1700000000000000000ull;
+	kn_w1_set_end(w, end0);
+	size_t len;
+	uint8_t *orig = pack(w, 2, &len, NULL);
+	uint8_t *body = malloc(len);
+	assert_non_null(body);
+	memcpy(body, orig, len);
+	struct kn_w1_patch p;
+	assert_int_equal(kn_w1_patch_init(&p, body, len), 0);
+	assert_int_equal(p.end_ns, end0);   /* every root ends at the end set */
+	const uint8_t k1[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+	const uint8_t k2[16] = {0xff, 0, 0x80, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42};
+	const uint8_t zero[16] = {0};
+	const uint64_t end1 = end0 + 123456789, end2 = end0 - 1000;
+	kn_w1_patch_apply(&p, body, k1, end1);
+	kn_w1_patch_apply(&p, body, k2, end2); /* relative to the original, not to k1 */
+	Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *ro =
+		UNPACK(NULL, len, orig), *rp = UNPACK(NULL, len, body);
+	assert_non_null(ro);
+	assert_non_null(rp);
+	static W1Span *so[KN_W1_SPANS], *sp[KN_W1_SPANS];
+	size_t n = spans_of(ro, so, KN_W1_SPANS);
+	assert_int_equal(spans_of(rp, sp, KN_W1_SPANS), n);
+	assert_int_equal(n, KN_W1_SPANS);
+	size_t links = 0, events = 0;
+	for (size_t i = 0; i < n; i++) {
+		xor_eq(&sp[i]->trace_id, &so[i]->trace_id, k2);
+		assert_memory_equal(sp[i]->span_id.data, so[i]->span_id.data, 8);
+		assert_int_equal(sp[i]->start_time_unix_nano, so[i]->start_time_unix_nano - 1000);
+		assert_int_equal(sp[i]->end_time_unix_nano, so[i]->end_time_unix_nano - 1000);
+		assert_string_equal(sp[i]->name, so[i]->name);
+		assert_int_equal(sp[i]->n_attributes, so[i]->n_attributes);
+		assert_int_equal(sp[i]->n_events, so[i]->n_events);
+		for (size_t e = 0; e < sp[i]->n_events; e++, events++)
+			assert_int_equal(sp[i]->events[e]->time_unix_nano, so[i]->events[e]->time_unix_nano - 1000);
+		assert_int_equal(sp[i]->n_links, so[i]->n_links);
+		for (size_t l = 0; l < sp[i]->n_links; l++, links++)
+			xor_eq(&sp[i]->links[l]->trace_id, &so[i]->links[l]->trace_id, k2);
+		if (so[i]->parent_span_id.len == 0)
+			assert_true(sp[i]->end_time_unix_nano <= end2);
+	}
+	assert_true(links > 0);
+	assert_true(events > 0);
+	FREE(ro, NULL);
+	FREE(rp, NULL);
+	/* back to the original ids and times: the original bytes */
+	kn_w1_patch_apply(&p, body, zero, end0);
+	assert_memory_equal(body, orig, len);
+	kn_w1_patch_free(&p);
+	/* a broken body is refused */
+	assert_int_equal(kn_w1_patch_init(&p, orig, len - 1), -1);
+	free(body);
+	free(orig);
+	kn_w1_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +267,7 @@ int main(void)
 		cmocka_unit_test(test_shape),
 		cmocka_unit_test(test_rates_and_size),
 		cmocka_unit_test(test_wire_reader_accepts),
+		cmocka_unit_test(test_patch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
