@@ -460,6 +460,24 @@ def smoke(env):
     if rc != 0:   # a sanitizer report makes it non-zero
         failures.append(f"sink exited {rc}:\n{sink.text()[-3000:]}")
     env.stop_all()
+    # pooled bodies re-stamped per send: 10 requests cycling 2 bodies per
+    # worker must still be ~1024 distinct traces (repeated ids: ~410), each
+    # root ending just before it is sent (unstamped W1 times are from 2024)
+    sink, sp = env.start_sink("smoke-stamp")
+    lg = env.run_loadgen("direct-stamp", ["--grpc", "--target", f"127.0.0.1:{sp['grpc']}", "--spans", 5120,
+                                          "-c", 2, "--duration", 60, "--pool", 2, "--stamp"], timeout=120)
+    st = wait_sink(sp["stats"], 5120, 30)
+    roots = st["e2e_latency_ms"]["samples"]
+    if st["spans"] != 5120 or lg["spans_accepted"] != 5120:
+        failures.append(f"stamp: sent {lg['spans_sent']} accepted {lg['spans_accepted']} sink {st['spans']}")
+    if not 1000 <= roots <= 1060:
+        failures.append(f"stamp: {roots} root spans ended just before they were sent, not ~1024")
+    elif not 0.95 * roots <= st["traces_approx"] <= 1.05 * roots:
+        failures.append(f"stamp: ~{st['traces_approx']:.0f} distinct traces for {roots} roots")
+    rc = sink.stop()
+    if rc != 0:
+        failures.append(f"sink exited {rc}:\n{sink.text()[-3000:]}")
+    env.stop_all()
     for name in ("passthrough", "http"):
         r = run_scenario(env, name, ["--spans", 5120, "-c", 2], 60, drain_timeout=60)
         if "skipped" in r:
