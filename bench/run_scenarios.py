@@ -14,7 +14,8 @@ out), latency (passthrough at half the measured sustainable rate, loadgen
 --pool 16 --stamp: receiver p99 from loadgen, end-to-end p99 from the sink, and the
 same load straight into a sink as the baseline, so the collector's added
 latency is the difference), tail (10 tail_sampling policies, decision_wait
-5s), journey-sli (journey + sli processors), overload (3x the sustainable rate
+5s; loadgen --pool 16 --stamp, so every trace is new while loadgen's CPU
+stays small), journey-sli (journey + sli processors), overload (3x the sustainable rate
 against memory_limit_mib: 64; the RSS must stay within the limit + 10%).
 passthrough, http, latency and overload run with NO processor in the
 pipeline (no batch processor: its timeout would be the latency measured).
@@ -525,7 +526,7 @@ def main():
                     if "skipped" not in r:
                         r["direct"] = run_direct(env, "latency-direct", args, d)
                 elif name == "tail":
-                    r = run_scenario(env, name, ["-c", c, "--stamp"], d, drain_timeout=60, settle=7)
+                    r = run_scenario(env, name, ["-c", c, "--pool", 16, "--stamp"], d, drain_timeout=60, settle=7)
                 elif name == "journey-sli":
                     r = run_scenario(env, name, ["-c", c, "--async-pct", 20, "--stamp"], d,
                                      drain_timeout=60, settle=7)

@@ -62,6 +62,11 @@ struct kn_component {
 	void (*shutdown)(void *inst, uint64_t deadline_ns);
 	void (*destroy)(void *inst);
 
+	/* Processors: 1 when spans of one trace may reach different shards
+	 * (the processor keeps nothing per trace across chunks, like batch).
+	 * When every processor of every pipeline says so, receivers send each
+	 * request whole to one shard instead of splitting it by trace id. */
+	uint8_t any_shard;
 	/* Processors: state per shard, touched only by that shard's worker. */
 	int (*shard_create)(void *inst, uint32_t shard, void **state, struct kn_err *err);
 	/* Takes ownership of b. Returns KN_OK (forwarded), KN_RETAINED or KN_DROP. */

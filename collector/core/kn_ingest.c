@@ -6,6 +6,12 @@
  * allocation per shard that receives spans, one memcpy of the span bytes,
  * one budget CAS, one ring enqueue per shard. Nothing per span is allocated.
  *
+ * Routing: by trace id (kn_shard_of) when some processor keeps state per
+ * trace (rt->whole_traces: tail_sampling, journey, sli); otherwise the whole
+ * request goes to one shard (round robin per receiver thread over the rings
+ * with room), so a request
+ * stays one chunk and leaves as one export call instead of one per shard.
+ *
  * Why all-or-nothing works without locks: a producer is the only writer of
  * its rings, so free space seen before splitting can only grow until the
  * enqueue; the budget is charged with one CAS before anything is enqueued. */
@@ -133,6 +139,12 @@ static int refuse(struct kn_ingest_result *res, struct kn_metric *m, uint32_t ns
 	return KN_AGAIN;
 }
 
+static uint32_t route_whole(const struct kn_span_hdr *h, void *ctx)
+{
+	(void)h;
+	return *(const uint32_t *)ctx;
+}
+
 int kn_ingest(struct kn_producer *p, const uint8_t *req, size_t len,
 	      const struct kn_tracectx *ctx, struct kn_ingest_result *res)
 {
@@ -168,7 +180,19 @@ int kn_ingest(struct kn_producer *p, const uint8_t *req, size_t len,
 		return refuse(res, p->refused_shutdown, nspans, 1, "the collector is shutting down");
 
 	/* Room in every ring that will receive a chunk? Only this thread enqueues. */
-	for (uint32_t i = 0; i < nspans; i++) {
+	uint32_t whole = UINT32_MAX;
+	for (uint32_t k = 0; !rt->whole_traces && k < nshards; k++) {
+		uint32_t s = (p->next_shard + k) % nshards; /* the next ring with room */
+		struct kn_pring *r = &p->rings[s];
+		if (ck_ring_size(&r->ring) + 1 < ck_ring_capacity(&r->ring)) {
+			whole = s;
+			p->next_shard = s + 1 < nshards ? s + 1 : 0;
+			break;
+		}
+	}
+	if (!rt->whole_traces && whole == UINT32_MAX)
+		return refuse(res, p->refused_full, nspans, 1, "the pipeline is full; retry later");
+	for (uint32_t i = 0; rt->whole_traces && i < nspans; i++) {
 		uint32_t s = kn_shard_of(p->ix.spans[i].trace_id, nshards);
 		struct kn_pring *r = &p->rings[s];
 		if (ck_ring_size(&r->ring) + 1 >= ck_ring_capacity(&r->ring))
@@ -176,7 +200,9 @@ int kn_ingest(struct kn_producer *p, const uint8_t *req, size_t len,
 				      "the pipeline is full; retry later");
 	}
 
-	if (kn_wire_split(&p->ix, req, nshards, p->out, &err) != KN_OK)
+	if ((rt->whole_traces ? kn_wire_split(&p->ix, req, nshards, p->out, &err)
+			      : kn_wire_split_by(&p->ix, req, nshards, route_whole, &whole, p->out,
+						 &err)) != KN_OK)
 		return refuse(res, p->refused_memory, nspans, 1, "out of memory");
 
 	size_t total = 0;

@@ -487,6 +487,10 @@ struct kn_runtime *kn_runtime_create(const struct kn_cnode *tree, struct kn_err 
 		goto fail;
 	if (build_pipelines(rt, &root, err) != KN_OK)
 		goto fail;
+	for (uint32_t p = 0; p < rt->npipelines; p++)
+		for (uint32_t i = 0; i < rt->pipelines[p].nproc; i++)
+			if (!rt->pipelines[p].procs[i].comp->any_shard)
+				rt->whole_traces = 1;
 	if (build_extensions(rt, &root, err) != KN_OK)
 		goto fail;
 	if (strcmp(root.service.telemetry.metrics.level, "none") != 0) {

@@ -57,6 +57,7 @@ struct kn_producer {
 	struct kn_metric *accepted, *rejected_invalid, *refused_memory, *refused_full,
 		*refused_shutdown, *refused_decode;
 	char receiver[64], transport[16];
+	uint32_t next_shard;          /* whole requests (!rt->whole_traces): round robin */
 };
 
 struct kn_shard;
@@ -67,6 +68,7 @@ struct kn_runtime {
 	uint64_t memory_limit_mib;
 	uint64_t shutdown_timeout_ns;
 	uint64_t ring_size;
+	int whole_traces;             /* some processor needs a trace's spans in one shard */
 	char *log_level;
 
 	struct kn_metrics *metrics;

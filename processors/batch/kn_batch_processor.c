@@ -151,6 +151,7 @@ const struct kn_component kn_processor_batch = {
 	.type = "batch",
 	.kind = KN_PROCESSOR,
 	.summary = "groups spans into larger export requests by size and time",
+	.any_shard = 1,
 	.config_size = sizeof(struct kn_batch_processor_cfg),
 	.config_fields = bp_fields,
 	.validate = bp_validate,

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * kn_ingest: the hand-off from receiver threads to the shard rings. Checks
- * that a request is split by trace id onto the right rings, that refusals
+ * that a request is split by trace id onto the right rings when some
+ * processor needs whole traces, and otherwise goes whole to one shard, round
+ * robin (one chunk, spans in request order), that refusals
  * (full ring, spent budget, shutting down) enqueue nothing and charge
  * nothing, that malformed input is KN_INVALID with the wire reader's message,
  * that invalid spans are left out and reported, and that every span is
@@ -82,6 +84,7 @@ static void setup_rt(struct fixture *f, uint32_t nshards, uint32_t ring_size, si
 	pthread_mutex_init(&rt->producers_mu, NULL);
 	rt->nshards = nshards;
 	rt->ring_size = ring_size;
+	rt->whole_traces = 1; /* as with tail_sampling; test_whole_requests clears it */
 	rt->metrics = kn_metrics_create();
 	rt->shards = calloc(nshards, sizeof *rt->shards);
 	struct kn_err err;
@@ -156,6 +159,47 @@ static void test_split_onto_shards(void **st)
 	assert_int_equal(total, 30);
 	assert_int_equal(metric(&f, "kansatsu_receiver_accepted_spans_total",
 				"receiver=\"otlp\",transport=\"http\""), 30);
+	free(r.buf);
+	teardown_rt(&f);
+}
+
+/* No processor keeps traces: each request is one chunk on the next shard. */
+static void test_whole_requests(void **st)
+{
+	(void)st;
+	struct fixture f;
+	setup_rt(&f, 3, 4, 0); /* a ring of 4 holds 3 */
+	f.rt.whole_traces = 0;
+	struct req r = make_req(30, 6, 0);
+	struct kn_ingest_result res;
+	for (int i = 0; i < 9; i++) {
+		assert_int_equal(kn_ingest(f.p, r.buf, r.len, NULL, &res), KN_OK);
+		assert_int_equal(res.accepted, 30);
+	}
+	/* 9 requests over 3 shards: 3 chunks each, every ring now full */
+	for (uint32_t s = 0; s < 3; s++)
+		assert_int_equal(ring_count(&f, s), 3);
+	assert_int_equal(kn_ingest(f.p, r.buf, r.len, NULL, &res), KN_AGAIN);
+	assert_int_equal(res.accepted, 0);
+	/* one chunk taken from shard 1: the next request goes there, whatever
+	 * shard was next in turn */
+	kn_chunk_unref(ring_take(&f, 1));
+	assert_int_equal(kn_ingest(f.p, r.buf, r.len, NULL, &res), KN_OK);
+	assert_int_equal(ring_count(&f, 1), 3);
+	for (uint32_t s = 0; s < 3; s++) {
+		struct kn_chunk *c;
+		while ((c = ring_take(&f, s))) {
+			assert_int_equal(c->shard, s);
+			assert_int_equal(c->nspans, 30);
+			for (uint32_t i = 0; i < c->nspans; i++) /* request order kept */
+				assert_int_equal(c->spans[i].start_ns, 1000 + i);
+			kn_chunk_unref(c);
+		}
+	}
+	assert_int_equal(metric(&f, "kansatsu_receiver_accepted_spans_total",
+				"receiver=\"otlp\",transport=\"http\""), 300);
+	assert_int_equal(metric(&f, "kansatsu_receiver_refused_spans_total",
+				"receiver=\"otlp\",transport=\"http\",reason=\"pipeline_full\""), 30);
 	free(r.buf);
 	teardown_rt(&f);
 }
@@ -262,6 +306,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_split_onto_shards),
+		cmocka_unit_test(test_whole_requests),
 		cmocka_unit_test(test_full_ring_refuses_all_or_nothing),
 		cmocka_unit_test(test_budget_refusal_charges_nothing),
 		cmocka_unit_test(test_invalid_and_rejected),
