@@ -127,23 +127,6 @@ int kn_tail_frame_check(const struct kn_tail_frame *f, const struct kn_chunk *c)
 	return 0;
 }
 
-static inline uint64_t fsize(uint64_t len)
-{
-	return 1 + kn_wire_varint_len(len) + len; /* every tag written here is 1 byte */
-}
-
-static inline uint8_t *put_field(uint8_t *w, uint8_t tag, uint64_t len)
-{
-	*w++ = tag;
-	return w + kn_wire_put_varint(w, len);
-}
-
-static inline uint8_t *put_bytes(uint8_t *w, uint8_t tag, const uint8_t *b, uint32_t len)
-{
-	w = put_field(w, tag, len);
-	memcpy(w, b, len);
-	return w + len;
-}
 
 uint64_t kn_tail_frame_size(const struct kn_tail_frame *f, const struct kn_chunk *c,
 			    const uint32_t *idx, uint32_t n, uint32_t *g)
@@ -156,21 +139,21 @@ uint64_t kn_tail_frame_size(const struct kn_tail_frame *f, const struct kn_chunk
 		if (cur_s != UINT32_MAX && (!h || h->scope_idx != cur_s)) {
 			const struct kn_tail_frame_msg *s = &f->scopes[cur_s];
 			if (s->url)
-				ssz += fsize(s->url_len);
+				ssz += kn_tail_fsize(s->url_len);
 			if (ssz > 0x7fffffff)
 				return UINT64_MAX;
 			g[sslot] = (uint32_t)ssz;
-			rsz += fsize(ssz);
+			rsz += kn_tail_fsize(ssz);
 			cur_s = UINT32_MAX;
 		}
 		if (cur_r != UINT32_MAX && (!h || h->resource_idx != cur_r)) {
 			const struct kn_tail_frame_msg *r = &f->res[cur_r];
 			if (r->url)
-				rsz += fsize(r->url_len);
+				rsz += kn_tail_fsize(r->url_len);
 			if (rsz > 0x7fffffff)
 				return UINT64_MAX;
 			g[rslot] = (uint32_t)rsz;
-			total += fsize(rsz);
+			total += kn_tail_fsize(rsz);
 			cur_r = UINT32_MAX;
 		}
 		if (!h)
@@ -178,14 +161,14 @@ uint64_t kn_tail_frame_size(const struct kn_tail_frame *f, const struct kn_chunk
 		if (cur_r == UINT32_MAX) {
 			cur_r = h->resource_idx;
 			rslot = ng++;
-			rsz = f->res[cur_r].msg ? fsize(f->res[cur_r].len) : 0;
+			rsz = f->res[cur_r].msg ? kn_tail_fsize(f->res[cur_r].len) : 0;
 		}
 		if (cur_s == UINT32_MAX) {
 			cur_s = h->scope_idx;
 			sslot = ng++;
-			ssz = f->scopes[cur_s].msg ? fsize(f->scopes[cur_s].len) : 0;
+			ssz = f->scopes[cur_s].msg ? kn_tail_fsize(f->scopes[cur_s].len) : 0;
 		}
-		ssz += fsize(h->len);
+		ssz += kn_tail_fsize(h->len);
 	}
 	return total;
 }
@@ -200,30 +183,30 @@ uint8_t *kn_tail_frame_write(const struct kn_tail_frame *f, const struct kn_chun
 		if (cur_s != UINT32_MAX && (!h || h->scope_idx != cur_s)) {
 			const struct kn_tail_frame_msg *s = &f->scopes[cur_s];
 			if (s->url)
-				w = put_bytes(w, 0x1a, s->url, s->url_len);
+				w = kn_tail_put_bytes(w, 0x1a, s->url, s->url_len);
 			cur_s = UINT32_MAX;
 		}
 		if (cur_r != UINT32_MAX && (!h || h->resource_idx != cur_r)) {
 			const struct kn_tail_frame_msg *r = &f->res[cur_r];
 			if (r->url)
-				w = put_bytes(w, 0x1a, r->url, r->url_len);
+				w = kn_tail_put_bytes(w, 0x1a, r->url, r->url_len);
 			cur_r = UINT32_MAX;
 		}
 		if (!h)
 			break;
 		if (cur_r == UINT32_MAX) {
 			cur_r = h->resource_idx;
-			w = put_field(w, 0x0a, g[ng++]);
+			w = kn_tail_put_field(w, 0x0a, g[ng++]);
 			if (f->res[cur_r].msg)
-				w = put_bytes(w, 0x0a, f->res[cur_r].msg, f->res[cur_r].len);
+				w = kn_tail_put_bytes(w, 0x0a, f->res[cur_r].msg, f->res[cur_r].len);
 		}
 		if (cur_s == UINT32_MAX) {
 			cur_s = h->scope_idx;
-			w = put_field(w, 0x12, g[ng++]);
+			w = kn_tail_put_field(w, 0x12, g[ng++]);
 			if (f->scopes[cur_s].msg)
-				w = put_bytes(w, 0x0a, f->scopes[cur_s].msg, f->scopes[cur_s].len);
+				w = kn_tail_put_bytes(w, 0x0a, f->scopes[cur_s].msg, f->scopes[cur_s].len);
 		}
-		w = put_bytes(w, 0x12, c->data + h->off, h->len);
+		w = kn_tail_put_bytes(w, 0x12, c->data + h->off, h->len);
 	}
 	return w;
 }

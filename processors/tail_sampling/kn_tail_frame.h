@@ -21,8 +21,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <string.h>
+
 #include "../../collector/core/kn_chunk.h"
+#include "../../collector/wire/kn_wire.h"
 #include "kn_tail_intern.h"
+
+/* Writers of the framing (frame, store): every tag written is 1 byte. */
+static inline uint64_t kn_tail_fsize(uint64_t len)
+{
+	return 1 + kn_wire_varint_len(len) + len;
+}
+
+static inline uint8_t *kn_tail_put_field(uint8_t *w, uint8_t tag, uint64_t len)
+{
+	*w++ = tag;
+	return w + kn_wire_put_varint(w, len);
+}
+
+static inline uint8_t *kn_tail_put_bytes(uint8_t *w, uint8_t tag, const uint8_t *b, uint32_t len)
+{
+	w = kn_tail_put_field(w, tag, len);
+	if (len)
+		memcpy(w, b, len);
+	return w + len;
+}
 
 struct kn_tail_frame_msg {
 	const uint8_t *msg;       /* Resource / InstrumentationScope bytes; NULL when absent */

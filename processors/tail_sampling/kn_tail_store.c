@@ -270,10 +270,6 @@ uint32_t kn_tail_store_open(struct kn_tail_store *s, const uint8_t id[16], uint6
 	return t;
 }
 
-static inline uint64_t fsize(uint64_t len)
-{
-	return 1 + kn_wire_varint_len(len) + len; /* every tag written here is 1 byte */
-}
 
 /* Span fields of spans idx[k..end) of one scope run, and end. */
 static uint64_t run_len(const struct kn_chunk *c, const uint32_t *idx, uint32_t n, uint32_t k,
@@ -282,7 +278,7 @@ static uint64_t run_len(const struct kn_chunk *c, const uint32_t *idx, uint32_t 
 	uint32_t scope = c->spans[idx[k]].scope_idx;
 	uint64_t l = 0;
 	for (; k < n && c->spans[idx[k]].scope_idx == scope; k++)
-		l += fsize(c->spans[idx[k]].len);
+		l += kn_tail_fsize(c->spans[idx[k]].len);
 	*end = k;
 	return l;
 }
@@ -361,12 +357,9 @@ int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_ta
 		w[3] = (uint8_t)(id >> 24);
 		w += 4;
 		w += kn_wire_put_varint(w, l);
-		for (uint32_t j = k; j < e; j++) {
+		for (uint32_t j = k; j < e; j++) { /* ScopeSpans.spans */
 			const struct kn_span_hdr *h = &c->spans[idx[j]];
-			*w++ = 0x12; /* ScopeSpans.spans */
-			w += kn_wire_put_varint(w, h->len);
-			memcpy(w, c->data + h->off, h->len);
-			w += h->len;
+			w = kn_tail_put_bytes(w, 0x12, c->data + h->off, h->len);
 		}
 	}
 	r->len = (uint32_t)(w - r->buf);
@@ -422,32 +415,29 @@ static uint64_t materialise(struct kn_tail_store *s, const struct rec *r, uint8_
 			if (w) {
 				const uint8_t *u = cs->bytes + cs->res_len + cs->res_url_len + cs->scope_len;
 				if (cs->has & 8) {
-					*w++ = 0x1a; /* ScopeSpans.schema_url */
-					w += kn_wire_put_varint(w, cs->scope_url_len);
-					memcpy(w, u, cs->scope_url_len);
-					w += cs->scope_url_len;
+					/* ScopeSpans.schema_url */
+					w = kn_tail_put_bytes(w, 0x1a, u, cs->scope_url_len);
 				}
 			} else {
 				if (ssz > UINT32_MAX)
 					return UINT64_MAX;
 				s->mg[sslot] = (uint32_t)ssz;
-				rsz += fsize(ssz);
+				rsz += kn_tail_fsize(ssz);
 			}
 			cur_id = NIL;
 		}
 		if (cr && (!have || !kn_tail_entry_same_resource(cr, e))) {
 			if (w) {
 				if (cr->has & 2) {
-					*w++ = 0x1a; /* ResourceSpans.schema_url */
-					w += kn_wire_put_varint(w, cr->res_url_len);
-					memcpy(w, cr->bytes + cr->res_len, cr->res_url_len);
-					w += cr->res_url_len;
+					/* ResourceSpans.schema_url */
+					w = kn_tail_put_bytes(w, 0x1a, cr->bytes + cr->res_len,
+							      cr->res_url_len);
 				}
 			} else {
 				if (rsz > UINT32_MAX)
 					return UINT64_MAX;
 				s->mg[rslot] = (uint32_t)rsz;
-				total += fsize(rsz);
+				total += kn_tail_fsize(rsz);
 			}
 			cr = NULL;
 		}
@@ -465,14 +455,10 @@ static uint64_t materialise(struct kn_tail_store *s, const struct rec *r, uint8_
 			cr = e;
 			rslot = ng++;
 			if (w) {
-				*w++ = 0x0a; /* ExportTraceServiceRequest.resource_spans */
-				w += kn_wire_put_varint(w, s->mg[rslot]);
-				if (e->has & 1) {
-					*w++ = 0x0a; /* ResourceSpans.resource */
-					w += kn_wire_put_varint(w, e->res_len);
-					memcpy(w, e->bytes, e->res_len);
-					w += e->res_len;
-				}
+				/* ExportTraceServiceRequest.resource_spans, its resource */
+				w = kn_tail_put_field(w, 0x0a, s->mg[rslot]);
+				if (e->has & 1)
+					w = kn_tail_put_bytes(w, 0x0a, e->bytes, e->res_len);
 			} else {
 				rsz = e->res_fields;
 			}
@@ -482,14 +468,11 @@ static uint64_t materialise(struct kn_tail_store *s, const struct rec *r, uint8_
 			cs = e;
 			sslot = ng++;
 			if (w) {
-				*w++ = 0x12; /* ResourceSpans.scope_spans */
-				w += kn_wire_put_varint(w, s->mg[sslot]);
-				if (e->has & 4) {
-					*w++ = 0x0a; /* ScopeSpans.scope */
-					w += kn_wire_put_varint(w, e->scope_len);
-					memcpy(w, e->bytes + e->res_len + e->res_url_len, e->scope_len);
-					w += e->scope_len;
-				}
+				/* ResourceSpans.scope_spans, its scope */
+				w = kn_tail_put_field(w, 0x12, s->mg[sslot]);
+				if (e->has & 4)
+					w = kn_tail_put_bytes(w, 0x0a, e->bytes + e->res_len + e->res_url_len,
+							      e->scope_len);
 			} else {
 				ssz = e->scope_fields;
 			}

@@ -45,6 +45,19 @@ static void check_span(const struct kn_wire_index *vix, const uint8_t *v, uint32
 		abort();
 }
 
+/* The spans of span i's trace not yet done (from i on, chunk order) into
+ * idx, marked done; their count. */
+static uint32_t trace_of(const struct kn_chunk *c, uint32_t i, uint32_t *idx, uint32_t *done)
+{
+	uint32_t n = 0;
+	for (uint32_t j = i; j < c->nspans; j++)
+		if (!done[j] && memcmp(c->spans[j].trace_id, c->spans[i].trace_id, 16) == 0) {
+			idx[n++] = j;
+			done[j] = 1;
+		}
+	return n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct kn_wire_index ix, vix;
@@ -71,12 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (uint32_t i = 0; i < c->nspans; i++) {
 			if (done[i])
 				continue;
-			uint32_t n = 0;
-			for (uint32_t j = i; j < c->nspans; j++)
-				if (!done[j] && memcmp(c->spans[j].trace_id, c->spans[i].trace_id, 16) == 0) {
-					idx[n++] = j;
-					done[j] = 1;
-				}
+			uint32_t n = trace_of(c, i, idx, done);
 			uint32_t t = kn_tail_store_find(s, c->spans[i].trace_id);
 			if (t == KN_TAIL_NONE)
 				t = kn_tail_store_open(s, c->spans[i].trace_id, 1);
@@ -91,12 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (uint32_t i = 0; i < c->nspans; i++) {
 		if (done[i])
 			continue;
-		uint32_t n = 0;
-		for (uint32_t j = i; j < c->nspans; j++)
-			if (!done[j] && memcmp(c->spans[j].trace_id, c->spans[i].trace_id, 16) == 0) {
-				idx[n++] = j;
-				done[j] = 1;
-			}
+		uint32_t n = trace_of(c, i, idx, done);
 		uint32_t t = kn_tail_store_find(s, c->spans[i].trace_id);
 		struct kn_tail_trace v;
 		if (t == KN_TAIL_NONE || kn_tail_store_view(s, t, &v) != 0 || v.nspans != 2 * n ||
