@@ -63,6 +63,16 @@ void kn_wire_index_free(struct kn_wire_index *ix);
 int kn_wire_index_request(struct kn_wire_index *ix, const uint8_t *buf, size_t len,
 			  struct kn_err *err);
 
+/* The same index for bytes the collector itself wrote out of requests
+ * kn_wire_index_request accepted (a kept trace, a rewritten chunk): the
+ * framing, the span fields and the ids are read and checked as there, but
+ * Resource, scope, attribute, event and link messages are taken as well
+ * formed, not walked (they are counted). On such bytes the result equals
+ * kn_wire_index_request's (test_wire and fuzz_wire check that); on others
+ * it may accept what that rejects. */
+int kn_wire_index_trusted(struct kn_wire_index *ix, const uint8_t *buf, size_t len,
+			  struct kn_err *err);
+
 /* The shard a trace belongs to: a documented, stable mix of all 16 id bytes. */
 uint32_t kn_shard_of(const uint8_t trace_id[16], uint32_t nshards);
 

@@ -4,6 +4,7 @@
  * the builders stay straight-line; the tree is freed with protobuf-c's own
  * free_unpacked (every pointer in it comes from malloc). */
 #include "kn_wire_gen.h"
+#include "kn_wire.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -377,4 +378,35 @@ uint8_t *kn_wire_gen_pack(const kn_wire_gen_req *req, size_t *len)
 		return NULL;
 	*len = opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(req, buf);
 	return buf;
+}
+
+int kn_wire_index_same(const struct kn_wire_index *a, const struct kn_wire_index *b)
+{
+	if (a->nres != b->nres || a->nscopes != b->nscopes || a->nspans != b->nspans ||
+	    a->rejected != b->rejected)
+		return 0;
+	for (uint32_t i = 0; i < a->nres; i++) {
+		const struct kn_wire_resource *x = &a->res[i], *y = &b->res[i];
+		if (x->msg != y->msg || x->len != y->len || x->schema_url != y->schema_url ||
+		    x->schema_url_len != y->schema_url_len)
+			return 0;
+	}
+	for (uint32_t i = 0; i < a->nscopes; i++) {
+		const struct kn_wire_scope *x = &a->scopes[i], *y = &b->scopes[i];
+		if (x->resource_idx != y->resource_idx || x->msg != y->msg || x->len != y->len ||
+		    x->schema_url != y->schema_url || x->schema_url_len != y->schema_url_len)
+			return 0;
+	}
+	for (uint32_t i = 0; i < a->nspans; i++) {
+		const struct kn_span_hdr *x = &a->spans[i], *y = &b->spans[i];
+		if (memcmp(x->trace_id, y->trace_id, 16) || memcmp(x->span_id, y->span_id, 8) ||
+		    memcmp(x->parent_span_id, y->parent_span_id, 8) || x->start_ns != y->start_ns ||
+		    x->end_ns != y->end_ns || x->off != y->off || x->len != y->len ||
+		    x->name_off != y->name_off || x->name_len != y->name_len || x->flags != y->flags ||
+		    x->kind != y->kind || x->status_code != y->status_code ||
+		    x->nattrs != y->nattrs || x->nlinks != y->nlinks ||
+		    x->resource_idx != y->resource_idx || x->scope_idx != y->scope_idx)
+			return 0;
+	}
+	return 1;
 }

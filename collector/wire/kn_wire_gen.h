@@ -34,4 +34,10 @@ void kn_wire_gen_free(kn_wire_gen_req *req);
 /* Packs req into a new buffer (*len its size); NULL on OOM. */
 uint8_t *kn_wire_gen_pack(const kn_wire_gen_req *req, size_t *len);
 
+struct kn_wire_index;
+/* 1 when two indexes of the same bytes agree on every resource, scope and
+ * span header field and on the rejected count (kn_wire_index_trusted
+ * against kn_wire_index_request in tests and fuzzing). */
+int kn_wire_index_same(const struct kn_wire_index *a, const struct kn_wire_index *b);
+
 #endif

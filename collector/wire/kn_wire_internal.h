@@ -45,6 +45,7 @@ struct kn_wire_frame {
 };
 
 struct kn_wire_ctx {
+	int trusted;                              /* kn_wire_index_trusted: nested messages not checked */
 	const char *why;                          /* static text, or whybuf */
 	char whybuf[80];
 	uint32_t nframes;                         /* innermost first */

@@ -4,7 +4,7 @@
  *
  * Costs per chunk: with one endpoint, or a traceID (or journey) chunk whose
  * spans all map to one endpoint, a reference and no copy; otherwise one re-index of the
- * chunk (kn_wire_index_request, no allocation once the slot's arrays have
+ * chunk (kn_wire_index_trusted, no allocation once the slot's arrays have
  * grown) and one copy of its bytes into per-endpoint chunks
  * (kn_wire_split_by). Per batch: one batch per endpoint that gets spans.
  * Wire indexes come from a pool of nshards + 4 slots claimed with a CAS
@@ -180,7 +180,7 @@ static uint32_t route_chunk(struct kn_lb *x, const struct kn_lb_ring *r, struct 
 	struct lb_slot tmp, *s = slot_get(x, &tmp);
 	struct kn_err err;
 	uint32_t lost = 0;
-	int rc = kn_wire_index_request(&s->ix, c->data, c->len, &err);
+	int rc = kn_wire_index_trusted(&s->ix, c->data, c->len, &err);
 	struct route_ctx rctx = {.r = r, .res_ep = NULL, .x = x, .buf = c->data};
 	if (rc == KN_OK && x->by_service) {
 		if (s->ix.nres > s->cap_res_ep) {

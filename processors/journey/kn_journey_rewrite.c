@@ -11,7 +11,7 @@
  * The ScopeSpans / ResourceSpans lengths are written anew; their other
  * fields (Resource, scope, schema_url, unknown ones) are copied verbatim.
  * Two passes: sizes of every group and span first (into w->g), then the
- * bytes; then kn_wire_index_request rebuilds the span headers and must find
+ * bytes; then kn_wire_index_trusted rebuilds the span headers and must find
  * exactly the trace's spans.
  *
  * This is kn_tail_emit's walk with a per-span decision instead of one
@@ -325,7 +325,7 @@ struct kn_chunk *kn_journey_rw_chunk(struct kn_journey_rw *w, const uint8_t *buf
 		goto fail;
 	}
 	c->len = (uint32_t)size;
-	if (kn_wire_index_request(&w->ix, c->data, c->len, err) != KN_OK)
+	if (kn_wire_index_trusted(&w->ix, c->data, c->len, err) != KN_OK)
 		goto fail;
 	if (w->ix.nspans != nspans || w->ix.rejected) {
 		kn_errf(err, "journey: rewritten chunk indexes %u spans (%u rejected), expected %u",

@@ -126,7 +126,7 @@ static struct kn_chunk *rewrite_chunk(struct kn_sli_shard *s, uint32_t ci, const
 	nc->accepted_ns = c->accepted_ns;
 	nc->ctx = c->ctx;
 	struct kn_err err;
-	if (kn_wire_index_request(&s->ix, nc->data, nc->len, &err) != KN_OK ||
+	if (kn_wire_index_trusted(&s->ix, nc->data, nc->len, &err) != KN_OK ||
 	    s->ix.nspans != c->nspans) {
 		kn_chunk_unref(nc);
 		return NULL;

@@ -281,7 +281,7 @@ int kn_tail_emit_add(struct kn_tail_emit *e, const uint8_t *buf, size_t len, uin
 		memcpy(seg, buf, len);
 	else if ((uint64_t)(rewrite_write(e, buf, len, rw, seg) - seg) != size)
 		return kn_errf(err, "tail_sampling: rewrite wrote an unexpected size");
-	if (kn_wire_index_request(&e->ix, seg, (size_t)size, err) != KN_OK)
+	if (kn_wire_index_trusted(&e->ix, seg, (size_t)size, err) != KN_OK)
 		return KN_ERR;
 	if (e->ix.nspans != nspans || e->ix.rejected)
 		return kn_errf(err,

@@ -13,9 +13,10 @@
  *    would not fit 2 KiB);
  * and the enclosing ScopeSpans / ResourceSpans lengths are written anew
  * (two passes: group sizes first, then the bytes). Unknown fields at the
- * framing levels are copied verbatim. Then kn_wire_index_request rebuilds
- * the span headers from the new bytes; it must find exactly the trace's
- * spans, so a malformed buffer can never leave as a half-indexed chunk.
+ * framing levels are copied verbatim. Then kn_wire_index_trusted rebuilds
+ * the span headers from the new bytes (the nested messages were checked at
+ * ingest); it must find exactly the trace's spans, so a malformed buffer can
+ * never leave as a half-indexed chunk.
  *
  * Kept traces are gathered: kn_tail_emit_add writes a trace's (rewritten)
  * bytes after those already pending, indexes only the new part and rebases

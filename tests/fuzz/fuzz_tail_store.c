@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "collector/wire/kn_wire.h"
+#include "collector/wire/kn_wire_gen.h"
 #include "processors/tail_sampling/kn_tail_frame.h"
 #include "processors/tail_sampling/kn_tail_store.h"
 
@@ -112,6 +113,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (kn_wire_index_request(&vix, copy, v.len, &err) != KN_OK || vix.rejected ||
 		    vix.nspans != 2 * n)
 			abort();
+		struct kn_wire_index tix; /* what emission indexes the view with */
+		kn_wire_index_init(&tix);
+		if (kn_wire_index_trusted(&tix, copy, v.len, &err) != KN_OK ||
+		    !kn_wire_index_same(&vix, &tix))
+			abort();
+		kn_wire_index_free(&tix);
 		for (uint32_t k = 0; k < 2 * n; k++)
 			check_span(&vix, copy, k, c, &f, &c->spans[idx[k % n]]);
 		free(copy);

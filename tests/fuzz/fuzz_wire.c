@@ -2,7 +2,8 @@
  * fuzz_wire: the zero-copy wire reader against protobuf-c. Arbitrary bytes
  * are indexed; whatever the reader accepts, protobuf-c must unpack too, and
  * splitting it into 5 shards must succeed with every chunk unpacking and
- * holding the right number of spans. The same bytes, read as one KeyValue,
+ * holding the right number of spans, and kn_wire_index_trusted must give
+ * the same index. The same bytes, read as one KeyValue,
  * check the reader's KeyValue fast path: what it accepts, the general
  * checker and protobuf-c must accept too. Any disagreement abort()s. The
  * input is copied into an exact-size buffer so sanitizers see reads past its
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "collector/wire/kn_wire.h"
+#include "collector/wire/kn_wire_gen.h"
 #include "collector/wire/kn_wire_internal.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 
@@ -88,6 +90,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort(); /* accepted by us, refused by protobuf-c */
 		if (count_spans(r) != (size_t)ix.nspans + ix.rejected)
 			abort();
+		struct kn_wire_index tix; /* the trusted index agrees on accepted bytes */
+		kn_wire_index_init(&tix);
+		if (kn_wire_index_trusted(&tix, buf, size, NULL) != KN_OK || !kn_wire_index_same(&ix, &tix))
+			abort();
+		kn_wire_index_free(&tix);
 		opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(r, NULL);
 		if (kn_wire_split(&ix, buf, NSHARDS, out, NULL) != KN_OK)
 			abort();

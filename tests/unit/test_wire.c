@@ -272,6 +272,12 @@ static void test_random_cross_check(void **state)
 		if (rc != KN_OK)
 			fail_msg("seed %llu: %s", (unsigned long long)seed, err.msg);
 		cross_check(buf, len, &ix);
+		/* the trusted index of accepted bytes is the same index */
+		struct kn_wire_index tix;
+		kn_wire_index_init(&tix);
+		assert_int_equal(kn_wire_index_trusted(&tix, buf, len, &err), KN_OK);
+		assert_true(kn_wire_index_same(&ix, &tix));
+		kn_wire_index_free(&tix);
 		/* the rejected count is what the input holds */
 		uint32_t all = 0;
 		for (size_t i = 0; i < req->n_resource_spans; i++)
