@@ -15,6 +15,7 @@
 static atomic_size_t used;
 static atomic_size_t limit;
 static atomic_size_t base, headroom; /* kn_budget_apply; read by kn_budget_trim */
+static atomic_size_t req_used, req_limit; /* request bodies (kn_budget_req_*) */
 
 void kn_budget_init(size_t limit_bytes)
 {
@@ -27,17 +28,47 @@ void kn_budget_set_limit(size_t limit_bytes)
 	atomic_store_explicit(&limit, limit_bytes, memory_order_relaxed);
 }
 
-int kn_budget_try_charge(size_t bytes)
+static int charge(atomic_size_t *u, const atomic_size_t *l, size_t bytes)
 {
-	size_t lim = atomic_load_explicit(&limit, memory_order_relaxed);
-	size_t cur = atomic_load_explicit(&used, memory_order_relaxed);
+	size_t lim = atomic_load_explicit(l, memory_order_relaxed);
+	size_t cur = atomic_load_explicit(u, memory_order_relaxed);
 	for (;;) {
 		if (lim && (cur + bytes > lim || cur + bytes < cur))
 			return 0;
-		if (atomic_compare_exchange_weak_explicit(&used, &cur, cur + bytes,
+		if (atomic_compare_exchange_weak_explicit(u, &cur, cur + bytes,
 							  memory_order_relaxed, memory_order_relaxed))
 			return 1;
 	}
+}
+
+int kn_budget_try_charge(size_t bytes)
+{
+	return charge(&used, &limit, bytes);
+}
+
+void kn_budget_req_set_limit(size_t limit_bytes)
+{
+	atomic_store_explicit(&req_limit, limit_bytes, memory_order_relaxed);
+}
+
+int kn_budget_req_try_charge(size_t bytes)
+{
+	return charge(&req_used, &req_limit, bytes);
+}
+
+void kn_budget_req_release(size_t bytes)
+{
+	atomic_fetch_sub_explicit(&req_used, bytes, memory_order_relaxed);
+}
+
+size_t kn_budget_req_used(void)
+{
+	return atomic_load_explicit(&req_used, memory_order_relaxed);
+}
+
+size_t kn_budget_req_limit(void)
+{
+	return atomic_load_explicit(&req_limit, memory_order_relaxed);
 }
 
 void kn_budget_release(size_t bytes)

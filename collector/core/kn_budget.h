@@ -31,6 +31,19 @@ void kn_budget_release(size_t bytes);
 size_t kn_budget_used(void);
 size_t kn_budget_limit(void);
 
+/* A second counter, for request bodies the HTTP receiver holds before
+ * ingest (wire buffers by capacity, inflated bodies while handled). It is
+ * carved out of the headroom, not the span budget (kn_runtime sets it to
+ * half the headroom), so many large uploads at once are refused with a
+ * retryable 503 instead of growing the process past its limit, and the
+ * span budget keeps its meaning. Same semantics as the span calls; limit 0
+ * = unlimited (the default, and in tests that do not set it). */
+void kn_budget_req_set_limit(size_t limit_bytes);
+int kn_budget_req_try_charge(size_t bytes);
+void kn_budget_req_release(size_t bytes);
+size_t kn_budget_req_used(void);
+size_t kn_budget_req_limit(void);
+
 /* How a process limit splits (all in bytes). */
 struct kn_budget_split {
 	size_t limit;     /* kansatsu.memory_limit_mib */

@@ -549,6 +549,18 @@ static int64_t memory_budget(void *ctx)
 	return (int64_t)kn_budget_limit();
 }
 
+static int64_t request_bytes(void *ctx)
+{
+	(void)ctx;
+	return (int64_t)kn_budget_req_used();
+}
+
+static int64_t request_bytes_limit(void *ctx)
+{
+	(void)ctx;
+	return (int64_t)kn_budget_req_limit();
+}
+
 static int64_t memory_rss(void *ctx)
 {
 	(void)ctx;
@@ -563,6 +575,7 @@ static void apply_memory_limit(struct kn_runtime *rt, int final)
 {
 	struct kn_budget_split sp = kn_budget_for_process(rt->memory_limit_mib << 20,
 							  kn_budget_process_rss());
+	kn_budget_req_set_limit(sp.headroom / 2); /* request bodies in the receivers */
 	if (!final) {
 		kn_budget_init(sp.spans);
 		return;
@@ -594,6 +607,12 @@ int kn_runtime_start(struct kn_runtime *rt, struct kn_err *err)
 	kn_metrics_gauge_fn(rt->metrics, "kansatsu_memory_budget_bytes",
 			    "The part of the memory limit accepted spans may use; past it receivers refuse.",
 			    "", memory_budget, NULL);
+	kn_metrics_gauge_fn(rt->metrics, "kansatsu_receiver_request_bytes",
+			    "Bytes of HTTP request bodies held by receivers before ingest (buffers by "
+			    "capacity, inflated bodies while handled).", "", request_bytes, NULL);
+	kn_metrics_gauge_fn(rt->metrics, "kansatsu_receiver_request_bytes_limit",
+			    "Past this many request-body bytes receivers refuse with 503 (half the "
+			    "headroom of kansatsu.memory_limit_mib).", "", request_bytes_limit, NULL);
 	kn_metrics_gauge_fn(rt->metrics, "kansatsu_process_resident_memory_bytes",
 			    "Resident set size of the process.", "", memory_rss, NULL);
 	for (uint32_t i = 0; i < rt->nexporters; i++) {

@@ -191,10 +191,11 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t len)
 {
 	struct kn_http_conn *c = p->data;
-	int st = kn_http_msg_body(c->cfg, &c->msg, (const uint8_t *)at, len);
+	const char *why = NULL;
+	int st = kn_http_msg_body(c->cfg, &c->msg, (const uint8_t *)at, len, &why);
 	if (st) {
 		c->early_status = st;
-		c->early_reason = st == 413 ? "too_large" : "no_memory";
+		c->early_reason = why;
 		return -1;
 	}
 	return 0;

@@ -191,9 +191,10 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 	struct kn_h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
 	if (!st || st->responded || !st->msg.resolved)
 		return 0;
-	int status = kn_http_msg_body(c->cfg, &st->msg, data, len);
+	const char *why = NULL;
+	int status = kn_http_msg_body(c->cfg, &st->msg, data, len, &why);
 	if (status)
-		refuse(c, st, status, status == 413 ? "too_large" : "no_memory");
+		refuse(c, st, status, why);
 	return 0;
 }
 

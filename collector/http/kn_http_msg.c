@@ -1,13 +1,29 @@
 /* SPDX-License-Identifier: Apache-2.0
  * kn_http_msg: request assembly shared by HTTP/1.1 and HTTP/2 (see header).
  * Costs: header bytes are copied once into the text buffer; the body is
- * copied once from the socket buffer and, when compressed, inflated once. */
+ * copied once from the socket buffer and, when compressed, inflated once.
+ * Memory: body buffers (by capacity) and inflated bodies (while the handler
+ * runs) are charged to the request-body counter of kn_budget (a part of the
+ * headroom kansatsu.memory_limit_mib keeps beside the span budget), so many
+ * large uploads at once are refused with a retryable 503 instead of growing
+ * the process past its limit. */
 #include "kn_http_msg.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "../core/kn_budget.h"
+
+/* Frees the body buffer and gives its charge back. */
+static void body_drop(struct kn_http_msg *m)
+{
+	free(m->body);
+	kn_budget_req_release(m->body_cap);
+	m->body = NULL;
+	m->body_cap = 0;
+}
 
 void kn_http_msg_init(struct kn_http_msg *m, int http2, int thread)
 {
@@ -25,11 +41,8 @@ void kn_http_msg_reset(struct kn_http_msg *m)
 	m->method[0] = '\0';
 	m->nhdr = 0;
 	m->body_len = 0;
-	if (m->body_cap > 65536) { /* do not pin large buffers on idle connections */
-		free(m->body);
-		m->body = NULL;
-		m->body_cap = 0;
-	}
+	if (m->body_cap > 65536) /* do not pin large buffers on idle connections */
+		body_drop(m);
 	m->enc = KN_ENC_IDENTITY;
 	m->resolved = 0;
 	memset(&m->req, 0, sizeof m->req);
@@ -46,10 +59,9 @@ void kn_http_msg_free(struct kn_http_msg *m)
 	if (!m)
 		return;
 	free(m->text);
-	free(m->body);
+	body_drop(m);
 	m->text = NULL;
-	m->body = NULL;
-	m->text_cap = m->body_cap = 0;
+	m->text_cap = 0;
 }
 
 int kn_http_msg_text(struct kn_http_msg *m, const char *data, size_t len)
@@ -268,19 +280,28 @@ int kn_http_msg_headers_done(const struct kn_http_conn_cfg *cfg, struct kn_http_
 }
 
 int kn_http_msg_body(const struct kn_http_conn_cfg *cfg, struct kn_http_msg *m,
-		     const uint8_t *data, size_t len)
+		     const uint8_t *data, size_t len, const char **reason)
 {
-	if (len > cfg->max_body - m->body_len)
+	if (len > cfg->max_body - m->body_len) {
+		*reason = "too_large";
 		return 413;
+	}
 	if (m->body_len + len > m->body_cap) {
 		size_t ncap = m->body_cap ? m->body_cap : 4096;
 		while (ncap < m->body_len + len)
 			ncap *= 2;
 		if (ncap > cfg->max_body)
 			ncap = cfg->max_body;
-		uint8_t *n = realloc(m->body, ncap);
-		if (!n)
+		if (!kn_budget_req_try_charge(ncap - m->body_cap)) {
+			*reason = "memory_limit";
 			return 503;
+		}
+		uint8_t *n = realloc(m->body, ncap);
+		if (!n) {
+			kn_budget_req_release(ncap - m->body_cap);
+			*reason = "no_memory";
+			return 503;
+		}
 		m->body = n;
 		m->body_cap = ncap;
 	}
@@ -314,6 +335,11 @@ void kn_http_msg_dispatch(const struct kn_http_conn_cfg *cfg, struct kn_http_msg
 			kn_http_refuse(cfg, &m->req, 503, "no_memory", resp);
 			return;
 		}
+		if (!kn_budget_req_try_charge(plain_len)) {
+			free(plain);
+			kn_http_refuse(cfg, &m->req, 503, "memory_limit", resp);
+			return;
+		}
 		m->req.body = plain;
 		m->req.body_len = plain_len;
 	}
@@ -323,6 +349,8 @@ void kn_http_msg_dispatch(const struct kn_http_conn_cfg *cfg, struct kn_http_msg
 	cfg->handler(cfg->ctx, &m->req, resp);
 	if (resp->status < 100 || resp->status > 999)
 		resp->status = 500;
+	if (plain)
+		kn_budget_req_release(plain_len);
 	free(plain);
 	m->req.body = NULL;
 	m->req.body_len = 0;

@@ -77,9 +77,12 @@ int kn_http_msg_begin_header(struct kn_http_msg *m);
  * precheck. Returns 0 to continue, else the refusal status with *reason. */
 int kn_http_msg_headers_done(const struct kn_http_conn_cfg *cfg, struct kn_http_msg *m,
 			     const char **reason);
-/* Appends body bytes; returns 0 or 413 (wire body over max_body). */
+/* Appends body bytes; returns 0, or the refusal status with *reason: 413
+ * "too_large" (wire body over max_body), 503 "memory_limit" (kn_budget's
+ * request-body counter has no room for the larger buffer: body buffers are
+ * charged to it by capacity, released when freed) or 503 "no_memory". */
 int kn_http_msg_body(const struct kn_http_conn_cfg *cfg, struct kn_http_msg *m,
-		     const uint8_t *data, size_t len);
+		     const uint8_t *data, size_t len, const char **reason);
 /* The whole request is here: decompresses and calls the handler (or fills a
  * refusal). resp must be zeroed by the caller. */
 void kn_http_msg_dispatch(const struct kn_http_conn_cfg *cfg, struct kn_http_msg *m,

@@ -248,6 +248,10 @@ static const char *reason_text(const char *reason)
 		return "method: only POST is allowed";
 	if (strcmp(reason, "bad_request") == 0)
 		return "malformed HTTP request";
+	if (strcmp(reason, "memory_limit") == 0)
+		return "the collector's memory limit is reached; retry later";
+	if (strcmp(reason, "no_memory") == 0)
+		return "out of memory; retry later";
 	return reason;
 }
 
@@ -264,6 +268,8 @@ static void refusal(struct kn_otlp_http *r, const struct kn_http_req *req, int s
 		    message ? message : reason_text(reason), resp);
 	if (status == 405)
 		kn_http_resp_header(resp, "Allow", cors_on(r) ? "POST, OPTIONS" : "POST");
+	if (status == 503) /* retryable: say when, as the ingest refusals do */
+		kn_http_resp_header(resp, "Retry-After", "1");
 	add_cors_origin(r, req, resp);
 }
 

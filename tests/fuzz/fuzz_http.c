@@ -4,11 +4,13 @@
  * sockets). The first byte picks the framing: odd = HTTP/2 (the preface is
  * prepended so nghttp2 sees the frames), even = HTTP/1.1; the second byte
  * splits the stream into two feeds to exercise resumable parsing. Output is
- * drained after every feed. Must never crash or leak. */
+ * drained after every feed. Must never crash or leak, and must give back
+ * every request-body byte it charged (kn_budget_req_used() returns to 0). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "collector/core/kn_budget.h"
 #include "collector/http/kn_http_conn.h"
 
 static void handler(void *ctx, const struct kn_http_req *req, struct kn_http_resp *resp)
@@ -84,5 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drain(c);
 	kn_http_conn_closing(c);
 	kn_http_conn_destroy(c);
+	if (kn_budget_req_used() != 0)
+		abort(); /* a body buffer's charge was not given back */
 	return 0;
 }

@@ -13,6 +13,7 @@
 // (exit 0) the sink must have received every acknowledged span exactly once
 // and nothing else. Every wait is on a response, a sink event or a metric
 // polled with a deadline.
+import net from 'node:net';
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { startCollector, makeTempDir, makeConfig, httpRequest } from './harness.mjs';
@@ -217,4 +218,65 @@ for (const v of variants) test(`memory budget (${v.name}): refuse when full, kee
     `sink vs acknowledged spans: missing e.g. ${missing.slice(0, 5).join(',')}; extra e.g. ${extra.slice(0, 5).join(',')}; ` +
     `duplicated e.g. ${dups.slice(0, 5).map(([id, n]) => `${id}x${n}`).join(',')}; ${summary()}`);
   t.diagnostic(summary());
+});
+
+// Request bodies have their own bound (half the headroom: 8 MiB with
+// memory_limit_mib 64): two raw connections each hold 3 MiB of an unfinished
+// 6 MiB body (a 4 MiB buffer each), a third upload is refused at once with a
+// retryable 503 counted as memory_limit; once the two close, the bytes are
+// given back and a request passes. Waits poll the gauge with a deadline.
+test('request bodies: uploads past the request-body bound are refused with a retryable 503', async (t) => {
+  const dir = makeTempDir('reqbudget');
+  const config = makeConfig(dir, { memory_limit_mib: 64 });
+  const col = await startCollector(t, config, 'kansatsu[reqbudget]', dir);
+  const gauge = async (name) => metricSum((await scrape(col)).samples, name);
+  assert.equal(await gauge('kansatsu_receiver_request_bytes_limit'), 8 * 1048576,
+    'kansatsu_receiver_request_bytes_limit: half of the 16 MiB headroom');
+  const head = 'POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\n' +
+    `Content-Length: ${6 * 1048576}\r\n\r\n`;
+  const open = [];
+  t.after(() => { for (const s of open) s.destroy(); });
+  const upload = () => new Promise((resolve, reject) => {
+    const s = net.connect(col.httpPort, '127.0.0.1', () => {
+      s.write(head);
+      s.write(Buffer.alloc(3 * 1048576));
+      resolve(s);
+    });
+    s.on('error', reject);
+    open.push(s);
+  });
+  for (let k = 1; k <= 2; k++) {
+    await upload();
+    let held = 0;
+    await pollUntil(async () => (held = await gauge('kansatsu_receiver_request_bytes')) === k * 4 * 1048576,
+      20000, `kansatsu_receiver_request_bytes to reach ${k} x 4 MiB`).catch((e) => {
+      throw new Error(`${e.message} (last value ${held})\n${col.tail()}`);
+    });
+  }
+  // the third upload: answered before its body is in
+  const third = await upload();
+  const answer = await new Promise((resolve, reject) => {
+    let text = '';
+    third.on('data', (d) => {
+      text += d.toString('latin1');
+      if (text.includes('\r\n\r\n')) resolve(text);
+    });
+    third.on('close', () => resolve(text));
+    third.on('error', reject);
+  });
+  assert.match(answer, /^HTTP\/1\.1 503 /, `third upload: ${answer.slice(0, 200)}`);
+  assert.match(answer, /\r\nRetry-After: 1\r\n/i, `third upload: Retry-After\n${answer.slice(0, 400)}`);
+  const refused = metricSum((await scrape(col)).samples, 'kansatsu_receiver_refused_requests_total',
+    { receiver: 'otlp', transport: 'http', reason: 'memory_limit' });
+  assert.equal(refused, 1, 'kansatsu_receiver_refused_requests_total{reason="memory_limit"}');
+  for (const s of open) s.destroy();
+  let held = -1;
+  await pollUntil(async () => (held = await gauge('kansatsu_receiver_request_bytes')) === 0,
+    20000, 'kansatsu_receiver_request_bytes to return to 0 once the uploads closed').catch((e) => {
+    throw new Error(`${e.message} (last value ${held})\n${col.tail()}`);
+  });
+  const { body } = requestFactory(5, 10)(0);
+  const res = await httpRequest({ port: col.httpPort, headers: PB, body });
+  assert.equal(res.status, 200, `a request after the uploads closed: ${res.status} ${res.body}`);
+  await col.stop();
 });

@@ -2,8 +2,8 @@
  * Tests for the OTLP/HTTP receiver transport over real sockets (libcurl as
  * the client, 127.0.0.1, ephemeral ports) with a test sink that unpacks each
  * request with protobuf-c and can be told how to answer. Checks status codes,
- * response bodies in both content types, compression, trace context, CORS
- * and the refusal reasons. */
+ * response bodies in both content types, compression, trace context, CORS,
+ * the refusal reasons, and request bodies charged to the memory budget. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +17,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "collector/core/kn_budget.h"
 #include "collector/core/kn_clock.h"
 #include "collector/http/kn_otlp_http.h"
 #include "google/rpc/status.pb-c.h"
@@ -418,6 +419,75 @@ static void test_refusals(void **state)
 	free(req);
 }
 
+/* Until every connection the earlier requests opened was closed and gave
+ * its body buffer's charge back (the server sees curl's close a moment
+ * after curl returns): polls the condition, at most 5 s. */
+static void wait_budget_idle(void)
+{
+	uint64_t until = kn_now_ns() + 5 * KN_NS_PER_SEC;
+	while (kn_budget_req_used() != 0 && kn_now_ns() < until) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(kn_budget_req_used(), 0);
+}
+
+static void test_memory_budget(void **state)
+{
+	(void)state;
+	size_t len;
+	uint8_t *req = make_request(8, &len);
+	struct answer a;
+	int calls = sink_state.calls;
+	/* no room for the first 4096-byte body buffer: 503, retryable */
+	wait_budget_idle();
+	kn_budget_req_set_limit(1000);
+	request(port_, "POST", "/v1/traces", PB, req, len, &a);
+	assert_int_equal(a.status, 503);
+	assert_true(has_header(&a, "Retry-After: 1\r\n"));
+	assert_string_equal(last_reason(&sink_state), "memory_limit");
+	Google__Rpc__Status *st = status_of(&a);
+	assert_non_null(st);
+	assert_int_equal(st->code, 14); /* UNAVAILABLE */
+	assert_non_null(strstr(st->message, "memory limit"));
+	google__rpc__status__free_unpacked(st, NULL);
+	assert_int_equal(sink_state.calls, calls);
+	answer_free(&a);
+	/* room for the wire body, not for the inflated one */
+	uint8_t gz[4096];
+	z_stream z;
+	memset(&z, 0, sizeof z);
+	deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
+	z.next_in = req;
+	z.avail_in = (uInt)len;
+	z.next_out = gz;
+	z.avail_out = sizeof gz;
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	size_t glen = sizeof gz - z.avail_out;
+	deflateEnd(&z);
+	const char *hgz[] = {"Content-Type: application/x-protobuf", "Content-Encoding: gzip", NULL};
+	wait_budget_idle();
+	kn_budget_req_set_limit(4096 + len / 2);
+	request(port_, "POST", "/v1/traces", hgz, gz, glen, &a);
+	assert_int_equal(a.status, 503);
+	assert_string_equal(last_reason(&sink_state), "memory_limit");
+	assert_int_equal(sink_state.calls, calls);
+	answer_free(&a);
+	/* with room, the same requests pass; every charge comes back */
+	wait_budget_idle();
+	kn_budget_req_set_limit(4096 + len);
+	request(port_, "POST", "/v1/traces", hgz, gz, glen, &a);
+	assert_int_equal(a.status, 200);
+	assert_int_equal(sink_state.spans, 8);
+	answer_free(&a);
+	kn_budget_req_set_limit(0);
+	request(port_, "POST", "/v1/traces", PB, req, len, &a);
+	assert_int_equal(a.status, 200);
+	answer_free(&a);
+	wait_budget_idle();
+	free(req);
+}
+
 static void test_cors(void **state)
 {
 	(void)state;
@@ -521,6 +591,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sink_errors_protobuf, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memory_budget, setup, teardown),
 		cmocka_unit_test(test_cors),
 		cmocka_unit_test(test_origin_match_and_options),
 	};
