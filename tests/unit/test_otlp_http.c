@@ -338,6 +338,22 @@ static void test_sink_errors_protobuf(void **state)
 	free(req);
 }
 
+/* in[0..len) gzip-compressed into out[cap]; its length. */
+static size_t gzip_of(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
+{
+	z_stream z;
+	memset(&z, 0, sizeof z);
+	deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
+	z.next_in = (Bytef *)in;
+	z.avail_in = (uInt)len;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	size_t n = cap - z.avail_out;
+	deflateEnd(&z);
+	return n;
+}
+
 static void test_refusals(void **state)
 {
 	(void)state;
@@ -371,16 +387,7 @@ static void test_refusals(void **state)
 	/* compressed: gzip and zstd accepted; a small gzip that inflates past the
 	 * limit is 413; corrupt is 400; unknown encoding is 415 */
 	uint8_t gz[8192];
-	z_stream z;
-	memset(&z, 0, sizeof z);
-	deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-	z.next_in = req;
-	z.avail_in = (uInt)len;
-	z.next_out = gz;
-	z.avail_out = sizeof gz;
-	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
-	size_t glen = sizeof gz - z.avail_out;
-	deflateEnd(&z);
+	size_t glen = gzip_of(req, len, gz, sizeof gz);
 	const char *hgz[] = {"Content-Type: application/x-protobuf", "Content-Encoding: gzip", NULL};
 	request(port_, "POST", "/v1/traces", hgz, gz, glen, &a);
 	assert_int_equal(a.status, 200);
@@ -455,16 +462,7 @@ static void test_memory_budget(void **state)
 	answer_free(&a);
 	/* room for the wire body, not for the inflated one */
 	uint8_t gz[4096];
-	z_stream z;
-	memset(&z, 0, sizeof z);
-	deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-	z.next_in = req;
-	z.avail_in = (uInt)len;
-	z.next_out = gz;
-	z.avail_out = sizeof gz;
-	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
-	size_t glen = sizeof gz - z.avail_out;
-	deflateEnd(&z);
+	size_t glen = gzip_of(req, len, gz, sizeof gz);
 	const char *hgz[] = {"Content-Type: application/x-protobuf", "Content-Encoding: gzip", NULL};
 	wait_budget_idle();
 	kn_budget_req_set_limit(4096 + len / 2);
