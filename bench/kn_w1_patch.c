@@ -70,6 +70,8 @@ static int walk_span(struct kn_w1_patch *p, const uint8_t *base, const uint8_t *
 	}
 	if (root && span_end > p->end_ns)
 		p->end_ns = span_end;
+	if (span_end > p->any_end_ns)
+		p->any_end_ns = span_end;
 	return r;
 }
 
@@ -98,6 +100,8 @@ int kn_w1_patch_init(struct kn_w1_patch *p, const uint8_t *body, size_t len)
 		kn_w1_patch_free(p);
 		return -1;
 	}
+	if (!p->end_ns) /* no root span: the latest end of any span */
+		p->end_ns = p->any_end_ns;
 	return 0;
 }
 

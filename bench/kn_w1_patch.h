@@ -30,11 +30,12 @@ struct kn_w1_patch {
 	uint32_t cap_ids, cap_times;
 	uint8_t key[16];          /* XOR key the body's ids carry now */
 	uint64_t end_ns;          /* what the body's latest root end is now */
+	uint64_t any_end_ns;      /* the latest end of any span, as built */
 };
 
 /* Walks body[0..len) (a valid request); 0, or -1 when the framing is broken
  * or memory ran out. The latest end time of a span without parent is the
- * body's reference end (0 when it has no root). */
+ * body's reference end (without a root: the latest end of any span). */
 int kn_w1_patch_init(struct kn_w1_patch *p, const uint8_t *body, size_t len);
 /* Re-stamps body: ids XOR key (relative to the original ids), times
  * shifted so the reference end becomes end_unix_ns. */

@@ -28,12 +28,14 @@ void kn_budget_set_limit(size_t limit_bytes)
 	atomic_store_explicit(&limit, limit_bytes, memory_order_relaxed);
 }
 
-static int charge(atomic_size_t *u, const atomic_size_t *l, size_t bytes)
+/* alone: the bytes also fit when all charged so far is the caller's own */
+static int charge(atomic_size_t *u, const atomic_size_t *l, size_t bytes, int alone_ok,
+		  size_t own)
 {
 	size_t lim = atomic_load_explicit(l, memory_order_relaxed);
 	size_t cur = atomic_load_explicit(u, memory_order_relaxed);
 	for (;;) {
-		if (lim && (cur + bytes > lim || cur + bytes < cur))
+		if (lim && (cur + bytes > lim || cur + bytes < cur) && !(alone_ok && cur == own))
 			return 0;
 		if (atomic_compare_exchange_weak_explicit(u, &cur, cur + bytes,
 							  memory_order_relaxed, memory_order_relaxed))
@@ -43,7 +45,7 @@ static int charge(atomic_size_t *u, const atomic_size_t *l, size_t bytes)
 
 int kn_budget_try_charge(size_t bytes)
 {
-	return charge(&used, &limit, bytes);
+	return charge(&used, &limit, bytes, 0, 0);
 }
 
 void kn_budget_req_set_limit(size_t limit_bytes)
@@ -51,9 +53,9 @@ void kn_budget_req_set_limit(size_t limit_bytes)
 	atomic_store_explicit(&req_limit, limit_bytes, memory_order_relaxed);
 }
 
-int kn_budget_req_try_charge(size_t bytes)
+int kn_budget_req_try_charge(size_t bytes, size_t own)
 {
-	return charge(&req_used, &req_limit, bytes);
+	return charge(&req_used, &req_limit, bytes, 1, own);
 }
 
 void kn_budget_req_release(size_t bytes)

@@ -36,10 +36,14 @@ size_t kn_budget_limit(void);
  * carved out of the headroom, not the span budget (kn_runtime sets it to
  * half the headroom), so many large uploads at once are refused with a
  * retryable 503 instead of growing the process past its limit, and the
- * span budget keeps its meaning. Same semantics as the span calls; limit 0
- * = unlimited (the default, and in tests that do not set it). */
+ * span budget keeps its meaning. Limit 0 = unlimited (the default, and in
+ * tests that do not set it). */
 void kn_budget_req_set_limit(size_t limit_bytes);
-int kn_budget_req_try_charge(size_t bytes);
+/* As kn_budget_try_charge, except that it also succeeds past the limit when
+ * everything charged is the caller's own (`own` bytes): one request alone is
+ * always admitted, so a body larger than the limit is delayed, not refused
+ * for ever. */
+int kn_budget_req_try_charge(size_t bytes, size_t own);
 void kn_budget_req_release(size_t bytes);
 size_t kn_budget_req_used(void);
 size_t kn_budget_req_limit(void);

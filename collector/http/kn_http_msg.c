@@ -16,11 +16,18 @@
 
 #include "../core/kn_budget.h"
 
+/* Gives the body buffer's charge back. */
+static void body_uncharge(struct kn_http_msg *m)
+{
+	kn_budget_req_release(m->charged);
+	m->charged = 0;
+}
+
 /* Frees the body buffer and gives its charge back. */
 static void body_drop(struct kn_http_msg *m)
 {
+	body_uncharge(m);
 	free(m->body);
-	kn_budget_req_release(m->body_cap);
 	m->body = NULL;
 	m->body_cap = 0;
 }
@@ -43,6 +50,8 @@ void kn_http_msg_reset(struct kn_http_msg *m)
 	m->body_len = 0;
 	if (m->body_cap > 65536) /* do not pin large buffers on idle connections */
 		body_drop(m);
+	else /* a small one stays for the next request, uncharged while idle */
+		body_uncharge(m);
 	m->enc = KN_ENC_IDENTITY;
 	m->resolved = 0;
 	memset(&m->req, 0, sizeof m->req);
@@ -286,21 +295,26 @@ int kn_http_msg_body(const struct kn_http_conn_cfg *cfg, struct kn_http_msg *m,
 		*reason = "too_large";
 		return 413;
 	}
-	if (m->body_len + len > m->body_cap) {
-		size_t ncap = m->body_cap ? m->body_cap : 4096;
+	size_t ncap = m->body_cap;
+	if (m->body_len + len > ncap) {
+		ncap = ncap ? ncap : 4096;
 		while (ncap < m->body_len + len)
 			ncap *= 2;
 		if (ncap > cfg->max_body)
 			ncap = cfg->max_body;
-		if (!kn_budget_req_try_charge(ncap - m->body_cap)) {
+	}
+	if (ncap > m->charged) {
+		if (!kn_budget_req_try_charge(ncap - m->charged, m->charged)) {
 			*reason = "memory_limit";
 			return 503;
 		}
+		m->charged = ncap;
+	}
+	if (ncap > m->body_cap) {
 		uint8_t *n = realloc(m->body, ncap);
 		if (!n) {
-			kn_budget_req_release(ncap - m->body_cap);
 			*reason = "no_memory";
-			return 503;
+			return 503; /* the charge goes with the message */
 		}
 		m->body = n;
 		m->body_cap = ncap;
@@ -335,7 +349,7 @@ void kn_http_msg_dispatch(const struct kn_http_conn_cfg *cfg, struct kn_http_msg
 			kn_http_refuse(cfg, &m->req, 503, "no_memory", resp);
 			return;
 		}
-		if (!kn_budget_req_try_charge(plain_len)) {
+		if (!kn_budget_req_try_charge(plain_len, m->charged)) {
 			free(plain);
 			kn_http_refuse(cfg, &m->req, 503, "memory_limit", resp);
 			return;

@@ -58,6 +58,7 @@ struct kn_http_msg {
 	struct kn_http_header headers[KN_HTTP_MAX_HEADERS];
 	uint8_t *body;
 	size_t body_len, body_cap;
+	size_t charged;            /* request-body bytes charged (kn_budget_req_*) */
 	enum kn_encoding enc;
 	int resolved;
 	struct kn_http_req req;
@@ -79,8 +80,11 @@ int kn_http_msg_headers_done(const struct kn_http_conn_cfg *cfg, struct kn_http_
 			     const char **reason);
 /* Appends body bytes; returns 0, or the refusal status with *reason: 413
  * "too_large" (wire body over max_body), 503 "memory_limit" (kn_budget's
- * request-body counter has no room for the larger buffer: body buffers are
- * charged to it by capacity, released when freed) or 503 "no_memory". */
+ * request-body counter has no room for the buffer, and other requests hold
+ * some of it: a body that is alone is always admitted, so a retry succeeds
+ * once the others are done) or 503 "no_memory". A body buffer is charged
+ * by capacity while a request is read and handled; a small buffer kept for
+ * the connection's next request is not charged while it waits. */
 int kn_http_msg_body(const struct kn_http_conn_cfg *cfg, struct kn_http_msg *m,
 		     const uint8_t *data, size_t len, const char **reason);
 /* The whole request is here: decompresses and calls the handler (or fills a

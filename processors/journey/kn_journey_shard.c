@@ -390,6 +390,14 @@ static void take_group(struct kn_journey_shard *s, const struct kn_chunk *c, con
 	if (t == KN_TAIL_NONE && late(s, c, idx, n, size, now, next))
 		return;
 	uint64_t part = kn_tail_store_part_bytes(c, idx, n);
+	/* the trace written out would pass the bound: release it now */
+	if (t != KN_TAIL_NONE && kn_tail_store_trace_bytes(s->store, t) + size > p->shard_max_bytes) {
+		kn_counter_add(p->m.early_memory, 1);
+		release(s, t, 1, now, next);
+		if (late(s, c, idx, n, size, now, next))
+			return;
+		t = KN_TAIL_NONE;
+	}
 	/* make room: release the oldest early */
 	while (kn_tail_store_count(s->store) > 0 &&
 	       kn_tail_store_would(s->store, t, part) > p->shard_max_bytes) {
@@ -416,12 +424,23 @@ static void take_group(struct kn_journey_shard *s, const struct kn_chunk *c, con
 		kn_tail_store_info(s->store, t, &v);
 		root_before = v.root_seen_ns;
 	}
-	if (kn_tail_store_append(s->store, t, &s->frame, c, idx, n, part, now) != KN_OK) {
+	if (kn_tail_store_append(s->store, t, &s->frame, c, idx, n, part, size, now) != KN_OK) {
 		kn_counter_add(p->m.lost_oom, n);
 		if (opened)
 			kn_tail_store_remove(s->store, t);
 		return;
 	}
+	/* new groups may have passed the bound: release the oldest until under */
+	int self = 0;
+	while (kn_tail_store_count(s->store) > 0 &&
+	       kn_tail_store_bytes(s->store) > p->shard_max_bytes) {
+		uint32_t o = kn_tail_store_oldest(s->store);
+		self |= o == t;
+		kn_counter_add(p->m.early_memory, 1);
+		release(s, o, 1, now, next);
+	}
+	if (self)
+		return; /* released with its head decided; nothing waits for its root */
 	struct kn_tail_trace v;
 	kn_tail_store_info(s->store, t, &v);
 	if (!root_before && v.root_seen_ns &&

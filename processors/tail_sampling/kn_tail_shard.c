@@ -213,6 +213,7 @@ static void decide(struct kn_tail_shard *s, uint32_t t, uint64_t now, struct kn_
 		kn_warn("tail_sampling: shard %u: %u spans lost: out of memory writing out their trace",
 			s->index, v.nspans);
 		kn_counter_add(m->lost_oom, v.nspans);
+		kn_tail_fpring_put(s->dropped, v.trace_id); /* its late spans go too */
 		kn_tail_store_remove(s->store, t);
 		return;
 	}
@@ -376,6 +377,13 @@ static void take_group(struct kn_tail_shard *s, const struct kn_chunk *c, const 
 		return;
 	}
 	uint64_t part = kn_tail_store_part_bytes(c, idx, n);
+	/* the trace written out would pass the bound: decide it now */
+	if (t != KN_TAIL_NONE && kn_tail_store_trace_bytes(s->store, t) + size > p->shard_max_bytes) {
+		decide(s, t, now, p->m.early_memory, next);
+		if (late(s, c, idx, n, size, now, next))
+			return;
+		t = KN_TAIL_NONE;
+	}
 	/* make room: decide the oldest early */
 	while (kn_tail_store_count(s->store) > 0) {
 		int over_traces = t == KN_TAIL_NONE &&
@@ -401,7 +409,7 @@ static void take_group(struct kn_tail_shard *s, const struct kn_chunk *c, const 
 			return;
 		}
 	}
-	if (kn_tail_store_append(s->store, t, &s->frame, c, idx, n, part, now) != KN_OK) {
+	if (kn_tail_store_append(s->store, t, &s->frame, c, idx, n, part, size, now) != KN_OK) {
 		kn_counter_add(p->m.lost_oom, n);
 		if (opened)
 			kn_tail_store_remove(s->store, t);

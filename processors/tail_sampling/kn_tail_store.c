@@ -2,10 +2,10 @@
  * kn_tail_store: records, id table, arrival and root lists, buffers (see
  * kn_tail_store.h). Records are allocated in slabs of 256 (never moved, so
  * growing never copies the live ones and capacity stays within one slab of
- * use); a record is 80 bytes (the two flags are bit-fields of len and cap,
+ * use); a record is 88 bytes (the two flags are bit-fields of len and cap,
  * whose values never exceed 31 bits), and the root-list links (8 bytes per
  * record) live in a parallel slab allocated only when root_wait_ns is set.
- * With the table at load <= 1/2 a buffered trace costs ~88-96 bytes (~96-104
+ * With the table at load <= 1/2 a buffered trace costs ~96-104 bytes (~104-112
  * with root_wait) plus its spans (each with a 2-4 byte field header) plus
  * ~6 bytes per part; its (Resource, scope) groups are shared through the
  * shard's kn_tail_intern. */
@@ -34,9 +34,10 @@ struct rec {
 	uint64_t min_start_ns, max_end_ns;
 	uint64_t first_seen_ns, root_seen_ns;
 	uint32_t prev, next;      /* arrival list; next is the free-list link when unused */
+	uint32_t vlen;            /* bytes of the view (<= 0x7fffffff, see append) */
 };
 
-_Static_assert(sizeof(struct rec) <= 72 + sizeof(uint8_t *), "struct rec grew");
+_Static_assert(sizeof(struct rec) <= 80 + sizeof(uint8_t *), "struct rec grew");
 
 /* Root-list links of a record; only allocated when cfg.root_wait_ns != 0. */
 struct rlink {
@@ -295,17 +296,24 @@ uint64_t kn_tail_store_part_bytes(const struct kn_chunk *c, const uint32_t *idx,
 	return total;
 }
 
-/* One part of a trace buffer (see kn_tail_store.h): 4 bytes of group id
- * (little-endian), a varint length, that many bytes of Span fields. */
+/* One part of a trace buffer (see kn_tail_store.h): 4 bytes (little-endian)
+ * of group id, whose top bit says the part continues the previous part's
+ * ResourceSpans (the same Resource of the same chunk, as kn_tail_frame_write
+ * frames it), a varint length, that many bytes of Span fields. */
+#define CONT 0x80000000u
+
 struct part {
 	uint32_t id;
+	uint32_t cont;
 	uint32_t len;
 	const uint8_t *spans;
 };
 
 static const uint8_t *part_read(const uint8_t *p, const uint8_t *end, struct part *pt)
 {
-	pt->id = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	pt->id = v & ~CONT;
+	pt->cont = v & CONT;
 	p += 4;
 	uint64_t l = 0;
 	kn_wire_get_varint(&p, end, &l); /* written by append: never fails */
@@ -325,11 +333,12 @@ static void put_parts(struct kn_tail_store *s, const uint8_t *p, const uint8_t *
 
 int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_tail_frame *f,
 			 const struct kn_chunk *c, const uint32_t *idx, uint32_t n, uint64_t size,
-			 uint64_t now)
+			 uint64_t framed, uint64_t now)
 {
 	static const uint8_t zero[8];
 	struct rec *r = R(s, t);
-	if (size > 0x7fffffff || (uint64_t)r->len + size > 0x7fffffff)
+	if (size > 0x7fffffff || (uint64_t)r->len + size > 0x7fffffff ||
+	    (uint64_t)r->vlen + framed > 0x7fffffff)
 		return -1;
 	uint32_t ncap = grown_cap(r->len, r->cap, size);
 	if (ncap != r->cap) {
@@ -351,6 +360,8 @@ int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_ta
 			put_parts(s, r->buf + r->len, w);
 			return -1;
 		}
+		if (k > 0 && c->spans[idx[k - 1]].resource_idx == c->spans[idx[k]].resource_idx)
+			id |= CONT;
 		w[0] = (uint8_t)id;
 		w[1] = (uint8_t)(id >> 8);
 		w[2] = (uint8_t)(id >> 16);
@@ -363,6 +374,7 @@ int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_ta
 		}
 	}
 	r->len = (uint32_t)(w - r->buf);
+	r->vlen += (uint32_t)framed;
 	now = kn_tail_store_now(s, now);
 	s->last_now = now;
 	for (uint32_t k = 0; k < n; k++) {
@@ -392,16 +404,18 @@ int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_ta
 	return 0;
 }
 
-/* Materialising: consecutive parts of one group share a ScopeSpans,
- * consecutive groups of one Resource share a ResourceSpans. Pass 1 (w ==
+/* Writing a trace out: every part is one ScopeSpans; a part opens a new
+ * ResourceSpans unless it continues the previous one (CONT), so the view is
+ * the concatenation of what kn_tail_frame_write made of each append, and
+ * its size is the sum of their kn_tail_frame_size (rec.vlen). Pass 1 (w ==
  * NULL) sizes every ResourceSpans and ScopeSpans into s->mg in the order
  * pass 2 opens them and returns the total; pass 2 writes at w. UINT64_MAX
- * when out of memory or a message would pass 4 GiB. */
+ * when out of memory. */
 static uint64_t materialise(struct kn_tail_store *s, const struct rec *r, uint8_t *w)
 {
 	const uint8_t *p = r->buf, *end = r->buf + r->len;
 	const struct kn_tail_entry *cr = NULL, *cs = NULL;
-	uint32_t cur_id = NIL, ng = 0, rslot = 0, sslot = 0;
+	uint32_t ng = 0, rslot = 0, sslot = 0;
 	uint64_t total = 0, rsz = 0, ssz = 0;
 	for (;;) {
 		struct part pt = {0};
@@ -411,31 +425,24 @@ static uint64_t materialise(struct kn_tail_store *s, const struct rec *r, uint8_
 			p = part_read(p, end, &pt);
 			e = kn_tail_intern_at(s->in, pt.id);
 		}
-		if (cur_id != NIL && (!have || pt.id != cur_id)) {
+		if (cs) { /* every part closes its ScopeSpans */
 			if (w) {
-				const uint8_t *u = cs->bytes + cs->res_len + cs->res_url_len + cs->scope_len;
-				if (cs->has & 8) {
-					/* ScopeSpans.schema_url */
-					w = kn_tail_put_bytes(w, 0x1a, u, cs->scope_url_len);
-				}
+				if (cs->has & 8) /* ScopeSpans.schema_url */
+					w = kn_tail_put_bytes(w, 0x1a, cs->bytes + cs->res_len +
+							      cs->res_url_len + cs->scope_len,
+							      cs->scope_url_len);
 			} else {
-				if (ssz > UINT32_MAX)
-					return UINT64_MAX;
 				s->mg[sslot] = (uint32_t)ssz;
 				rsz += kn_tail_fsize(ssz);
 			}
-			cur_id = NIL;
+			cs = NULL;
 		}
-		if (cr && (!have || !kn_tail_entry_same_resource(cr, e))) {
+		if (cr && (!have || !pt.cont)) {
 			if (w) {
-				if (cr->has & 2) {
-					/* ResourceSpans.schema_url */
+				if (cr->has & 2) /* ResourceSpans.schema_url */
 					w = kn_tail_put_bytes(w, 0x1a, cr->bytes + cr->res_len,
 							      cr->res_url_len);
-				}
 			} else {
-				if (rsz > UINT32_MAX)
-					return UINT64_MAX;
 				s->mg[rslot] = (uint32_t)rsz;
 				total += kn_tail_fsize(rsz);
 			}
@@ -463,25 +470,18 @@ static uint64_t materialise(struct kn_tail_store *s, const struct rec *r, uint8_
 				rsz = e->res_fields;
 			}
 		}
-		if (cur_id == NIL) {
-			cur_id = pt.id;
-			cs = e;
-			sslot = ng++;
-			if (w) {
-				/* ResourceSpans.scope_spans, its scope */
-				w = kn_tail_put_field(w, 0x12, s->mg[sslot]);
-				if (e->has & 4)
-					w = kn_tail_put_bytes(w, 0x0a, e->bytes + e->res_len + e->res_url_len,
-							      e->scope_len);
-			} else {
-				ssz = e->scope_fields;
-			}
-		}
+		cs = e;
+		sslot = ng++;
 		if (w) {
+			/* ResourceSpans.scope_spans, its scope, its spans */
+			w = kn_tail_put_field(w, 0x12, s->mg[sslot]);
+			if (e->has & 4)
+				w = kn_tail_put_bytes(w, 0x0a, e->bytes + e->res_len + e->res_url_len,
+						      e->scope_len);
 			memcpy(w, pt.spans, pt.len);
 			w += pt.len;
 		} else {
-			ssz += pt.len;
+			ssz = (uint64_t)e->scope_fields + pt.len;
 		}
 	}
 	return total;
@@ -509,12 +509,14 @@ int kn_tail_store_view(struct kn_tail_store *s, uint32_t t, struct kn_tail_trace
 {
 	const struct rec *r = R(s, t);
 	fill_info(r, v);
-	uint64_t size = materialise(s, r, NULL);
-	if (size == UINT64_MAX || size > SIZE_MAX / 2)
-		return -1;
-	if (size > s->cap_mat) {
+	if (s->cap_mat > MAT_KEEP && r->vlen <= MAT_KEEP) { /* a huge trace's scratch is not kept */
+		free(s->mat);
+		s->mat = NULL;
+		s->cap_mat = 0;
+	}
+	if (r->vlen > s->cap_mat) {
 		size_t nc = s->cap_mat ? s->cap_mat : 4096;
-		while (nc < size)
+		while (nc < r->vlen)
 			nc *= 2;
 		uint8_t *q = realloc(s->mat, nc);
 		if (!q)
@@ -522,8 +524,10 @@ int kn_tail_store_view(struct kn_tail_store *s, uint32_t t, struct kn_tail_trace
 		s->mat = q;
 		s->cap_mat = nc;
 	}
+	if (materialise(s, r, NULL) != r->vlen) /* sizes the groups (pass 1) */
+		return -1;
 	materialise(s, r, s->mat);
-	v->bytes = v->len = (size_t)size;
+	v->bytes = v->len = r->vlen;
 	v->data = s->mat;
 	return 0;
 }
@@ -574,11 +578,6 @@ void kn_tail_store_remove(struct kn_tail_store *s, uint32_t t)
 	r->next = s->free_head;
 	s->free_head = t;
 	s->nlive--;
-	if (s->cap_mat > MAT_KEEP) { /* a huge trace's scratch is not kept */
-		free(s->mat);
-		s->mat = NULL;
-		s->cap_mat = 0;
-	}
 }
 
 uint32_t kn_tail_store_oldest(const struct kn_tail_store *s)
@@ -625,10 +624,9 @@ size_t kn_tail_store_bytes(const struct kn_tail_store *s)
 	       s->buf_bytes + kn_tail_intern_bytes(s->in);
 }
 
-uint64_t kn_tail_store_trace_bytes(struct kn_tail_store *s, uint32_t t)
+uint64_t kn_tail_store_trace_bytes(const struct kn_tail_store *s, uint32_t t)
 {
-	uint64_t n = materialise(s, R(s, t), NULL);
-	return n == UINT64_MAX ? (uint64_t)R(s, t)->len : n;
+	return R(s, t)->vlen;
 }
 
 uint32_t kn_tail_store_groups(const struct kn_tail_store *s)

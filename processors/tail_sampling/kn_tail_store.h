@@ -5,13 +5,16 @@
  * aggregates of kn_tail_trace.h updated at append, and one growable byte
  * buffer of parts (the first append is sized exactly, later ones grow it by
  * half again, so a trace that arrives in one chunk holds no slack). A part
- * is one run of spans of one (Resource, scope) group: the group's 32-bit id
- * in the shard's kn_tail_intern (4 bytes, little-endian), a varint length,
- * then the spans as ScopeSpans.spans fields (tag, length, the span bytes
- * verbatim). The Resource and scope bytes are held once per shard, not once
- * per trace. kn_tail_store_view puts them back: it writes the trace as
- * ResourceSpans messages (a valid ExportTraceServiceRequest body, what
- * policies walk and exporters send) into a scratch buffer of the store.
+ * is one run of spans of one (Resource, scope) group: the group's id in the
+ * shard's kn_tail_intern (4 bytes, little-endian, the top bit set when the
+ * part shares the previous part's ResourceSpans), a varint length, then the
+ * spans as ScopeSpans.spans fields (tag, length, the span bytes verbatim).
+ * The Resource and scope bytes are held once per shard, not once per trace.
+ * kn_tail_store_view puts them back: it writes the trace as ResourceSpans
+ * messages (a valid ExportTraceServiceRequest body, what policies walk and
+ * exporters send) into a scratch buffer of the store, byte for byte what
+ * kn_tail_frame_write made of each append; the record keeps that size
+ * (vlen), so size limits and the shard's bound see the written-out size.
  * Records are numbered by u32 and
  * allocated in slabs of 256 that never move (free list for reuse); an
  * open-addressing table of u32 slots at load <= 1/2 maps ids to records
@@ -31,13 +34,14 @@
  *
  * Memory accounting, in bytes: the store struct, the record slabs and the
  * table at their capacities, every buffer's capacity and the group table
- * (W1 in bench/bench_tail's steady state: encoded size + ~20 bytes per
- * span, of which ~16 are the 80-byte record and ~2 the table; it was + 68.5
+ * (W1 in bench/bench_tail's steady state: encoded size + ~22 bytes per
+ * span, of which ~18 are the 88-byte record and ~2 the table; it was + 68.5
  * when every trace copied its Resource and scope bytes). The view's scratch
- * buffer (the largest trace viewed, dropped after one over 1 MiB) is not
- * counted, like the shard's other scratch arrays.
- * kn_tail_store_would
- * tells what an append would make it; the caller keeps it under its bound.
+ * buffer is not counted, like the shard's other scratch arrays: it is as
+ * large as the largest view (freed when a view of at most 1 MiB follows one
+ * above), and callers keep every trace's view under their bound with
+ * kn_tail_store_trace_bytes. kn_tail_store_would tells what an append would
+ * make the store; the caller keeps that under its bound too.
  *
  * Ownership: the store owns records, buffers and groups; a view's data is
  * valid until the next view or the next call that changes the store. Threads: one shard worker. */
@@ -81,11 +85,13 @@ uint32_t kn_tail_store_open(struct kn_tail_store *s, const uint8_t id[16], uint6
 uint64_t kn_tail_store_part_bytes(const struct kn_chunk *c, const uint32_t *idx, uint32_t n);
 
 /* Appends spans idx[0..n) of c (all of trace t, chunk order; f indexes c)
- * as `size` bytes of parts and updates the aggregates. KN_OK, or KN_ERR on
- * OOM (the trace is then unchanged). */
+ * as `size` bytes of parts (kn_tail_store_part_bytes) that the view writes
+ * out as `framed` bytes (kn_tail_frame_size of the same spans), and updates
+ * the aggregates. KN_OK, or KN_ERR on OOM or when the trace's view would
+ * pass 2^31-1 bytes (the trace is then unchanged). */
 int kn_tail_store_append(struct kn_tail_store *s, uint32_t t, const struct kn_tail_frame *f,
 			 const struct kn_chunk *c, const uint32_t *idx, uint32_t n, uint64_t size,
-			 uint64_t now);
+			 uint64_t framed, uint64_t now);
 
 /* Trace t's aggregates only (data NULL, bytes and len 0). */
 void kn_tail_store_info(const struct kn_tail_store *s, uint32_t t, struct kn_tail_trace *v);
@@ -107,7 +113,8 @@ uint64_t kn_tail_store_next_deadline(const struct kn_tail_store *s);
 uint32_t kn_tail_store_count(const struct kn_tail_store *s);   /* traces held */
 uint64_t kn_tail_store_spans(const struct kn_tail_store *s);   /* spans held */
 size_t kn_tail_store_bytes(const struct kn_tail_store *s);     /* accounted bytes */
-uint64_t kn_tail_store_trace_bytes(struct kn_tail_store *s, uint32_t t); /* bytes of t's view */
+/* Bytes of t's view: the sum of what its appends framed (O(1)). */
+uint64_t kn_tail_store_trace_bytes(const struct kn_tail_store *s, uint32_t t);
 uint32_t kn_tail_store_groups(const struct kn_tail_store *s);  /* (Resource, scope) groups held */
 /* The clamped clock: max of every `now` seen so far. */
 uint64_t kn_tail_store_now(const struct kn_tail_store *s, uint64_t now);

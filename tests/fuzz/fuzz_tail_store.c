@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kn_tail_frame f = {0};
 	struct kn_tail_store_cfg cfg = {.decision_wait_ns = 1000, .initial_traces = 4};
 	struct kn_tail_store *s = kn_tail_store_create(&cfg);
-	static uint32_t idx[MAX_SPANS], done[MAX_SPANS];
+	static uint32_t idx[MAX_SPANS], done[MAX_SPANS], g[2 * MAX_SPANS];
 	if (!s)
 		abort();
 	if (kn_wire_index_request(&ix, data, size, &err) != KN_OK || ix.nspans == 0 ||
@@ -90,8 +90,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (t == KN_TAIL_NONE)
 				t = kn_tail_store_open(s, c->spans[i].trace_id, 1);
 			uint64_t part = kn_tail_store_part_bytes(c, idx, n);
-			if (t == KN_TAIL_NONE || part == UINT64_MAX ||
-			    kn_tail_store_append(s, t, &f, c, idx, n, part, 1) != 0)
+			uint64_t framed = kn_tail_frame_size(&f, c, idx, n, g);
+			uint64_t before = t == KN_TAIL_NONE ? 0 : kn_tail_store_trace_bytes(s, t);
+			if (t == KN_TAIL_NONE || part == UINT64_MAX || framed == UINT64_MAX ||
+			    kn_tail_store_append(s, t, &f, c, idx, n, part, framed, 1) != 0 ||
+			    kn_tail_store_trace_bytes(s, t) != before + framed)
 				abort();
 		}
 	}

@@ -13,7 +13,12 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -426,17 +431,33 @@ static void test_refusals(void **state)
 	free(req);
 }
 
-/* Until every connection the earlier requests opened was closed and gave
- * its body buffer's charge back (the server sees curl's close a moment
- * after curl returns): polls the condition, at most 5 s. */
-static void wait_budget_idle(void)
+/* Until the request-body counter reads `want` (the server sees curl's
+ * close, or a held upload's bytes, a moment after the client acted): polls
+ * the condition, at most 5 s. */
+static void wait_budget(size_t want)
 {
 	uint64_t until = kn_now_ns() + 5 * KN_NS_PER_SEC;
-	while (kn_budget_req_used() != 0 && kn_now_ns() < until) {
+	while (kn_budget_req_used() != want && kn_now_ns() < until) {
 		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL);
 	}
-	assert_int_equal(kn_budget_req_used(), 0);
+	assert_int_equal(kn_budget_req_used(), want);
+}
+
+/* A connection that sent 2000 of its 3000 body bytes and waits. */
+static int hold_upload(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	static const char head[] = "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+				   "Content-Type: application/x-protobuf\r\nContent-Length: 3000\r\n\r\n";
+	static char body[2000];
+	assert_int_equal(send(fd, head, sizeof head - 1, 0), (ssize_t)(sizeof head - 1));
+	assert_int_equal(send(fd, body, sizeof body, 0), (ssize_t)sizeof body);
+	return fd;
 }
 
 static void test_memory_budget(void **state)
@@ -446,9 +467,17 @@ static void test_memory_budget(void **state)
 	uint8_t *req = make_request(8, &len);
 	struct answer a;
 	int calls = sink_state.calls;
-	/* no room for the first 4096-byte body buffer: 503, retryable */
-	wait_budget_idle();
+	/* alone, a body whose 4096-byte buffer passes the bound still passes */
+	wait_budget(0);
 	kn_budget_req_set_limit(1000);
+	request(port_, "POST", "/v1/traces", PB, req, len, &a);
+	assert_int_equal(a.status, 200);
+	answer_free(&a);
+	calls = sink_state.calls;
+	/* another upload holds its 4096-byte buffer: no room, 503, retryable */
+	wait_budget(0);
+	int held = hold_upload(port_);
+	wait_budget(4096);
 	request(port_, "POST", "/v1/traces", PB, req, len, &a);
 	assert_int_equal(a.status, 503);
 	assert_true(has_header(&a, "Retry-After: 1\r\n"));
@@ -464,25 +493,27 @@ static void test_memory_budget(void **state)
 	uint8_t gz[4096];
 	size_t glen = gzip_of(req, len, gz, sizeof gz);
 	const char *hgz[] = {"Content-Type: application/x-protobuf", "Content-Encoding: gzip", NULL};
-	wait_budget_idle();
-	kn_budget_req_set_limit(4096 + len / 2);
+	wait_budget(4096);
+	kn_budget_req_set_limit(2 * 4096 + len / 2);
 	request(port_, "POST", "/v1/traces", hgz, gz, glen, &a);
 	assert_int_equal(a.status, 503);
 	assert_string_equal(last_reason(&sink_state), "memory_limit");
 	assert_int_equal(sink_state.calls, calls);
 	answer_free(&a);
-	/* with room, the same requests pass; every charge comes back */
-	wait_budget_idle();
-	kn_budget_req_set_limit(4096 + len);
+	/* with room, it passes; every charge comes back */
+	wait_budget(4096);
+	kn_budget_req_set_limit(2 * 4096 + len);
 	request(port_, "POST", "/v1/traces", hgz, gz, glen, &a);
 	assert_int_equal(a.status, 200);
 	assert_int_equal(sink_state.spans, 8);
 	answer_free(&a);
+	close(held);
+	wait_budget(0);
 	kn_budget_req_set_limit(0);
 	request(port_, "POST", "/v1/traces", PB, req, len, &a);
 	assert_int_equal(a.status, 200);
 	answer_free(&a);
-	wait_budget_idle();
+	wait_budget(0);
 	free(req);
 }
 

@@ -425,6 +425,37 @@ static void test_memory_flood(void **st)
 	fx_fini(&f);
 }
 
+/* One trace arriving a span at a time, its chunks alternating between two
+ * large Resources: the store holds each Resource once, but the trace written
+ * out repeats it per append, so it is the written-out size that must stay
+ * under max_memory_mib: the trace is decided early when that would pass it,
+ * and its later spans follow the decision. */
+static void test_view_bound(void **st)
+{
+	(void)st;
+	struct fx f;
+	fx_init(&f, "{decision_wait: 30s, max_memory_mib: 1, " POLICY_ERRORS "}");
+	enum { APPENDS = 1000 };
+	for (uint32_t k = 0; k < APPENDS; k++) {
+		struct kn_test_span sp = {.trace = 7, .span = 1 + k, .parent = k ? 1 : 0, .res = k % 2,
+					  .nres_attrs = 100, .error = k == 0};
+		feed(&f, &sp, 1, T0 + k * 1000);
+		assert_true(gauge(&f, "kansatsu_tail_bytes_in_memory") <= (1 << 20));
+	}
+	assert_int_equal(counter(&f, "kansatsu_tail_traces_decided_early_total", "reason=\"memory\""), 1);
+	assert_int_equal(counter(&f, "kansatsu_tail_traces_total", "decision=\"sampled\""), 1);
+	uint64_t late = counter(&f, "kansatsu_tail_late_spans_total", "decision=\"sampled\"");
+	assert_true(late > 0 && late < APPENDS);
+	/* the first output is the trace decided early (within the bound) and
+	 * the span whose append would have passed it */
+	assert_true(f.sink.n > 1);
+	assert_int_equal(f.sink.o[0].nspans, APPENDS - late + 1);
+	assert_true(f.sink.o[0].len <= (1u << 20) + 8192);
+	assert_int_equal(f.sink.spans, APPENDS);
+	conservation(&f);
+	fx_fini(&f);
+}
+
 static void test_num_traces(void **st)
 {
 	(void)st;
@@ -660,6 +691,7 @@ int main(void)
 		cmocka_unit_test(test_root_grace),
 		cmocka_unit_test(test_late_spans),
 		cmocka_unit_test(test_memory_flood),
+		cmocka_unit_test(test_view_bound),
 		cmocka_unit_test(test_num_traces),
 		cmocka_unit_test(test_oversize),
 		cmocka_unit_test(test_policy_attribute_rewrite),

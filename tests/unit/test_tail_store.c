@@ -79,11 +79,10 @@ static uint32_t add(struct kn_tail_store *s, struct kn_tail_frame *f, struct kn_
 		t = kn_tail_store_open(s, id, now);
 	assert_int_not_equal(t, KN_TAIL_NONE);
 	uint64_t before = kn_tail_store_trace_bytes(s, t);
-	assert_int_equal(kn_tail_store_append(s, t, f, c, idx, n, part, now), KN_OK);
+	assert_int_equal(kn_tail_store_append(s, t, f, c, idx, n, part, size, now), KN_OK);
 	last_part = part;
-	uint64_t after = kn_tail_store_trace_bytes(s, t);
-	/* parts of one group or Resource as the previous part's share its frame */
-	assert_true(after > before && after <= before + size);
+	/* the view grows by exactly what the old framing wrote */
+	assert_int_equal(kn_tail_store_trace_bytes(s, t), before + size);
 	if (opened) {
 		uint8_t *want = malloc(size);
 		assert_non_null(want);
@@ -326,8 +325,8 @@ static void test_would(void **st)
 	assert_int_equal(last_part, part);
 	assert_int_equal(kn_tail_store_bytes(s), w);
 	assert_int_equal(kn_tail_store_groups(s), 1);
-	/* both parts share one ResourceSpans and one ScopeSpans */
-	check_buffer(s, t, 1, 2, 1);
+	/* written out as two appends: two ResourceSpans */
+	check_buffer(s, t, 1, 2, 2);
 	kn_tail_store_remove(s, t);
 	assert_int_equal(kn_tail_store_groups(s), 0);
 	assert_true(kn_tail_store_bytes(s) < one);
@@ -458,29 +457,34 @@ static void test_groups_verbatim(void **st)
 	assert_int_equal(v.len, len);
 	assert_memory_equal(v.data, buf, len);
 	kn_chunk_unref(c);
-	free(buf);
-	/* the same group again, in a chunk of two ResourceSpans: all three
-	 * spans end in one ResourceSpans and one ScopeSpans, fields kept */
-	buf = odd_request(&len, 1);
-	c = chunk_of_bytes(buf, len);
+	/* the same group again, in a chunk of two ResourceSpans: one group
+	 * held; the view is the first request followed by the second, byte
+	 * for byte (both are one trace's spans in request order) */
+	size_t len2;
+	uint8_t *buf2 = odd_request(&len2, 1);
+	c = chunk_of_bytes(buf2, len2);
 	assert_int_equal(add(s, &f, c, 7, 2), t);
 	assert_int_equal(kn_tail_store_groups(s), 1);
 	assert_int_equal(kn_tail_store_view(s, t, &v), KN_OK);
+	assert_int_equal(v.len, len + len2);
+	assert_memory_equal(v.data, buf, len);
+	assert_memory_equal(v.data + len, buf2, len2);
 	Req *r = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
 		NULL, v.len, v.data);
 	assert_non_null(r);
-	assert_int_equal(r->n_resource_spans, 1);
-	assert_null(r->resource_spans[0]->resource);
-	assert_string_equal(r->resource_spans[0]->schema_url, "https://example.com/r");
-	assert_int_equal(r->resource_spans[0]->n_scope_spans, 1);
-	SS *x = r->resource_spans[0]->scope_spans[0];
-	assert_non_null(x->scope);
-	assert_string_equal(x->schema_url, "https://opentelemetry.io/schemas/1.26.0");
-	assert_int_equal(x->n_spans, 3);
-	assert_string_equal(x->spans[0]->name, "first");
-	assert_string_equal(x->spans[1]->name, "first");
-	assert_string_equal(x->spans[2]->name, "second");
+	assert_int_equal(r->n_resource_spans, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_null(r->resource_spans[i]->resource);
+		assert_string_equal(r->resource_spans[i]->schema_url, "https://example.com/r");
+		assert_int_equal(r->resource_spans[i]->n_scope_spans, 1);
+		SS *x = r->resource_spans[i]->scope_spans[0];
+		assert_non_null(x->scope);
+		assert_string_equal(x->schema_url, "https://opentelemetry.io/schemas/1.26.0");
+		assert_int_equal(x->n_spans, 1);
+		assert_string_equal(x->spans[0]->name, i < 2 ? "first" : "second");
+	}
 	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(r, NULL);
+	free(buf2);
 	kn_chunk_unref(c);
 	free(buf);
 	kn_tail_store_remove(s, t);

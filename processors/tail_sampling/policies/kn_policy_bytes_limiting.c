@@ -2,7 +2,8 @@
  * bytes_limiting: samples traces while a token bucket of bytes allows it:
  * bytes_per_second refill, burst_capacity bucket (default twice
  * bytes_per_second), same token-bucket rules as rate_limiting. A trace's size
- * is its encoded OTLP size as held by the store (kn_tail_trace.bytes): OTel
+ * is its encoded OTLP size as the store writes it out (kn_tail_trace.bytes,
+ * each part with its Resource and scope, as it arrived): OTel
  * uses an in-memory estimate instead (string lengths plus fixed sizes per
  * field), so with the same limit kansatsu admits somewhat fewer traces.
  * Per shard: rates divided by the number of shards. */
