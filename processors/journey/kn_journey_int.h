@@ -111,6 +111,8 @@ struct kn_journey_rw {
 	struct kn_wire_index ix;
 	uint32_t *g;                        /* group and span sizes of pass 1 */
 	uint32_t cap_g;
+	uint64_t *has;                      /* per span of pass 1: plan entries it has */
+	uint32_t cap_has;
 };
 
 void kn_journey_rw_init(struct kn_journey_rw *w);

@@ -35,6 +35,7 @@ void kn_journey_rw_free(struct kn_journey_rw *w)
 		return;
 	kn_wire_index_free(&w->ix);
 	free(w->g);
+	free(w->has);
 	memset(w, 0, sizeof *w);
 }
 
@@ -103,17 +104,28 @@ void kn_journey_plan_build(struct kn_journey_plan *pl, const struct kn_journey_h
 	a->replace = 1;
 }
 
-/* The plan entry named by an attribute field's KeyValue, or -1. */
+/* The plan entry named by an attribute field's KeyValue, or -1. The usual
+ * shape, key (short) then one value field ending the KeyValue, is read
+ * directly; anything else is walked (the last key field wins). */
 static int plan_key(const struct kn_journey_plan *pl, const uint8_t *kv, uint32_t kvlen)
 {
-	const uint8_t *q = kv, *k = NULL;
+	const uint8_t *q = kv, *k = NULL, *end = kv + kvlen;
 	uint32_t klen = 0;
-	struct kn_wire_field g;
-	while (kn_wire_field_next(&q, kv + kvlen, &g) > 0)
-		if (g.num == 1 && g.wt == 2) {
-			k = g.payload;
-			klen = g.len;
+	if (kvlen >= 2 && kv[0] == 0x0a && kv[1] < 0x80 && (uint32_t)kv[1] + 2 <= kvlen) {
+		const uint8_t *v = kv + 2 + kv[1];
+		if (v == end || (end - v >= 2 && v[0] == 0x12 && v[1] < 0x80 && v + 2 + v[1] == end)) {
+			k = kv + 2;
+			klen = kv[1];
 		}
+	}
+	if (!k) {
+		struct kn_wire_field g;
+		while (kn_wire_field_next(&q, end, &g) > 0)
+			if (g.num == 1 && g.wt == 2) {
+				k = g.payload;
+				klen = g.len;
+			}
+	}
 	if (!k && klen == 0)
 		k = (const uint8_t *)"";
 	for (uint32_t i = 0; i < pl->n; i++)
@@ -147,25 +159,31 @@ static int span_has(const struct kn_journey_plan *pl, const uint8_t *span, uint3
 	}
 }
 
-static uint64_t span_new_len(const struct kn_journey_plan *pl, const uint8_t *span, uint32_t len)
+static uint64_t span_new_len(const struct kn_journey_plan *pl, const uint8_t *span, uint32_t len,
+			     uint64_t *has)
 {
-	uint64_t has, removed;
-	if (span_has(pl, span, len, &has, &removed) < 0)
+	uint64_t removed;
+	if (span_has(pl, span, len, has, &removed) < 0)
 		return UINT64_MAX;
 	uint64_t n = len - removed;
 	for (uint32_t i = 0; i < pl->n; i++)
-		if (pl->add[i].replace || !(has & (1ull << i)))
+		if (pl->add[i].replace || !(*has & (1ull << i)))
 			n += pl->add[i].field_len;
 	return n;
 }
 
+/* Writes the span (its plan entries known from pass 1: has) rewritten. A
+ * span holding none of the entries to replace is copied whole. */
 static uint8_t *span_write(const struct kn_journey_plan *pl, const uint8_t *span, uint32_t len,
-			   uint8_t *w)
+			   uint64_t has, uint64_t replace_mask, uint8_t *w)
 {
-	uint64_t has, removed;
-	span_has(pl, span, len, &has, &removed);
 	const uint8_t *p = span, *end = span + len;
 	struct kn_wire_field f;
+	if (!(has & replace_mask)) {
+		memcpy(w, span, len);
+		w += len;
+		p = end;
+	}
 	for (;;) {
 		const uint8_t *f0 = p;
 		if (kn_wire_field_next(&p, end, &f) <= 0)
@@ -199,6 +217,20 @@ static int g_push(struct kn_journey_rw *w, uint32_t *ng)
 	return (int)(*ng)++;
 }
 
+static int has_push(struct kn_journey_rw *w, uint32_t *nh, uint64_t has)
+{
+	if (*nh >= w->cap_has) {
+		uint32_t nc = w->cap_has ? w->cap_has * 2 : 64;
+		uint64_t *p = realloc(w->has, (size_t)nc * sizeof *p);
+		if (!p)
+			return -1;
+		w->has = p;
+		w->cap_has = nc;
+	}
+	w->has[(*nh)++] = has;
+	return 0;
+}
+
 #define TOO_BIG 0x7fffffffull
 
 /* Pass 1: sizes into w->g (ResourceSpans, ScopeSpans, span, in order). */
@@ -206,7 +238,7 @@ static uint64_t measure(struct kn_journey_rw *w, const uint8_t *buf, size_t len,
 			const struct kn_journey_plan *pl)
 {
 	uint64_t total = 0;
-	uint32_t ng = 0;
+	uint32_t ng = 0, nh = 0;
 	const uint8_t *p = buf, *end = buf + len;
 	struct kn_wire_field f;
 	int r;
@@ -245,9 +277,10 @@ static uint64_t measure(struct kn_journey_rw *w, const uint8_t *buf, size_t len,
 					ssz += (uint64_t)(u - x0);
 					continue;
 				}
-				uint64_t nl = span_new_len(pl, x.payload, x.len);
+				uint64_t has = 0;
+				uint64_t nl = span_new_len(pl, x.payload, x.len, &has);
 				int xslot = g_push(w, &ng);
-				if (nl > TOO_BIG || xslot < 0)
+				if (nl > TOO_BIG || xslot < 0 || has_push(w, &nh, has) < 0)
 					return UINT64_MAX;
 				w->g[xslot] = (uint32_t)nl;
 				ssz += fsize(nl);
@@ -271,7 +304,11 @@ static uint64_t measure(struct kn_journey_rw *w, const uint8_t *buf, size_t len,
 static uint8_t *write_all(const struct kn_journey_rw *w, const uint8_t *buf, size_t len,
 			  const struct kn_journey_plan *pl, uint8_t *o)
 {
-	uint32_t ng = 0;
+	uint32_t ng = 0, nh = 0;
+	uint64_t replace_mask = 0;
+	for (uint32_t i = 0; i < pl->n; i++)
+		if (pl->add[i].replace)
+			replace_mask |= 1ull << i;
 	const uint8_t *p = buf, *end = buf + len;
 	struct kn_wire_field f, s, x;
 	while (kn_wire_field_next(&p, end, &f) > 0) {
@@ -298,7 +335,7 @@ static uint8_t *write_all(const struct kn_journey_rw *w, const uint8_t *buf, siz
 					continue;
 				}
 				o = put_field(o, 0x12, w->g[ng++]);
-				o = span_write(pl, x.payload, x.len, o);
+				o = span_write(pl, x.payload, x.len, w->has[nh++], replace_mask, o);
 			}
 		}
 	}

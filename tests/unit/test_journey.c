@@ -31,6 +31,7 @@
 #include "collector/wire/kn_wire.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "processors/journey/kn_journey.h"
+#include "processors/journey/kn_journey_int.h"
 
 #define MS 1000000ull
 #define SEC 1000000000ull
@@ -933,6 +934,109 @@ static void test_lifecycle_walk(void **state)
 	kn_cnode_free(f.root);
 }
 
+/* ---- the rewrite on KeyValues of every shape ---- */
+
+struct wbuf {
+	uint8_t b[4096];
+	size_t n;
+};
+
+static void wb_bytes(struct wbuf *w, uint8_t tag, const void *p, size_t len)
+{
+	w->b[w->n++] = tag;
+	w->n += kn_wire_put_varint(w->b + w->n, len);
+	memcpy(w->b + w->n, p, len);
+	w->n += len;
+}
+
+/* KeyValue{key, string value}: key first, or value first (legal protobuf). */
+static void wb_kv(struct wbuf *w, const char *key, const char *val, size_t vlen, int value_first)
+{
+	struct wbuf av = {0}, kv = {0};
+	wb_bytes(&av, 0x0a, val, vlen);                         /* AnyValue.string_value */
+	if (value_first)
+		wb_bytes(&kv, 0x12, av.b, av.n);
+	wb_bytes(&kv, 0x0a, key, strlen(key));
+	if (!value_first)
+		wb_bytes(&kv, 0x12, av.b, av.n);
+	wb_bytes(w, 0x4a, kv.b, kv.n);                          /* Span.attributes */
+}
+
+/* Values of attribute `key` in a span, in order; their count. */
+static size_t attr_values(const Span *sp, const char *key, const char **out, size_t cap)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < sp->n_attributes; i++)
+		if (strcmp(sp->attributes[i]->key, key) == 0 && n < cap)
+			out[n++] = sp->attributes[i]->value ? sp->attributes[i]->value->string_value : NULL;
+	return n;
+}
+
+/* A span whose own attributes name the plan's keys in the shapes the fast
+ * path reads (short key then value) and those it must walk (value before
+ * key, a value of 200 bytes): with overwrite false its own `tenant` stays,
+ * with overwrite true the head's replaces it; journey.id is always replaced;
+ * other attributes are kept; exactly one of each plan key is left. */
+static void test_rewrite_kv_shapes(void **state)
+{
+	(void)state;
+	char longv[200];
+	memset(longv, 'x', sizeof longv);
+	for (int overwrite = 0; overwrite <= 1; overwrite++)
+		for (int shape = 0; shape < 3; shape++) {
+			struct kn_journey_head h;
+			memset(&h, 0, sizeof h);
+			struct wbuf ha = {0};
+			wb_kv(&ha, "tenant", "gold", 4, 0);
+			memcpy(h.attrs, ha.b, ha.n);
+			h.attrs_len = (uint16_t)ha.n;
+			memset(h.journey_id, 0x5a, 16);
+			struct kn_journey_plan pl;
+			kn_journey_plan_build(&pl, &h, overwrite, "journey.id");
+			assert_int_equal(pl.n, 2);
+			struct wbuf sp = {0};
+			uint8_t tid[16], sid[8];
+			memset(tid, 0x11, 16);
+			memset(sid, 0x22, 8);
+			wb_bytes(&sp, 0x0a, tid, 16);
+			wb_bytes(&sp, 0x12, sid, 8);
+			wb_bytes(&sp, 0x2a, "op", 2);
+			wb_kv(&sp, "other", "o", 1, 0);
+			/* shape 0: fast path; 1: value first; 2: long value */
+			wb_kv(&sp, "tenant", shape == 2 ? longv : "silver", shape == 2 ? sizeof longv : 6,
+			      shape == 1);
+			wb_kv(&sp, "journey.id", "stale", 5, shape == 1);
+			struct wbuf ss = {0}, rs = {0}, rq = {0};
+			wb_bytes(&ss, 0x12, sp.b, sp.n);
+			wb_bytes(&rs, 0x12, ss.b, ss.n);
+			wb_bytes(&rq, 0x0a, rs.b, rs.n);
+			struct kn_journey_rw w;
+			kn_journey_rw_init(&w);
+			struct kn_err err = {{0}};
+			struct kn_chunk *c = kn_journey_rw_chunk(&w, rq.b, rq.n, 1, &pl, &err);
+			if (!c)
+				fail_msg("overwrite %d shape %d: %s", overwrite, shape, err.msg);
+			Req *r = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+				NULL, c->len, c->data);
+			assert_non_null(r);
+			const Span *out = r->resource_spans[0]->scope_spans[0]->spans[0];
+			const char *v[4];
+			assert_int_equal(attr_values(out, "other", v, 4), 1);
+			assert_int_equal(attr_values(out, "tenant", v, 4), 1);
+			if (overwrite)
+				assert_string_equal(v[0], "gold");
+			else if (shape == 2)
+				assert_int_equal(strlen(v[0]), sizeof longv);
+			else
+				assert_string_equal(v[0], "silver");
+			assert_int_equal(attr_values(out, "journey.id", v, 4), 1);
+			assert_string_not_equal(v[0], "stale");
+			opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(r, NULL);
+			kn_chunk_unref(c);
+			kn_journey_rw_free(&w);
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -946,6 +1050,7 @@ int main(void)
 		cmocka_unit_test(test_memory_bound),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_lifecycle_walk),
+		cmocka_unit_test(test_rewrite_kv_shapes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
