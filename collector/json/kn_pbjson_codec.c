@@ -82,38 +82,6 @@ size_t kn_pbjson_hex_id_len(const ProtobufCFieldDescriptor *f)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-bool kn_pbjson_hex_decode(const char *s, size_t n, uint8_t *out)
-{
-	if (n % 2)
-		return false;
-	for (size_t i = 0; i < n; i += 2) {
-		int hi = hexval(s[i]), lo = hexval(s[i + 1]);
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i / 2] = (uint8_t)(hi << 4 | lo);
-	}
-	return true;
-}
-
-void kn_pbjson_hex_encode(const uint8_t *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-}
 
 static int b64val(char c)
 {

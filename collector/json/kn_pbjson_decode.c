@@ -13,6 +13,7 @@
  * Threading: none shared; recursion depth is bounded by KN_PBJSON_MAX_DEPTH. */
 #include "kn_pbjson.h"
 #include "kn_pbjson_internal.h"
+#include "../core/kn_hex.h"
 
 #include <errno.h>
 #include <float.h>
@@ -295,7 +296,7 @@ static int get_bytes(struct dec *d, const ProtobufCFieldDescriptor *f, const jso
 	uint8_t *data = malloc(idlen ? len : kn_pbjson_b64_decoded_max(n));
 	if (!data)
 		return oom(d);
-	bool ok = idlen ? kn_pbjson_hex_decode(s, n, data) : kn_pbjson_b64_decode(s, n, data, &len);
+	bool ok = idlen ? kn_hex_decode(s, n, data) : kn_pbjson_b64_decode(s, n, data, &len);
 	if (!ok) {
 		free(data);
 		return fail(d, idlen ? "not a hex string: %s" : "not base64: %s",

@@ -15,6 +15,7 @@
  * Threading: none shared; recursion depth bounded by KN_PBJSON_MAX_DEPTH. */
 #include "kn_pbjson.h"
 #include "kn_pbjson_internal.h"
+#include "../core/kn_hex.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -209,7 +210,7 @@ static void w_bytes(struct wbuf *b, const ProtobufCFieldDescriptor *f, const Pro
 	b->p[b->len++] = '"';
 	if (bd->len) {
 		if (hex)
-			kn_pbjson_hex_encode(bd->data, bd->len, b->p + b->len);
+			kn_hex_encode(bd->data, bd->len, b->p + b->len);
 		else
 			kn_pbjson_b64_encode(bd->data, bd->len, b->p + b->len);
 	}

@@ -32,11 +32,8 @@ size_t kn_pbjson_elem_size(ProtobufCType t);
  * 0 for every other field (base64). */
 size_t kn_pbjson_hex_id_len(const ProtobufCFieldDescriptor *f);
 
-/* Hex text (either case, n even) -> n/2 bytes. False on a non-hex digit. */
-bool kn_pbjson_hex_decode(const char *s, size_t n, uint8_t *out);
-
-/* Bytes -> lower-case hex, 2*n characters (not NUL-terminated). */
-void kn_pbjson_hex_encode(const uint8_t *in, size_t n, char *out);
+/* Hex ids are decoded / encoded by kn_hex_decode / kn_hex_encode
+ * (collector/core/kn_hex.h). */
 
 /* Upper bound of the decoded size of n base64 characters. */
 static inline size_t kn_pbjson_b64_decoded_max(size_t n) { return n / 4 * 3 + 3; }

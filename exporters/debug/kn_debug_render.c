@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../collector/core/kn_hex.h"
 #include "../../collector/json/kn_pbjson.h"
 #include "../../collector/wire/kn_wire_field.h"
 
@@ -90,13 +91,10 @@ static const char *status_name(int32_t s)
 
 static int put_hex(struct kn_dbuf *d, const uint8_t *b, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	if (reserve(d, 2 * n) < 0)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		d->p[d->len++] = hex[b[i] >> 4];
-		d->p[d->len++] = hex[b[i] & 15];
-	}
+	kn_hex_encode(b, n, d->p + d->len);
+	d->len += 2 * n;
 	d->p[d->len] = '\0';
 	return 0;
 }

@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "../../collector/core/kn_hex.h"
 #include "../../collector/wire/kn_wire_field.h"
 #include "../../processors/tail_sampling/kn_tail_view.h"
 #include "kn_lb_ring.h"
@@ -100,17 +101,6 @@ uint64_t kn_lb_key_service(const uint8_t *res, size_t len)
 	return kn_lb_hash(name, nl);
 }
 
-static int hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int kn_lb_journey_id(const uint8_t *span, size_t len, const char *key, size_t keylen, uint8_t id[16])
 {
 	struct kn_tail_value v;
@@ -118,13 +108,10 @@ int kn_lb_journey_id(const uint8_t *span, size_t len, const char *key, size_t ke
 		return KN_LB_JID_ABSENT;
 	uint8_t any = 0;
 	if (v.type == KN_TV_STR && v.slen == 32) {
-		for (int i = 0; i < 16; i++) {
-			int hi = hexval((uint8_t)v.s[2 * i]), lo = hexval((uint8_t)v.s[2 * i + 1]);
-			if (hi < 0 || lo < 0)
-				return KN_LB_JID_INVALID;
-			id[i] = (uint8_t)(hi << 4 | lo);
+		if (!kn_hex_decode((const char *)v.s, 32, id))
+			return KN_LB_JID_INVALID;
+		for (int i = 0; i < 16; i++)
 			any |= id[i];
-		}
 	} else if (v.type == KN_TV_BYTES && v.slen == 16) {
 		memcpy(id, v.s, 16);
 		for (int i = 0; i < 16; i++)

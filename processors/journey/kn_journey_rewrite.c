@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "kn_journey_int.h"
+#include "../../collector/core/kn_hex.h"
 #include "../../collector/wire/kn_wire_field.h"
 
 void kn_journey_rw_init(struct kn_journey_rw *w)
@@ -49,8 +50,6 @@ static uint8_t *put_field(uint8_t *w, uint8_t tag, uint64_t len)
 	*w++ = tag;
 	return w + kn_wire_put_varint(w, len);
 }
-
-static const char hexd[] = "0123456789abcdef";
 
 void kn_journey_plan_build(struct kn_journey_plan *pl, const struct kn_journey_head *h,
 			   int overwrite, const char *idkey)
@@ -92,10 +91,8 @@ void kn_journey_plan_build(struct kn_journey_plan *pl, const struct kn_journey_h
 	w += kl;
 	w = put_field(w, 0x12, any);
 	w = put_field(w, 0x0a, 32);
-	for (int i = 0; i < 16; i++) {
-		*w++ = (uint8_t)hexd[h->journey_id[i] >> 4];
-		*w++ = (uint8_t)hexd[h->journey_id[i] & 15];
-	}
+	kn_hex_encode(h->journey_id, 16, (char *)w);
+	w += 32;
 	struct kn_journey_add *a = &pl->add[pl->n++];
 	a->field = pl->id_field;
 	a->field_len = (uint32_t)(w - pl->id_field);

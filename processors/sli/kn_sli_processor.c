@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "../../collector/core/kn_clock.h"
+#include "../../collector/core/kn_hex.h"
 #include "../journey/kn_journey.h"
 #include "../journey/kn_journey_registry.h"
 #include "../tail_sampling/kn_tail_view.h"
@@ -153,17 +154,6 @@ static int head_matches(const struct kn_sli_match *m, const struct kn_journey_he
 	return attrs_match(&m->attributes, h->attrs, h->attrs_len, NULL);
 }
 
-static int hexdig(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The end span's journey head, looked up once per span. */
 static const struct kn_journey_head *span_head(const struct kn_sli *p, struct span_ctx *x)
 {
@@ -181,14 +171,9 @@ static const struct kn_journey_head *span_head(const struct kn_sli *p, struct sp
 		if (v.type == KN_TV_BYTES && v.slen == 16) {
 			memcpy(jid, v.s, 16);
 		} else if (v.type == KN_TV_STR && v.slen == 32) {
-			for (int i = 0; i < 16; i++) {
-				int a = hexdig(v.s[2 * i]), b = hexdig(v.s[2 * i + 1]);
-				if (a < 0 || b < 0) {
-					memcpy(jid, x->h->trace_id, 16);
-					break;
-				}
-				jid[i] = (uint8_t)(a << 4 | b);
-			}
+			uint8_t dec[16];
+			if (kn_hex_decode((const char *)v.s, 32, dec))
+				memcpy(jid, dec, 16);
 		}
 	}
 	if (!kn_journey_registry_get(r, kn_shard_of(jid, kn_journey_registry_nshards(r)), jid, kn_now_ns(), &x->head))

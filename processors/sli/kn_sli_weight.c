@@ -8,14 +8,8 @@
  * Pure function, no allocation. */
 #include "kn_sli_int.h"
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1; /* the spec allows lower-case hex only */
-}
+#include "../../collector/core/kn_hex.h"
+
 
 /* The `th` value inside an `ot` member value ("th:c;rv:..."). */
 static int parse_th(const char *v, size_t n, uint64_t *th)
@@ -31,7 +25,7 @@ static int parse_th(const char *v, size_t n, uint64_t *th)
 				return 0;
 			uint64_t x = 0;
 			for (size_t k = i + 3; k < j; k++) {
-				int h = hexval(v[k]);
+				int h = kn_hex_digit_lower((unsigned char)v[k]); /* the spec: lower case only */
 				if (h < 0)
 					return 0;
 				x = (x << 4) | (uint64_t)h;

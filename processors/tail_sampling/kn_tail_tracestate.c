@@ -16,6 +16,7 @@
  * Pure functions over caller buffers; no allocation. */
 #include <string.h>
 
+#include "../../collector/core/kn_hex.h"
 #include "kn_tail_policy.h"
 #include "policies/kn_tail_policy_int.h"
 
@@ -97,15 +98,6 @@ int kn_tail_tracestate_get(const char *ts, size_t len, const char *key, size_t k
 	return found;
 }
 
-static int kn_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* 1..14 hex digits, right-padded with zeros to 14; 0 on success. */
 static int kn_hex56(const char *s, size_t n, int exact, uint64_t *out)
 {
@@ -113,7 +105,7 @@ static int kn_hex56(const char *s, size_t n, int exact, uint64_t *out)
 	if (n == 0 || n > 14 || (exact && n != 14))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		int d = kn_hexval(s[i]);
+		int d = kn_hex_digit_lower((unsigned char)s[i]);
 		if (d < 0)
 			return -1;
 		v = (v << 4) | (uint64_t)d;
