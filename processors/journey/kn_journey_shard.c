@@ -12,8 +12,9 @@
  * good. FIFO and waiting entries name traces by id (store records are
  * reused), and an entry whose trace is gone is skipped.
  *
- * process(): each chunk's spans are grouped by trace id (sorting a scratch
- * array of (id, index) pairs; no allocation per span) and per trace:
+ * process(): each chunk's spans are grouped by trace id (kn_tail_bytrace,
+ * the tail sampler's grouping: traces in order of first appearance, O(spans),
+ * no allocation per span) and per trace:
  * buffered -> appended; else published in the registry (the trace was
  * released) -> rewritten from the entry and forwarded at once (late spans);
  * else a new buffered trace. Room is made first by releasing the oldest
@@ -41,6 +42,7 @@
 #include "../../collector/core/kn_clock.h"
 #include "../../collector/core/kn_emit_out.h"
 #include "../../collector/core/kn_log.h"
+#include "../tail_sampling/kn_tail_bytrace.h"
 #include "kn_journey_int.h"
 
 #define OUT_MAX 256                  /* chunks per emitted batch */
@@ -48,11 +50,6 @@
 struct pend {
 	uint8_t id[16];
 	uint64_t at;                     /* FIFO: root arrival + root_grace */
-};
-
-struct pair {
-	uint8_t id[16];
-	uint32_t idx;
 };
 
 /* A trace taken out of the store at shutdown, waiting for a linked head. */
@@ -77,10 +74,7 @@ struct kn_journey_shard {
 	struct pend *wait;
 	uint32_t nwait, cap_wait;
 	uint64_t next_poll;
-	/* grouping scratch */
-	struct pair *pairs;
-	uint32_t *idx, *g;
-	uint32_t cap_spans;
+	struct kn_tail_bytrace grp;       /* a chunk's spans by trace (scratch) */
 	uint8_t *late;
 	size_t cap_late;
 	struct kn_emit_out out;         /* released traces of this call */
@@ -101,9 +95,7 @@ void kn_journey_shard_destroy(void *state)
 	kn_journey_rw_free(&s->rw);
 	free(s->fifo);
 	free(s->wait);
-	free(s->pairs);
-	free(s->idx);
-	free(s->g);
+	kn_tail_bytrace_free(&s->grp);
 	free(s->late);
 	kn_emit_out_free(&s->out);
 	for (uint32_t i = 0; i < s->nparked; i++)
@@ -321,38 +313,6 @@ static void poll_waiting(struct kn_journey_shard *s, uint64_t now, int force,
 
 /* ---- ingest ---- */
 
-static int scratch(struct kn_journey_shard *s, uint32_t n)
-{
-	if (n <= s->cap_spans)
-		return 0;
-	uint32_t nc = s->cap_spans ? s->cap_spans : 64;
-	while (nc < n)
-		nc *= 2;
-	struct pair *pp = realloc(s->pairs, (size_t)nc * sizeof *pp);
-	if (!pp)
-		return -1;
-	s->pairs = pp;
-	uint32_t *q = realloc(s->idx, (size_t)nc * sizeof *q);
-	if (!q)
-		return -1;
-	s->idx = q;
-	q = realloc(s->g, 2 * (size_t)nc * sizeof *q);
-	if (!q)
-		return -1;
-	s->g = q;
-	s->cap_spans = nc;
-	return 0;
-}
-
-static int pair_cmp(const void *a, const void *b)
-{
-	const struct pair *x = a, *y = b;
-	int c = memcmp(x->id, y->id, 16);
-	if (c)
-		return c;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
 /* Spans of a released trace whose entry is published: rewritten at once. */
 static int late(struct kn_journey_shard *s, const struct kn_chunk *c, const uint32_t *idx,
 		uint32_t n, uint64_t size, uint64_t now, const struct kn_emit *next)
@@ -370,7 +330,7 @@ static int late(struct kn_journey_shard *s, const struct kn_chunk *c, const uint
 		s->late = q;
 		s->cap_late = size;
 	}
-	uint8_t *end = kn_tail_frame_write(&s->frame, c, idx, n, s->g, s->late);
+	uint8_t *end = kn_tail_frame_write(&s->frame, c, idx, n, s->grp.g, s->late);
 	kn_counter_add(p->m.late_spans, n);
 	emit_rewritten(s, s->late, (size_t)(end - s->late), n, &h, now, next);
 	return 1;
@@ -381,7 +341,7 @@ static void take_group(struct kn_journey_shard *s, const struct kn_chunk *c, con
 {
 	const struct kn_journey_proc *p = s->p;
 	const uint8_t *id = c->spans[idx[0]].trace_id;
-	uint64_t size = kn_tail_frame_size(&s->frame, c, idx, n, s->g);
+	uint64_t size = kn_tail_frame_size(&s->frame, c, idx, n, s->grp.g);
 	if (size == UINT64_MAX) {
 		kn_counter_add(p->m.lost_malformed, n);
 		return;
@@ -459,24 +419,14 @@ static void take_chunk(struct kn_journey_shard *s, const struct kn_chunk *c,
 		kn_counter_add(s->p->m.lost_malformed, c->nspans);
 		return;
 	}
-	if (scratch(s, c->nspans)) {
+	uint32_t ng = kn_tail_bytrace_chunk(&s->grp, c);
+	if (ng == UINT32_MAX) {
 		kn_counter_add(s->p->m.lost_oom, c->nspans);
 		return;
 	}
-	for (uint32_t i = 0; i < c->nspans; i++) {
-		memcpy(s->pairs[i].id, c->spans[i].trace_id, 16);
-		s->pairs[i].idx = i;
-	}
-	qsort(s->pairs, c->nspans, sizeof *s->pairs, pair_cmp);
-	for (uint32_t i = 0; i < c->nspans;) {
-		uint32_t j = i;
-		while (j < c->nspans && memcmp(s->pairs[j].id, s->pairs[i].id, 16) == 0) {
-			s->idx[j - i] = s->pairs[j].idx;
-			j++;
-		}
-		take_group(s, c, s->idx, j - i, now, next);
-		i = j;
-	}
+	const struct kn_tail_bytrace *gr = &s->grp;
+	for (uint32_t k = 0; k < ng; k++)
+		take_group(s, c, gr->order + gr->start[k], gr->start[k + 1] - gr->start[k], now, next);
 }
 
 int kn_journey_process(void *state, struct kn_batch *b, const struct kn_emit *next)

@@ -20,6 +20,7 @@
 #include "kn_tail_cache.h"
 #include "kn_tail_emit.h"
 #include "kn_tail_frame.h"
+#include "kn_tail_bytrace.h"
 #include "kn_tail_policy.h"
 #include "kn_tail_sampling.h"
 #include "kn_tail_store.h"
@@ -68,9 +69,7 @@ struct kn_tail_shard {
 	struct kn_tail_fpring *dropped;
 	struct kn_tail_frame frame;
 	struct kn_tail_emit emit;
-	/* grouping a chunk's spans by trace (grow-only scratch) */
-	uint32_t *grp, *order, *first, *start, *tab, *g;
-	uint32_t cap_spans, cap_tab;
+	struct kn_tail_bytrace grp;          /* a chunk's spans by trace (scratch) */
 	uint8_t *late;                     /* framed late spans */
 	size_t cap_late;
 	struct kn_tail_name *names;        /* winning policies seen, by number */

@@ -59,12 +59,7 @@ void kn_tail_shard_destroy(void *state)
 	kn_tail_fpring_destroy(s->dropped);
 	kn_tail_frame_free(&s->frame);
 	kn_tail_emit_free(&s->emit);
-	free(s->grp);
-	free(s->order);
-	free(s->first);
-	free(s->start);
-	free(s->tab);
-	free(s->g);
+	kn_tail_bytrace_free(&s->grp);
 	free(s->late);
 	for (uint32_t i = 0; i < s->nnames; i++) {
 		free(s->names[i].name);
@@ -250,77 +245,6 @@ static void publish(struct kn_tail_shard *s)
 
 /* ---- ingest ---- */
 
-static int scratch(struct kn_tail_shard *s, uint32_t n)
-{
-	if (n > s->cap_spans) {
-		uint32_t nc = s->cap_spans ? s->cap_spans : 64;
-		while (nc < n)
-			nc *= 2;
-		uint32_t **arr[] = {&s->grp, &s->order, &s->first, &s->start};
-		for (size_t i = 0; i < sizeof arr / sizeof arr[0]; i++) {
-			uint32_t *q = realloc(*arr[i], ((size_t)nc + 1) * sizeof *q);
-			if (!q)
-				return -1;
-			*arr[i] = q;
-		}
-		uint32_t *q = realloc(s->g, 2 * (size_t)nc * sizeof *q);
-		if (!q)
-			return -1;
-		s->g = q;
-		s->cap_spans = nc;
-	}
-	uint32_t want = 16;
-	while (want < 2 * n)
-		want *= 2;
-	if (want > s->cap_tab) {
-		uint32_t *q = realloc(s->tab, (size_t)want * sizeof *q);
-		if (!q)
-			return -1;
-		s->tab = q;
-		s->cap_tab = want;
-	}
-	return 0;
-}
-
-/* Groups c's spans by trace: order[start[k] .. start[k+1]) are group k's
- * span numbers in chunk order. Returns the number of groups. */
-static uint32_t group(struct kn_tail_shard *s, const struct kn_chunk *c)
-{
-	uint32_t n = c->nspans, ng = 0, tsize = 16;
-	while (tsize < 2 * n)
-		tsize *= 2;
-	uint32_t mask = tsize - 1;
-	memset(s->tab, 0, (size_t)tsize * sizeof *s->tab);
-	for (uint32_t i = 0; i < n; i++) {
-		const uint8_t *id = c->spans[i].trace_id;
-		uint32_t j = (uint32_t)kn_tail_id_hash(id) & mask;
-		for (;; j = (j + 1) & mask) {
-			if (!s->tab[j]) {
-				s->tab[j] = ng + 1;
-				s->first[ng] = i;
-				s->grp[i] = ng++;
-				break;
-			}
-			uint32_t k = s->tab[j] - 1;
-			if (memcmp(c->spans[s->first[k]].trace_id, id, 16) == 0) {
-				s->grp[i] = k;
-				break;
-			}
-		}
-	}
-	memset(s->start, 0, ((size_t)ng + 1) * sizeof *s->start);
-	for (uint32_t i = 0; i < n; i++)
-		s->start[s->grp[i] + 1]++;
-	for (uint32_t k = 0; k < ng; k++)
-		s->start[k + 1] += s->start[k];
-	/* place with a moving cursor per group (first[] is free again) */
-	for (uint32_t k = 0; k < ng; k++)
-		s->first[k] = s->start[k];
-	for (uint32_t i = 0; i < n; i++)
-		s->order[s->first[s->grp[i]]++] = i;
-	return ng;
-}
-
 /* Spans of a decided trace: follow the cached decision. 1 when handled. */
 static int late(struct kn_tail_shard *s, const struct kn_chunk *c, const uint32_t *idx, uint32_t n,
 		uint64_t size, uint64_t now, const struct kn_emit *next)
@@ -337,7 +261,7 @@ static int late(struct kn_tail_shard *s, const struct kn_chunk *c, const uint32_
 			s->late = q;
 			s->cap_late = size;
 		}
-		uint8_t *end = kn_tail_frame_write(&s->frame, c, idx, n, s->g, s->late);
+		uint8_t *end = kn_tail_frame_write(&s->frame, c, idx, n, s->grp.g, s->late);
 		kn_counter_add(s->p->m.late_sampled, n);
 		emit_kept(s, s->late, (size_t)(end - s->late), n, &k, now, next);
 		return 1;
@@ -354,7 +278,7 @@ static void take_group(struct kn_tail_shard *s, const struct kn_chunk *c, const 
 {
 	const struct kn_tail_proc *p = s->p;
 	const uint8_t *id = c->spans[idx[0]].trace_id;
-	uint64_t size = kn_tail_frame_size(&s->frame, c, idx, n, s->g);
+	uint64_t size = kn_tail_frame_size(&s->frame, c, idx, n, s->grp.g);
 	if (size == UINT64_MAX) {
 		kn_counter_add(p->m.lost_malformed, n);
 		return;
@@ -429,13 +353,14 @@ static void take_chunk(struct kn_tail_shard *s, const struct kn_chunk *c, const 
 		kn_counter_add(s->p->m.lost_malformed, c->nspans);
 		return;
 	}
-	if (scratch(s, c->nspans)) {
+	uint32_t ng = kn_tail_bytrace_chunk(&s->grp, c);
+	if (ng == UINT32_MAX) {
 		kn_counter_add(s->p->m.lost_oom, c->nspans);
 		return;
 	}
-	uint32_t ng = group(s, c);
+	const struct kn_tail_bytrace *gr = &s->grp;
 	for (uint32_t k = 0; k < ng; k++)
-		take_group(s, c, s->order + s->start[k], s->start[k + 1] - s->start[k], now, next);
+		take_group(s, c, gr->order + gr->start[k], gr->start[k + 1] - gr->start[k], now, next);
 }
 
 int kn_tail_process(void *state, struct kn_batch *b, const struct kn_emit *next)
