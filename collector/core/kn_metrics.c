@@ -110,6 +110,25 @@ struct kn_metric *kn_metrics_counter(struct kn_metrics *m, const char *name, con
 	return reg(m, KN_COUNTER, name, help, labels, NULL, NULL);
 }
 
+struct kn_metric *kn_metrics_processor_counter(struct kn_metrics *m, const char *name,
+					       const char *help, const char *esc,
+					       const char *extra)
+{
+	char labels[256];
+	snprintf(labels, sizeof labels, "processor=\"%s\"%s%s", esc, extra ? "," : "",
+		 extra ? extra : "");
+	return kn_metrics_counter(m, name, help, labels);
+}
+
+int64_t kn_metrics_sum_blocks(const void *first, size_t stride, uint32_t n, size_t off)
+{
+	int64_t v = 0;
+	for (uint32_t i = 0; i < n; i++)
+		v += atomic_load_explicit((_Atomic int64_t *)((char *)first + i * stride + off),
+					  memory_order_relaxed);
+	return v;
+}
+
 struct kn_metric *kn_metrics_gauge(struct kn_metrics *m, const char *name, const char *help,
 				   const char *labels)
 {

@@ -38,6 +38,15 @@ struct kn_metric *kn_metrics_counter(struct kn_metrics *m, const char *name,
 				     const char *help, const char *labels);
 struct kn_metric *kn_metrics_gauge(struct kn_metrics *m, const char *name,
 				   const char *help, const char *labels);
+/* A processor's counter: labels processor="esc" (the component id, already
+ * escaped) followed by `extra` (more k="v" pairs) when not NULL. */
+struct kn_metric *kn_metrics_processor_counter(struct kn_metrics *m, const char *name,
+					       const char *help, const char *esc,
+					       const char *extra);
+/* The sum of the _Atomic int64_t at byte offset `off` of each of n blocks of
+ * `stride` bytes from `first`: per-shard gauges that shard workers publish
+ * and a gauge_fn adds up at render time. */
+int64_t kn_metrics_sum_blocks(const void *first, size_t stride, uint32_t n, size_t off);
 /* A gauge computed at render time by fn(ctx) (ring occupancy, queue bytes). */
 struct kn_metric *kn_metrics_gauge_fn(struct kn_metrics *m, const char *name,
 				      const char *help, const char *labels,

@@ -6,7 +6,6 @@
 #include "kn_batch_processor.h"
 
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "../../collector/config/kn_config.h"
@@ -52,16 +51,14 @@ static int bp_create(const struct kn_component_ctx *ctx, const void *cfg, void *
 	if (!bp)
 		return kn_errf(err, "out of memory");
 	bp->cfg = *(const struct kn_batch_processor_cfg *)cfg;
-	char labels[160], esc[96];
+	char esc[96];
 	kn_metrics_label_escape(ctx->id, esc, sizeof esc);
 	const char *name = "kansatsu_processor_batch_sent_total";
 	const char *help = "Batches sent by the batch processor, by trigger.";
-	snprintf(labels, sizeof labels, "processor=\"%s\",trigger=\"size\"", esc);
-	bp->sent_size = kn_metrics_counter(ctx->metrics, name, help, labels);
-	snprintf(labels, sizeof labels, "processor=\"%s\",trigger=\"timeout\"", esc);
-	bp->sent_timeout = kn_metrics_counter(ctx->metrics, name, help, labels);
-	snprintf(labels, sizeof labels, "processor=\"%s\",trigger=\"shutdown\"", esc);
-	bp->sent_flush = kn_metrics_counter(ctx->metrics, name, help, labels);
+	struct kn_metrics *m = ctx->metrics;
+	bp->sent_size = kn_metrics_processor_counter(m, name, help, esc, "trigger=\"size\"");
+	bp->sent_timeout = kn_metrics_processor_counter(m, name, help, esc, "trigger=\"timeout\"");
+	bp->sent_flush = kn_metrics_processor_counter(m, name, help, esc, "trigger=\"shutdown\"");
 	*inst = bp;
 	return KN_OK;
 }

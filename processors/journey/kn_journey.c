@@ -130,11 +130,7 @@ const struct kn_journey_registry *kn_journey_registry_shared(void)
 
 static int64_t sum_gauge(const struct kn_journey_proc *p, size_t off)
 {
-	int64_t v = 0;
-	for (uint32_t i = 0; i < p->nshards; i++)
-		v += atomic_load_explicit((_Atomic int64_t *)((char *)&p->gauges[i] + off),
-					  memory_order_relaxed);
-	return v;
+	return kn_metrics_sum_blocks(p->gauges, sizeof *p->gauges, p->nshards, off);
 }
 
 static int64_t g_traces(void *ctx)
@@ -147,43 +143,34 @@ static int64_t g_bytes(void *ctx)
 	return sum_gauge(ctx, offsetof(struct kn_journey_gauges, bytes));
 }
 
-static struct kn_metric *counter(struct kn_metrics *m, const char *name, const char *help,
-				 const char *esc, const char *extra)
-{
-	char labels[256];
-	snprintf(labels, sizeof labels, "processor=\"%s\"%s%s", esc, extra ? "," : "",
-		 extra ? extra : "");
-	return kn_metrics_counter(m, name, help, labels);
-}
-
 static void register_metrics(struct kn_journey_proc *p, struct kn_metrics *m, const char *id)
 {
 	char esc[128], labels[160];
 	kn_metrics_label_escape(id, esc, sizeof esc);
 	struct kn_journey_metrics *x = &p->m;
-	x->started = counter(m, "kansatsu_journey_started_total",
+	x->started = kn_metrics_processor_counter(m, "kansatsu_journey_started_total",
 			     "Traces that became the head of a new journey.", esc, NULL);
-	x->joined = counter(m, "kansatsu_journey_traces_joined_total",
+	x->joined = kn_metrics_processor_counter(m, "kansatsu_journey_traces_joined_total",
 			    "Traces that joined an earlier trace's journey through a span link.", esc, NULL);
-	x->closed_without_head = counter(m, "kansatsu_journey_closed_without_head_total",
+	x->closed_without_head = kn_metrics_processor_counter(m, "kansatsu_journey_closed_without_head_total",
 					 "Journeys released without their head (linked head or root never arrived).",
 					 esc, NULL);
-	x->late_spans = counter(m, "kansatsu_journey_late_spans_total",
+	x->late_spans = kn_metrics_processor_counter(m, "kansatsu_journey_late_spans_total",
 				"Spans that arrived after their trace was released, annotated from the registry.",
 				esc, NULL);
-	x->evictions = counter(m, "kansatsu_journey_registry_evictions_total",
+	x->evictions = kn_metrics_processor_counter(m, "kansatsu_journey_registry_evictions_total",
 			       "Journey entries evicted from the registry before their ttl.", esc, NULL);
-	x->early_memory = counter(m, "kansatsu_journey_released_early_total",
+	x->early_memory = kn_metrics_processor_counter(m, "kansatsu_journey_released_early_total",
 				  "Traces released before their wait ended, by reason.", esc,
 				  "reason=\"memory\"");
-	x->attrs_truncated = counter(m, "kansatsu_journey_attrs_truncated_total",
+	x->attrs_truncated = kn_metrics_processor_counter(m, "kansatsu_journey_attrs_truncated_total",
 				     "Head attributes left out because the entry's attribute room was full.",
 				     esc, NULL);
 	const char *n = "kansatsu_journey_spans_lost_total";
 	const char *h = "Spans the journey processor could not handle, by reason.";
-	x->lost_malformed = counter(m, n, h, esc, "reason=\"malformed\"");
-	x->lost_oom = counter(m, n, h, esc, "reason=\"out_of_memory\"");
-	x->budget_overrun = counter(m, "kansatsu_journey_budget_overrun_spans_total",
+	x->lost_malformed = kn_metrics_processor_counter(m, n, h, esc, "reason=\"malformed\"");
+	x->lost_oom = kn_metrics_processor_counter(m, n, h, esc, "reason=\"out_of_memory\"");
+	x->budget_overrun = kn_metrics_processor_counter(m, "kansatsu_journey_budget_overrun_spans_total",
 				    "Rewritten spans emitted although the memory budget was spent.", esc,
 				    NULL);
 	snprintf(labels, sizeof labels, "processor=\"%s\"", esc);

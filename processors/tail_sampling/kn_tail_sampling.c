@@ -86,11 +86,7 @@ static int tail_validate(const void *cfg, const char *path, struct kn_err *err)
 
 static int64_t sum_gauge(const struct kn_tail_proc *p, size_t off)
 {
-	int64_t v = 0;
-	for (uint32_t i = 0; i < p->nshards; i++)
-		v += atomic_load_explicit((_Atomic int64_t *)((char *)&p->gauges[i] + off),
-					  memory_order_relaxed);
-	return v;
+	return kn_metrics_sum_blocks(p->gauges, sizeof *p->gauges, p->nshards, off);
 }
 
 static int64_t g_traces(void *ctx)
@@ -108,50 +104,41 @@ static int64_t g_bytes(void *ctx)
 	return sum_gauge(ctx, offsetof(struct kn_tail_gauges, bytes));
 }
 
-static struct kn_metric *counter(struct kn_metrics *m, const char *name, const char *help,
-				 const char *esc, const char *extra)
-{
-	char labels[256];
-	snprintf(labels, sizeof labels, "processor=\"%s\"%s%s", esc, extra ? "," : "",
-		 extra ? extra : "");
-	return kn_metrics_counter(m, name, help, labels);
-}
-
 static void register_metrics(struct kn_tail_proc *p, struct kn_metrics *m, const char *id)
 {
 	char esc[128], labels[160];
 	kn_metrics_label_escape(id, esc, sizeof esc);
 	struct kn_tail_metrics *x = &p->m;
 	const char *n = "kansatsu_tail_traces_total", *h = "Traces decided by the tail sampler.";
-	x->traces_sampled = counter(m, n, h, esc, "decision=\"sampled\"");
-	x->traces_not_sampled = counter(m, n, h, esc, "decision=\"not_sampled\"");
+	x->traces_sampled = kn_metrics_processor_counter(m, n, h, esc, "decision=\"sampled\"");
+	x->traces_not_sampled = kn_metrics_processor_counter(m, n, h, esc, "decision=\"not_sampled\"");
 	n = "kansatsu_tail_spans_total";
 	h = "Spans of the traces decided by the tail sampler.";
-	x->spans_sampled = counter(m, n, h, esc, "decision=\"sampled\"");
-	x->spans_not_sampled = counter(m, n, h, esc, "decision=\"not_sampled\"");
+	x->spans_sampled = kn_metrics_processor_counter(m, n, h, esc, "decision=\"sampled\"");
+	x->spans_not_sampled = kn_metrics_processor_counter(m, n, h, esc, "decision=\"not_sampled\"");
 	n = "kansatsu_tail_late_spans_total";
 	h = "Spans that arrived after their trace's decision and followed it.";
-	x->late_sampled = counter(m, n, h, esc, "decision=\"sampled\"");
-	x->late_not_sampled = counter(m, n, h, esc, "decision=\"not_sampled\"");
+	x->late_sampled = kn_metrics_processor_counter(m, n, h, esc, "decision=\"sampled\"");
+	x->late_not_sampled = kn_metrics_processor_counter(m, n, h, esc, "decision=\"not_sampled\"");
 	n = "kansatsu_tail_traces_decided_early_total";
 	h = "Traces decided before their deadline, by reason.";
-	x->early_memory = counter(m, n, h, esc, "reason=\"memory\"");
-	x->early_num_traces = counter(m, n, h, esc, "reason=\"num_traces\"");
-	x->early_shutdown = counter(m, n, h, esc, "reason=\"shutdown\"");
-	x->too_large = counter(m, "kansatsu_tail_traces_too_large_total",
+	x->early_memory = kn_metrics_processor_counter(m, n, h, esc, "reason=\"memory\"");
+	x->early_num_traces = kn_metrics_processor_counter(m, n, h, esc, "reason=\"num_traces\"");
+	x->early_shutdown = kn_metrics_processor_counter(m, n, h, esc, "reason=\"shutdown\"");
+	x->too_large = kn_metrics_processor_counter(m, "kansatsu_tail_traces_too_large_total",
 			       "Traces not sampled because they passed maximum_trace_size_bytes.",
 			       esc, NULL);
-	x->latency_sum_ms = counter(m, "kansatsu_tail_decision_latency_ms_sum",
+	x->latency_sum_ms = kn_metrics_processor_counter(m, "kansatsu_tail_decision_latency_ms_sum",
 				    "Sum of first-span-arrival to decision times, in milliseconds.",
 				    esc, NULL);
-	x->latency_count = counter(m, "kansatsu_tail_decision_latency_ms_count",
+	x->latency_count = kn_metrics_processor_counter(m, "kansatsu_tail_decision_latency_ms_count",
 				   "Decisions measured in kansatsu_tail_decision_latency_ms_sum.",
 				   esc, NULL);
 	n = "kansatsu_tail_spans_lost_total";
 	h = "Spans the tail sampler could not handle, by reason.";
-	x->lost_malformed = counter(m, n, h, esc, "reason=\"malformed\"");
-	x->lost_oom = counter(m, n, h, esc, "reason=\"out_of_memory\"");
-	x->budget_overrun = counter(m, "kansatsu_tail_budget_overrun_spans_total",
+	x->lost_malformed = kn_metrics_processor_counter(m, n, h, esc, "reason=\"malformed\"");
+	x->lost_oom = kn_metrics_processor_counter(m, n, h, esc, "reason=\"out_of_memory\"");
+	x->budget_overrun = kn_metrics_processor_counter(m, "kansatsu_tail_budget_overrun_spans_total",
 				    "Kept spans emitted although the memory budget was spent.", esc,
 				    NULL);
 	snprintf(labels, sizeof labels, "processor=\"%s\"", esc);
