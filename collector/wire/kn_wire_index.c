@@ -23,6 +23,8 @@
  * kept for the next request. Threads: an index belongs to one thread. */
 #include "kn_wire_internal.h"
 
+#include "../core/kn_grow.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -49,21 +51,6 @@ void kn_wire_index_free(struct kn_wire_index *ix)
 	kn_wire_index_init(ix);
 }
 
-/* Makes room for one more element; geometric growth, never shrinks. */
-static int kn_wire_grow(void **arr, uint32_t *cap, uint32_t n, size_t elsz)
-{
-	if (n < *cap)
-		return 0;
-	uint64_t ncap = *cap ? (uint64_t)*cap * 2 : 64;
-	if (ncap > UINT32_MAX)
-		return KN_WIRE_OOM;
-	void *p = realloc(*arr, (size_t)ncap * elsz);
-	if (!p)
-		return KN_WIRE_OOM;
-	*arr = p;
-	*cap = (uint32_t)ncap;
-	return 0;
-}
 
 static const char *const kn_wire_span_fields[17] = {
 	[1] = "trace_id", [2] = "span_id", [3] = "trace_state", [4] = "parent_span_id",
@@ -247,7 +234,7 @@ static int kn_wire_scope_spans(struct kn_wire_ctx *c, struct kn_wire_index *ix,
 			       uint32_t res_idx, int32_t ri, int32_t si)
 {
 	int32_t spi = 0;
-	if (kn_wire_grow((void **)&ix->scopes, &ix->cap_scopes, ix->nscopes, sizeof *ix->scopes))
+	if (kn_grow((void **)&ix->scopes, &ix->cap_scopes, ix->nscopes, sizeof *ix->scopes))
 		return KN_WIRE_OOM;
 	uint32_t scope_idx = ix->nscopes++;
 	ix->scopes[scope_idx] = (struct kn_wire_scope){ .resource_idx = res_idx };
@@ -261,7 +248,7 @@ static int kn_wire_scope_spans(struct kn_wire_ctx *c, struct kn_wire_index *ix,
 			char why[120];
 			if (kn_wire_want(c, wt, KN_WT_LEN) < 0 || kn_wire_len(c, &p, end, &len) < 0)
 				return kn_wire_frame(c, "spans", field, spi);
-			if (kn_wire_grow((void **)&ix->spans, &ix->cap_spans, ix->nspans, sizeof *ix->spans))
+			if (kn_grow((void **)&ix->spans, &ix->cap_spans, ix->nspans, sizeof *ix->spans))
 				return KN_WIRE_OOM;
 			struct kn_span_hdr *h = &ix->spans[ix->nspans];
 			if (kn_wire_span(c, base, p, p + len, h, &ids) < 0)
@@ -313,7 +300,7 @@ static int kn_wire_resource_spans(struct kn_wire_ctx *c, struct kn_wire_index *i
 {
 	int32_t si = 0;
 	int rc;
-	if (kn_wire_grow((void **)&ix->res, &ix->cap_res, ix->nres, sizeof *ix->res))
+	if (kn_grow((void **)&ix->res, &ix->cap_res, ix->nres, sizeof *ix->res))
 		return KN_WIRE_OOM;
 	uint32_t res_idx = ix->nres++;
 	ix->res[res_idx] = (struct kn_wire_resource){ 0 };

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "kn_journey_int.h"
+#include "../../collector/core/kn_grow.h"
 #include "../../collector/core/kn_hex.h"
 #include "../../collector/wire/kn_wire_field.h"
 
@@ -201,30 +202,16 @@ static uint8_t *span_write(const struct kn_journey_plan *pl, const uint8_t *span
 	return w;
 }
 
-/* Room for element n of a grow-only array of elsz-byte elements. */
-static int room(void **a, uint32_t *cap, uint32_t n, size_t elsz)
-{
-	if (n < *cap)
-		return 0;
-	uint32_t nc = *cap ? *cap * 2 : 64;
-	void *p = realloc(*a, (size_t)nc * elsz);
-	if (!p)
-		return -1;
-	*a = p;
-	*cap = nc;
-	return 0;
-}
-
 static int g_push(struct kn_journey_rw *w, uint32_t *ng)
 {
-	if (room((void **)&w->g, &w->cap_g, *ng, sizeof *w->g))
+	if (kn_grow((void **)&w->g, &w->cap_g, *ng, sizeof *w->g))
 		return -1;
 	return (int)(*ng)++;
 }
 
 static int has_push(struct kn_journey_rw *w, uint32_t *nh, uint64_t has)
 {
-	if (room((void **)&w->has, &w->cap_has, *nh, sizeof *w->has))
+	if (kn_grow((void **)&w->has, &w->cap_has, *nh, sizeof *w->has))
 		return -1;
 	w->has[(*nh)++] = has;
 	return 0;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../collector/core/kn_grow.h"
 #include "../../collector/wire/kn_wire_field.h"
 #include "kn_tail_frame.h"
 #include "kn_tail_policy.h"
@@ -100,14 +101,8 @@ static size_t span_tracestate(const uint8_t *span, uint64_t len, uint64_t thresh
 
 static int g_push(struct kn_tail_emit *e, uint32_t *ng)
 {
-	if (*ng >= e->cap_g) {
-		uint32_t nc = e->cap_g ? e->cap_g * 2 : 64;
-		uint32_t *p = realloc(e->g, (size_t)nc * sizeof *p);
-		if (!p)
-			return -1;
-		e->g = p;
-		e->cap_g = nc;
-	}
+	if (kn_grow((void **)&e->g, &e->cap_g, *ng, sizeof *e->g))
+		return -1;
 	return (int)(*ng)++;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../collector/core/kn_grow.h"
 #include "../../collector/wire/kn_wire.h"
 #include "../../collector/wire/kn_wire_field.h"
 
@@ -20,23 +21,10 @@ void kn_tail_frame_free(struct kn_tail_frame *f)
 	memset(f, 0, sizeof *f);
 }
 
-static int grow(struct kn_tail_frame_msg **a, uint32_t *cap, uint32_t n)
-{
-	if (n < *cap)
-		return 0;
-	uint32_t nc = *cap ? *cap * 2 : 16;
-	struct kn_tail_frame_msg *p = realloc(*a, (size_t)nc * sizeof *p);
-	if (!p)
-		return -1;
-	*a = p;
-	*cap = nc;
-	return 0;
-}
-
 static int index_scope(struct kn_tail_frame *f, const uint8_t *p, const uint8_t *end,
 		       uint32_t res_idx)
 {
-	if (grow(&f->scopes, &f->cap_scopes, f->nscopes))
+	if (kn_grow((void **)&f->scopes, &f->cap_scopes, f->nscopes, sizeof *f->scopes))
 		return -1;
 	struct kn_tail_frame_msg *s = &f->scopes[f->nscopes++];
 	memset(s, 0, sizeof *s);
@@ -68,7 +56,7 @@ int kn_tail_frame_index(struct kn_tail_frame *f, const uint8_t *data, size_t len
 			return -1;
 		if (fl.num != 1 || fl.wt != KN_WIRE_FIELD_LEN)
 			continue;
-		if (grow(&f->res, &f->cap_res, f->nres))
+		if (kn_grow((void **)&f->res, &f->cap_res, f->nres, sizeof *f->res))
 			return -1;
 		uint32_t ri = f->nres++, first_scope = f->nscopes;
 		memset(&f->res[ri], 0, sizeof f->res[ri]);

@@ -7,25 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int grow(void **a, uint32_t *cap, uint32_t n, size_t size)
-{
-	if (n < *cap)
-		return 0;
-	if (*cap >= UINT32_MAX / 4)
-		return -1;
-	uint32_t nc = *cap ? *cap * 2 : 64;
-	void *p = realloc(*a, (size_t)nc * size);
-	if (!p)
-		return -1;
-	*a = p;
-	*cap = nc;
-	return 0;
-}
+#include "../../collector/core/kn_grow.h"
 
 static int kv_add(void *ctx, const uint8_t *k, uint32_t klen, const uint8_t *val, uint32_t vlen)
 {
 	struct kn_tail_scan *s = ctx;
-	if (grow((void **)&s->kv, &s->cap_kv, s->nkv, sizeof *s->kv))
+	if (kn_grow((void **)&s->kv, &s->cap_kv, s->nkv, sizeof *s->kv))
 		return 1;
 	s->kv[s->nkv++] = (struct kn_tail_scan_kv){.key = k, .val = val, .klen = klen, .vlen = vlen};
 	return 0;
@@ -38,7 +25,7 @@ int kn_tail_scan_build(struct kn_tail_scan *s, const struct kn_tail_trace *t)
 	s->nrs = s->nspan = s->nkv = 0;
 	kn_tail_walk_init(&w, t);
 	while (kn_tail_walk_next(&w, &rs)) {
-		if (grow((void **)&s->rs, &s->cap_rs, s->nrs, sizeof *s->rs))
+		if (kn_grow((void **)&s->rs, &s->cap_rs, s->nrs, sizeof *s->rs))
 			goto fail;
 		struct kn_tail_scan_rs *r = &s->rs[s->nrs++];
 		r->resource = rs.resource;
@@ -50,7 +37,7 @@ int kn_tail_scan_build(struct kn_tail_scan *s, const struct kn_tail_trace *t)
 		r->nkv = s->nkv - r->kv0;
 		r->s0 = s->nspan;
 		for (;;) {
-			if (grow((void **)&s->span, &s->cap_span, s->nspan, sizeof *s->span))
+			if (kn_grow((void **)&s->span, &s->cap_span, s->nspan, sizeof *s->span))
 				goto fail;
 			struct kn_tail_scan_span *x = &s->span[s->nspan];
 			x->kv0 = s->nkv;
