@@ -12,6 +12,7 @@
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "collector/core/kn_err.h"
+#include "collector/core/kn_tracectx.h"
 #include "kn_test_chunks.h"
 struct kn_chunk *kn_test_chunk(uint32_t seed, uint32_t nres, uint32_t nspans, size_t pad)
 {
@@ -139,5 +140,66 @@ struct kn_batch *kn_test_batch(uint32_t seed, uint32_t nchunks, uint32_t nres,
 	assert_non_null(b);
 	for (uint32_t i = 0; i < nchunks; i++)
 		assert_int_equal(kn_batch_add(&b, kn_test_chunk(seed + i, nres, nspans, pad)), KN_OK);
+	return b;
+}
+
+struct kn_chunk *kn_test_service_chunk(const char *svc, uint32_t nspans, uint8_t seed)
+{
+	Opentelemetry__Proto__Trace__V1__Span spans[8], *sp[8];
+	uint8_t ids[8][24];
+	assert_true(nspans <= 8);
+	for (uint32_t i = 0; i < nspans; i++) {
+		opentelemetry__proto__trace__v1__span__init(&spans[i]);
+		memset(ids[i], seed + i + 1, sizeof ids[i]);
+		spans[i].trace_id = (ProtobufCBinaryData){16, ids[i]};
+		spans[i].span_id = (ProtobufCBinaryData){8, ids[i] + 16};
+		spans[i].name = (char *)"op";
+		spans[i].start_time_unix_nano = 1000 + i;
+		spans[i].end_time_unix_nano = 2000 + i;
+		sp[i] = &spans[i];
+	}
+	Opentelemetry__Proto__Common__V1__AnyValue av;
+	opentelemetry__proto__common__v1__any_value__init(&av);
+	av.value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+	av.string_value = (char *)svc;
+	Opentelemetry__Proto__Common__V1__KeyValue kv;
+	opentelemetry__proto__common__v1__key_value__init(&kv);
+	kv.key = (char *)"service.name";
+	kv.value = &av;
+	Opentelemetry__Proto__Common__V1__KeyValue *kvs[1] = {&kv};
+	Opentelemetry__Proto__Resource__V1__Resource res;
+	opentelemetry__proto__resource__v1__resource__init(&res);
+	res.n_attributes = 1;
+	res.attributes = kvs;
+	Opentelemetry__Proto__Trace__V1__ScopeSpans ss;
+	opentelemetry__proto__trace__v1__scope_spans__init(&ss);
+	ss.n_spans = nspans;
+	ss.spans = sp;
+	Opentelemetry__Proto__Trace__V1__ScopeSpans *ssp[1] = {&ss};
+	Opentelemetry__Proto__Trace__V1__ResourceSpans rs;
+	opentelemetry__proto__trace__v1__resource_spans__init(&rs);
+	rs.resource = &res;
+	rs.n_scope_spans = 1;
+	rs.scope_spans = ssp;
+	Opentelemetry__Proto__Trace__V1__ResourceSpans *rsp[1] = {&rs};
+	Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req;
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(&req);
+	req.n_resource_spans = 1;
+	req.resource_spans = rsp;
+	size_t n = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(&req);
+	struct kn_chunk *c = kn_chunk_alloc(nspans, (uint32_t)n);
+	assert_non_null(c);
+	c->len = (uint32_t)opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, c->data);
+	return c;
+}
+
+struct kn_batch *kn_test_service_batch(int with_ctx, const char *traceparent)
+{
+	struct kn_batch *b = kn_batch_new(2);
+	struct kn_chunk *c[2] = {kn_test_service_chunk("api", 3, 0x10),
+				 kn_test_service_chunk("notifier", 2, 0x40)};
+	kn_tracectx_set(&c[with_ctx]->ctx, traceparent, strlen(traceparent), "k=v", 3);
+	assert_int_equal(kn_batch_add(&b, c[0]), KN_OK);
+	assert_int_equal(kn_batch_add(&b, c[1]), KN_OK);
 	return b;
 }

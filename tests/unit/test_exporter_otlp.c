@@ -28,6 +28,7 @@
 #include "exporters/otlp/kn_exporter_otlp.h"
 #include "google/rpc/status.pb-c.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "kn_test_chunks.h"
 
 #define MAX_REQ 8
 #define TAG_NEW ((void *)1)
@@ -247,66 +248,11 @@ static void server_stop(struct server *sv)
 
 /* ---- batches ---- */
 
-static struct kn_chunk *make_chunk(const char *svc, uint32_t nspans, uint8_t seed)
-{
-	Opentelemetry__Proto__Trace__V1__Span spans[8], *sp[8];
-	uint8_t ids[8][24];
-	assert_true(nspans <= 8);
-	for (uint32_t i = 0; i < nspans; i++) {
-		opentelemetry__proto__trace__v1__span__init(&spans[i]);
-		memset(ids[i], seed + i + 1, sizeof ids[i]);
-		spans[i].trace_id = (ProtobufCBinaryData){16, ids[i]};
-		spans[i].span_id = (ProtobufCBinaryData){8, ids[i] + 16};
-		spans[i].name = (char *)"op";
-		spans[i].start_time_unix_nano = 1000 + i;
-		spans[i].end_time_unix_nano = 2000 + i;
-		sp[i] = &spans[i];
-	}
-	Opentelemetry__Proto__Common__V1__AnyValue av;
-	opentelemetry__proto__common__v1__any_value__init(&av);
-	av.value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-	av.string_value = (char *)svc;
-	Opentelemetry__Proto__Common__V1__KeyValue kv;
-	opentelemetry__proto__common__v1__key_value__init(&kv);
-	kv.key = (char *)"service.name";
-	kv.value = &av;
-	Opentelemetry__Proto__Common__V1__KeyValue *kvs[1] = {&kv};
-	Opentelemetry__Proto__Resource__V1__Resource res;
-	opentelemetry__proto__resource__v1__resource__init(&res);
-	res.n_attributes = 1;
-	res.attributes = kvs;
-	Opentelemetry__Proto__Trace__V1__ScopeSpans ss;
-	opentelemetry__proto__trace__v1__scope_spans__init(&ss);
-	ss.n_spans = nspans;
-	ss.spans = sp;
-	Opentelemetry__Proto__Trace__V1__ScopeSpans *ssp[1] = {&ss};
-	Opentelemetry__Proto__Trace__V1__ResourceSpans rs;
-	opentelemetry__proto__trace__v1__resource_spans__init(&rs);
-	rs.resource = &res;
-	rs.n_scope_spans = 1;
-	rs.scope_spans = ssp;
-	Opentelemetry__Proto__Trace__V1__ResourceSpans *rsp[1] = {&rs};
-	Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req;
-	opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(&req);
-	req.n_resource_spans = 1;
-	req.resource_spans = rsp;
-	size_t n = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(&req);
-	struct kn_chunk *c = kn_chunk_alloc(nspans, (uint32_t)n);
-	assert_non_null(c);
-	c->len = (uint32_t)opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, c->data);
-	return c;
-}
-
 #define TP "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 static struct kn_batch *make_batch(void)
 {
-	struct kn_batch *b = kn_batch_new(2);
-	struct kn_chunk *c1 = make_chunk("api", 3, 0x10), *c2 = make_chunk("notifier", 2, 0x40);
-	kn_tracectx_set(&c1->ctx, TP, strlen(TP), "k=v", 3);
-	assert_int_equal(kn_batch_add(&b, c1), KN_OK);
-	assert_int_equal(kn_batch_add(&b, c2), KN_OK);
-	return b;
+	return kn_test_service_batch(0, TP);
 }
 
 /* ---- fixture ---- */
