@@ -234,24 +234,20 @@ static int grpc_code_for(int status)
 
 static const char *reason_text(const char *reason)
 {
-	if (strcmp(reason, "too_large") == 0)
-		return "request body too large (max_request_body_size)";
-	if (strcmp(reason, "bad_encoding") == 0)
-		return "Content-Encoding: corrupt or truncated compressed body";
-	if (strcmp(reason, "unsupported_encoding") == 0)
-		return "Content-Encoding: unsupported (use gzip, zstd or identity)";
-	if (strcmp(reason, "bad_content_type") == 0)
-		return "Content-Type: must be application/x-protobuf or application/json";
-	if (strcmp(reason, "not_found") == 0)
-		return "path: not found";
-	if (strcmp(reason, "method_not_allowed") == 0)
-		return "method: only POST is allowed";
-	if (strcmp(reason, "bad_request") == 0)
-		return "malformed HTTP request";
-	if (strcmp(reason, "memory_limit") == 0)
-		return "the collector's memory limit is reached; retry later";
-	if (strcmp(reason, "no_memory") == 0)
-		return "out of memory; retry later";
+	static const char *const texts[][2] = {
+		{"too_large", "request body too large (max_request_body_size)"},
+		{"bad_encoding", "Content-Encoding: corrupt or truncated compressed body"},
+		{"unsupported_encoding", "Content-Encoding: unsupported (use gzip, zstd or identity)"},
+		{"bad_content_type", "Content-Type: must be application/x-protobuf or application/json"},
+		{"not_found", "path: not found"},
+		{"method_not_allowed", "method: only POST is allowed"},
+		{"bad_request", "malformed HTTP request"},
+		{"memory_limit", "the collector's memory limit is reached; retry later"},
+		{"no_memory", "out of memory; retry later"},
+	};
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+		if (strcmp(reason, texts[i][0]) == 0)
+			return texts[i][1];
 	return reason;
 }
 
