@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../../collector/core/kn_clock.h"
+#include "../../collector/config/kn_config.h"
 #include "kn_journey_int.h"
 
 #define CFG(f) offsetof(struct kn_journey_cfg, f)
@@ -70,6 +71,40 @@ static int props_parse(const struct kn_cnode *node, void *dst, struct kn_err *er
 	return KN_OK;
 }
 
+#define RCFG(f) offsetof(struct kn_journey_redis_cfg, f)
+
+static const char *const write_choices[] = {"producers", "all", NULL};
+
+static const struct kn_cfg_field redis_fields[] = {
+	{.key = "endpoint", .type = KN_F_STR, .off = RCFG(endpoint), .required = 1,
+	 .help = "Redis host:port, or the path of its unix socket"},
+	{.key = "username", .type = KN_F_STR, .off = RCFG(username), .def = "",
+	 .help = "ACL user (Redis 6+); \"\" = AUTH with the password alone"},
+	{.key = "password", .type = KN_F_STR, .off = RCFG(password), .def = "",
+	 .help = "AUTH password; \"\" = no AUTH"},
+	{.key = "db", .type = KN_F_UINT, .off = RCFG(db), .def = "0", .min = 0, .max = 1 << 20,
+	 .help = "database number (SELECT)"},
+	{.key = "key_prefix", .type = KN_F_STR, .off = RCFG(key_prefix), .def = "kansatsu:j:",
+	 .help = "prepended to the 32 hex digits of the trace id"},
+	{.key = "ttl", .type = KN_F_DURATION, .off = RCFG(ttl_ns), .def = "10m",
+	 .help = "how long a published entry can be found (SET PX)"},
+	{.key = "timeout", .type = KN_F_DURATION, .off = RCFG(timeout_ns), .def = "200ms",
+	 .help = "longest round trip; past it the connection is reset and its lookups fail"},
+	{.key = "max_pending", .type = KN_F_UINT, .off = RCFG(max_pending), .def = "65536",
+	 .min = 1, .max = 1 << 24, .help = "lookups + writes waiting; past it they are counted, not queued"},
+	{.key = "write", .type = KN_F_STR, .off = RCFG(write), .def = "producers", .choices = write_choices,
+	 .help = "which released traces get an entry: producers (a PRODUCER span) or all"},
+	KN_CFG_END,
+};
+
+static const struct kn_cfg_field registry_fields[] = {
+	{.key = "redis", .type = KN_F_SUB, .off = offsetof(struct kn_journey_registry_cfg, redis),
+	 .sub = redis_fields,
+	 .present_off = offsetof(struct kn_journey_registry_cfg, redis.enabled),
+	 .help = "share journey heads with other collectors through Redis"},
+	KN_CFG_END,
+};
+
 static const struct kn_cfg_field journey_fields[] = {
 	{.key = "propagate", .type = KN_F_CUSTOM, .off = CFG(propagate), .parse = props_parse,
 	 .free = props_free, .help = "head attributes carried onto every later span of the journey"},
@@ -88,6 +123,8 @@ static const struct kn_cfg_field journey_fields[] = {
 	{.key = "max_memory_mib", .type = KN_F_UINT, .off = CFG(max_memory_mib), .def = "128",
 	 .help = "bound of the buffered traces; past it the oldest are released early",
 	 .min = 1, .max = 1 << 20},
+	{.key = "registry", .type = KN_F_SUB, .off = CFG(registry), .sub = registry_fields,
+	 .help = "a registry shared by several collectors (second level after the local one)"},
 	KN_CFG_END,
 };
 
@@ -100,6 +137,28 @@ static int journey_validate(const void *cfg, const char *path, struct kn_err *er
 		return kn_errf(err, "%s.root_grace: must not exceed wait_window", path);
 	if (c->ttl_ns < c->wait_window_ns)
 		return kn_errf(err, "%s.ttl: must be at least wait_window", path);
+	const struct kn_journey_redis_cfg *rc = &c->registry.redis;
+	if (rc->enabled) {
+		if (!rc->endpoint || !*rc->endpoint)
+			return kn_errf(err, "%s.registry.redis.endpoint: empty", path);
+		char ep[256], host[256];
+		uint16_t port;
+		snprintf(ep, sizeof ep, "%s.registry.redis.endpoint", path);
+		if (rc->endpoint[0] != '/' &&
+		    kn_parse_endpoint(rc->endpoint, ep, host, sizeof host, &port, err) != KN_OK)
+			return KN_ERR;
+		if (rc->endpoint[0] != '/' && (!host[0] || !port))
+			return kn_errf(err, "%s: \"%s\" needs a host and a port (or a socket path)", ep,
+				       rc->endpoint);
+		if (rc->ttl_ns < KN_NS_PER_MS)
+			return kn_errf(err, "%s.registry.redis.ttl: must be at least 1ms", path);
+		if (rc->timeout_ns < KN_NS_PER_MS)
+			return kn_errf(err, "%s.registry.redis.timeout: must be at least 1ms", path);
+		if (strlen(rc->key_prefix ? rc->key_prefix : "") > 200)
+			return kn_errf(err, "%s.registry.redis.key_prefix: longer than 200 bytes", path);
+		if (rc->username && *rc->username && !(rc->password && *rc->password))
+			return kn_errf(err, "%s.registry.redis.password: needed with username", path);
+	}
 	if (c->journey_id_attribute && strlen(c->journey_id_attribute) > 64)
 		return kn_errf(err, "%s.journey_id_attribute: longer than 64 bytes", path);
 	size_t nkeys = 0;
@@ -152,9 +211,13 @@ static void register_metrics(struct kn_journey_proc *p, struct kn_metrics *m, co
 			     "Traces that became the head of a new journey.", esc, NULL);
 	x->joined = kn_metrics_processor_counter(m, "kansatsu_journey_traces_joined_total",
 			    "Traces that joined an earlier trace's journey through a span link.", esc, NULL);
-	x->closed_without_head = kn_metrics_processor_counter(m, "kansatsu_journey_closed_without_head_total",
-					 "Journeys released without their head (linked head or root never arrived).",
-					 esc, NULL);
+	const char *cw = "kansatsu_journey_closed_without_head_total";
+	const char *cwh = "Journeys released without their head, by reason (head_not_seen: the linked "
+			  "head or the root never arrived; registry_unavailable: the shared registry "
+			  "could not be asked).";
+	x->closed_without_head = kn_metrics_processor_counter(m, cw, cwh, esc, "reason=\"head_not_seen\"");
+	x->closed_unavailable = kn_metrics_processor_counter(m, cw, cwh, esc,
+							     "reason=\"registry_unavailable\"");
 	x->late_spans = kn_metrics_processor_counter(m, "kansatsu_journey_late_spans_total",
 				"Spans that arrived after their trace was released, annotated from the registry.",
 				esc, NULL);
@@ -189,6 +252,7 @@ static void journey_destroy(void *inst)
 	struct kn_journey_registry *mine = p->reg;
 	if (mine)
 		atomic_compare_exchange_strong(&shared_reg, &mine, NULL);
+	kn_jr_destroy(p->redis);
 	kn_journey_registry_destroy(p->reg);
 	if (p->keys)
 		for (uint32_t i = 0; i < p->nkeys; i++)
@@ -202,6 +266,7 @@ static int journey_create(const struct kn_component_ctx *ctx, const void *cfg, v
 			  struct kn_err *err)
 {
 	const struct kn_journey_cfg *c = cfg;
+	uint64_t per;
 	struct kn_journey_proc *p = calloc(1, sizeof *p);
 	if (!p)
 		return kn_errf(err, "out of memory");
@@ -234,6 +299,11 @@ static int journey_create(const struct kn_component_ctx *ctx, const void *cfg, v
 	p->poll_ns = c->root_grace_ns && c->root_grace_ns < 100 * KN_NS_PER_MS ? c->root_grace_ns
 									       : 100 * KN_NS_PER_MS;
 	register_metrics(p, ctx->metrics, ctx->id);
+	p->metrics = ctx->metrics;
+	kn_metrics_label_escape(ctx->id, p->esc_id, sizeof p->esc_id);
+	p->write_all = c->registry.redis.write && strcmp(c->registry.redis.write, "all") == 0;
+	per = (c->max_heads + p->nshards - 1) / p->nshards / 4;
+	p->remote_slots = (uint32_t)(per < 64 ? 64 : per);
 	*inst = p;
 	return KN_OK;
 oom:
@@ -254,7 +324,20 @@ static int journey_start(void *inst, struct kn_err *err)
 		return kn_err_prefix(err, "max_heads: ");
 	struct kn_journey_registry *none = NULL;
 	atomic_compare_exchange_strong(&shared_reg, &none, p->reg);
+	if (p->cfg.registry.redis.enabled && !p->redis) {
+		p->redis = kn_jr_create(&p->cfg.registry.redis, p->nshards, p->metrics, p->esc_id, err);
+		if (!p->redis || kn_jr_start(p->redis, err) != KN_OK)
+			return KN_ERR; /* the message names registry.redis */
+	}
 	return KN_OK;
+}
+
+/* After every shard flushed: the writes of the last rounds reach Redis. */
+static void journey_shutdown(void *inst, uint64_t deadline_ns)
+{
+	struct kn_journey_proc *p = inst;
+	if (p && p->redis)
+		kn_jr_stop(p->redis, deadline_ns);
 }
 
 const struct kn_component kn_processor_journey = {
@@ -266,6 +349,7 @@ const struct kn_component kn_processor_journey = {
 	.validate = journey_validate,
 	.create = journey_create,
 	.start = journey_start,
+	.shutdown = journey_shutdown,
 	.destroy = journey_destroy,
 	.shard_create = kn_journey_shard_create,
 	.process = kn_journey_process,

@@ -16,6 +16,15 @@
  *   ttl: 10m                         how long journey entries stay published
  *   max_heads: 65536                 registry slots over all shards (~630 B each)
  *   max_memory_mib: 128              bound of the per-shard trace buffers
+ *   registry:                        a second level shared by a fleet (optional)
+ *     redis:
+ *       endpoint: redis:6379         host:port (or a unix socket path)
+ *       username: "", password: "", db: 0
+ *       key_prefix: "kansatsu:j:"    key = prefix + 32 hex digits of the trace id
+ *       ttl: 10m                     how long a published entry can be found
+ *       timeout: 200ms               per round trip; past it the connection is reset
+ *       max_pending: 65536           lookups + writes waiting; past it: counted, not queued
+ *       write: producers             producers (traces with a PRODUCER span) | all
  *
  * Journeys. A trace is buffered per shard (the tail sampler's trace store)
  * until root_grace after its root span arrived, or wait_window after its
@@ -73,6 +82,14 @@
  * kansatsu_journey_attrs_truncated_total, gauges kansatsu_journey_traces_in_memory,
  * kansatsu_journey_bytes_in_memory.
  *
+ * Across processes (registry.redis, kn_journey_redis.h): a trace whose links
+ * are not found in this process is looked up in Redis (one MGET per shard
+ * round for every waiting trace), the answers cached per shard; a trace
+ * another trace can link to is written there when released (one SET each,
+ * pipelined per round). A lookup the registry could not answer leaves the
+ * trace waiting for a local head; released without one, it is counted with
+ * reason="registry_unavailable" instead of "head_not_seen".
+ *
  * Threads: config and instance are immutable after start; per-shard state
  * is touched by its shard worker only; the registry is shared lock-free. */
 #ifndef KN_JOURNEY_H
@@ -97,6 +114,24 @@ struct kn_journey_props {
 	size_t n;
 };
 
+/* journey.registry.redis */
+struct kn_journey_redis_cfg {
+	char *endpoint;
+	int enabled;                 /* the block is present (not first: present_off 0 means none) */
+	char *username;
+	char *password;
+	uint64_t db;
+	char *key_prefix;
+	uint64_t ttl_ns;
+	uint64_t timeout_ns;
+	uint64_t max_pending;
+	char *write;                 /* "producers" | "all" */
+};
+
+struct kn_journey_registry_cfg {
+	struct kn_journey_redis_cfg redis;
+};
+
 struct kn_journey_cfg {
 	struct kn_journey_props propagate;
 	int overwrite;
@@ -106,6 +141,7 @@ struct kn_journey_cfg {
 	uint64_t ttl_ns;
 	uint64_t max_heads;
 	uint64_t max_memory_mib;
+	struct kn_journey_registry_cfg registry;
 };
 
 extern const struct kn_component kn_processor_journey;

@@ -19,6 +19,7 @@
 #include "kn_journey_int.h"
 #include "../../collector/wire/kn_wire_field.h"
 
+#define KIND_PRODUCER 4
 #define KIND_CONSUMER 5
 
 int kn_journey_find_attr(const uint8_t *msg, uint32_t len, uint32_t field, const char *key,
@@ -112,6 +113,7 @@ int kn_journey_scan(const uint8_t *data, size_t len, const uint8_t self_id[16],
 				}
 			}
 			int root = is_root(parent, plen);
+			out->has_producer |= kind == KIND_PRODUCER;
 			if (root || kind == KIND_CONSUMER)
 				take_links(out, sp.msg, sp.len, self_id);
 			/* the head candidate: the first root, else the earliest start */

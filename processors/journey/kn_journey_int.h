@@ -19,6 +19,7 @@
 #include "../tail_sampling/kn_tail_frame.h"
 #include "../tail_sampling/kn_tail_store.h"
 #include "kn_journey.h"
+#include "kn_journey_redis.h"
 
 #define KN_JOURNEY_MAX_LINKS 16    /* distinct linked trace ids considered per trace */
 #define KN_JOURNEY_MAX_PLAN 64     /* attributes appended per span (propagated + id) */
@@ -33,7 +34,7 @@ struct kn_journey_key {
 };
 
 struct kn_journey_metrics {
-	struct kn_metric *started, *joined, *closed_without_head, *late_spans;
+	struct kn_metric *started, *joined, *closed_without_head, *closed_unavailable, *late_spans;
 	struct kn_metric *evictions, *early_memory, *attrs_truncated;
 	struct kn_metric *lost_malformed, *lost_oom, *budget_overrun;
 };
@@ -48,6 +49,11 @@ struct kn_journey_proc {
 	struct kn_journey_key *keys;
 	uint32_t nkeys;
 	struct kn_journey_registry *reg;    /* created at start */
+	struct kn_jr *redis;                /* the shared second level; NULL without registry.redis */
+	int write_all;                      /* registry.redis.write: all */
+	uint32_t remote_slots;              /* per-shard cache of heads found in Redis */
+	struct kn_metrics *metrics;         /* for the client's metrics at start */
+	char esc_id[128];                   /* the instance id, label-escaped */
 	struct kn_journey_metrics m;
 	struct kn_journey_gauges *gauges;   /* [nshards] */
 	size_t shard_max_bytes;
@@ -59,6 +65,7 @@ struct kn_journey_proc {
 /* What a buffered trace says about its journey. */
 struct kn_journey_scan {
 	int has_root;
+	int has_producer;                   /* a span of kind PRODUCER */
 	/* the head candidate: the root span, else the earliest-starting span */
 	const uint8_t *span;
 	uint32_t span_len;

@@ -34,7 +34,20 @@
  * round releases the parked traces for good: a linked head published by any
  * shard in an earlier round is found; only a head never seen (or further
  * up a chain crossing shards more times than there are rounds) closes the
- * journey without head. flush() runs every round at once on one shard. */
+ * journey without head. flush() runs every round at once on one shard.
+ *
+ * With registry.redis (kn_journey_redis.h): a trace blocked on links not
+ * found locally is looked up in Redis: its linked ids join this round's
+ * LOOKUP message (one MGET per round), submitted at the end of the call;
+ * answers are taken at the start of the next process()/tick() (polled every
+ * 2ms while lookups are out), their heads put in the shard's `remote` cache
+ * (a one-table kn_journey_registry this shard alone writes), and the waiting
+ * traces decided again. A trace still blocked is looked up again on the next
+ * poll. An UNAVAILABLE answer (or the registry down) marks the waiter
+ * `failed`: it still waits for a local head, and one released at its
+ * wait_window without head counts reason="registry_unavailable". Released
+ * traces that another trace may link to (a PRODUCER span, or write: all)
+ * join this round's WRITE message. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +63,15 @@
 struct pend {
 	uint8_t id[16];
 	uint64_t at;                     /* FIFO: root arrival + root_grace */
+};
+
+/* A trace waiting for a linked head (after its root grace). */
+struct waiter {
+	uint8_t id[16];
+	uint64_t lookup_seq;             /* LOOKUP message it waits for; 0 = none out */
+	uint64_t next_lookup;            /* not asked again before (backs off per miss) */
+	uint8_t lookups;                 /* answers so far */
+	uint8_t failed;                  /* the registry could not answer its last lookup */
 };
 
 /* A trace taken out of the store at shutdown, waiting for a linked head. */
@@ -71,8 +93,16 @@ struct kn_journey_shard {
 	struct pend *fifo;
 	uint32_t fhead, fcount, fcap;
 	/* traces waiting for a linked head */
-	struct pend *wait;
+	struct waiter *wait;
 	uint32_t nwait, cap_wait;
+	uint32_t nfailed;                 /* waiters with failed set */
+	/* registry.redis */
+	struct kn_journey_registry *remote; /* heads found in Redis (one table, this shard writes) */
+	struct kn_jr_msg *lk, *wr;        /* this round's LOOKUP and WRITE messages */
+	uint64_t lk_seq;
+	uint32_t lk_out;                  /* LOOKUP messages submitted, not answered */
+	uint8_t blk[KN_JOURNEY_MAX_LINKS][16]; /* links of the last BLOCKED decide */
+	uint32_t nblk;
 	uint64_t next_poll;
 	struct kn_tail_bytrace grp;       /* a chunk's spans by trace (scratch) */
 	uint8_t *late;
@@ -98,6 +128,9 @@ void kn_journey_shard_destroy(void *state)
 	kn_tail_bytrace_free(&s->grp);
 	free(s->late);
 	kn_emit_out_free(&s->out);
+	kn_journey_registry_destroy(s->remote);
+	kn_jr_msg_free(s->lk);
+	kn_jr_msg_free(s->wr);
 	for (uint32_t i = 0; i < s->nparked; i++)
 		free(s->parked[i].data);
 	free(s->parked);
@@ -121,6 +154,11 @@ int kn_journey_shard_create(void *inst, uint32_t shard, void **state, struct kn_
 	if (!s->store) {
 		kn_errf(err, "journey: shard %u: out of memory for the trace store", shard);
 		goto fail;
+	}
+	if (p->redis) {
+		s->remote = kn_journey_registry_create(1, p->remote_slots, p->cfg.registry.redis.ttl_ns, err);
+		if (!s->remote)
+			goto fail;
 	}
 	*state = s;
 	return KN_OK;
@@ -176,7 +214,8 @@ static int linked_head(const struct kn_journey_shard *s, const struct kn_journey
 	int found = 0;
 	for (uint32_t i = 0; i < sc->nlinks; i++) {
 		uint32_t owner = kn_shard_of(sc->links[i], p->nshards);
-		if (!kn_journey_registry_get(p->reg, owner, sc->links[i], now, &cand))
+		if (!kn_journey_registry_get(p->reg, owner, sc->links[i], now, &cand) &&
+		    !kn_journey_registry_get(s->remote, 0, sc->links[i], now, &cand))
 			continue;
 		if (!found || cand.start_ns < h->start_ns) {
 			*h = cand;
@@ -189,6 +228,11 @@ static int linked_head(const struct kn_journey_shard *s, const struct kn_journey
 /* Decides the journey of the trace `id` held in data[0..len) and emits it,
  * unless it must wait for a linked head and `final` is 0 (then BLOCKED,
  * nothing changed). The caller drops its copy when RELEASED. */
+static void write_add(struct kn_journey_shard *s, const uint8_t id[16],
+		      const struct kn_journey_head *h);
+
+/* final: 1 release whatever is known; 2 the same, and a registry lookup
+ * for this trace failed (the reason counted when no head is found). */
 static int decide(struct kn_journey_shard *s, const uint8_t id[16], const uint8_t *data,
 		  size_t len, uint32_t nspans, int final, uint64_t now, const struct kn_emit *next)
 {
@@ -205,9 +249,11 @@ static int decide(struct kn_journey_shard *s, const uint8_t id[16], const uint8_
 			own = 0;
 			kn_counter_add(p->m.joined, 1);
 		} else if (!final) {
+			memcpy(s->blk, sc.links, (size_t)sc.nlinks * 16);
+			s->nblk = sc.nlinks;
 			return BLOCKED;
 		} else {
-			kn_counter_add(p->m.closed_without_head, 1);
+			kn_counter_add(final == 2 ? p->m.closed_unavailable : p->m.closed_without_head, 1);
 		}
 	} else if (!sc.has_root) {
 		kn_counter_add(p->m.closed_without_head, 1);
@@ -220,6 +266,8 @@ static int decide(struct kn_journey_shard *s, const uint8_t id[16], const uint8_
 	}
 	if (kn_journey_registry_put(p->reg, s->index, id, &h, now))
 		kn_counter_add(p->m.evictions, 1);
+	if (p->redis && (p->write_all || sc.has_producer))
+		write_add(s, id, &h);
 	emit_rewritten(s, data, len, nspans, &h, now, next);
 	return RELEASED;
 }
@@ -264,19 +312,134 @@ static int fifo_push(struct kn_journey_shard *s, const uint8_t id[16], uint64_t 
 	return 0;
 }
 
-static int wait_push(struct kn_journey_shard *s, const uint8_t id[16])
+static struct waiter *wait_push(struct kn_journey_shard *s, const uint8_t id[16])
 {
 	if (s->nwait == s->cap_wait) {
 		uint32_t nc = s->cap_wait ? s->cap_wait * 2 : 16;
-		struct pend *q = realloc(s->wait, (size_t)nc * sizeof *q);
+		struct waiter *q = realloc(s->wait, (size_t)nc * sizeof *q);
 		if (!q)
-			return -1;
+			return NULL;
 		s->wait = q;
 		s->cap_wait = nc;
 	}
-	memcpy(s->wait[s->nwait].id, id, 16);
-	s->wait[s->nwait++].at = 0;
-	return 0;
+	struct waiter *w = &s->wait[s->nwait++];
+	memcpy(w->id, id, 16);
+	w->lookup_seq = 0;
+	w->next_lookup = 0;
+	w->lookups = 0;
+	w->failed = 0;
+	return w;
+}
+
+/* ---- the shared registry (registry.redis) ---- */
+
+static void set_failed(struct kn_journey_shard *s, struct waiter *w, int failed)
+{
+	if (w->failed == failed)
+		return;
+	w->failed = (uint8_t)failed;
+	if (failed)
+		s->nfailed++;
+	else
+		s->nfailed--;
+}
+
+static void lookup_submit(struct kn_journey_shard *s)
+{
+	struct kn_jr_msg *m = s->lk;
+	s->lk = NULL;
+	if (!m)
+		return;
+	if (kn_jr_submit(s->p->redis, s->index, m) == 0) {
+		s->lk_out++;
+		return;
+	}
+	/* refused (max_pending, counted): its waiters ask again next poll */
+	for (uint32_t i = 0; i < s->nwait; i++)
+		if (s->wait[i].lookup_seq == m->seq)
+			s->wait[i].lookup_seq = 0;
+	kn_jr_msg_free(m);
+}
+
+/* Adds the last BLOCKED decide's links (s->blk) to this round's lookup. */
+static void lookup_add(struct kn_journey_shard *s, struct waiter *w, uint64_t now)
+{
+	if (!s->p->redis || w->lookup_seq || now < w->next_lookup)
+		return;
+	if (!kn_jr_up(s->p->redis)) {
+		set_failed(s, w, 1);
+		return;
+	}
+	for (uint32_t i = 0; i < s->nblk; i++) {
+		if (s->lk && s->lk->n == s->lk->cap)
+			lookup_submit(s);
+		if (!s->lk) {
+			s->lk = kn_jr_msg_new(KN_JR_LOOKUP, KN_JR_MAX_ITEMS);
+			if (!s->lk)
+				return;
+			s->lk->seq = ++s->lk_seq;
+		}
+		memcpy(s->lk->items[s->lk->n++].id, s->blk[i], 16);
+	}
+	if (s->lk)
+		w->lookup_seq = s->lk->seq;
+}
+
+static void write_add(struct kn_journey_shard *s, const uint8_t id[16],
+		      const struct kn_journey_head *h)
+{
+	if (s->wr && s->wr->n == s->wr->cap) {
+		if (kn_jr_submit(s->p->redis, s->index, s->wr) != 0)
+			kn_jr_msg_free(s->wr); /* counted by the client */
+		s->wr = NULL;
+	}
+	if (!s->wr && !(s->wr = kn_jr_msg_new(KN_JR_WRITE, KN_JR_MAX_ITEMS)))
+		return;
+	struct kn_jr_item *it = &s->wr->items[s->wr->n++];
+	memcpy(it->id, id, 16);
+	it->head = *h;
+}
+
+/* End of a round: hands this round's messages to the client thread. */
+static void registry_round_end(struct kn_journey_shard *s)
+{
+	if (!s->p->redis || (!s->lk && !s->wr))
+		return;
+	lookup_submit(s);
+	if (s->wr && kn_jr_submit(s->p->redis, s->index, s->wr) != 0)
+		kn_jr_msg_free(s->wr);
+	s->wr = NULL;
+	kn_jr_kick(s->p->redis);
+}
+
+/* Takes the answered lookups: heads into the remote cache, their waiters
+ * unmarked. Returns 1 when any answer came. */
+static int registry_answers(struct kn_journey_shard *s, uint64_t now)
+{
+	if (!s->p->redis)
+		return 0;
+	struct kn_jr_msg *m;
+	int got = 0;
+	while ((m = kn_jr_answer(s->p->redis, s->index)) != NULL) {
+		got = 1;
+		if (s->lk_out)
+			s->lk_out--;
+		for (uint32_t i = 0; i < m->n; i++)
+			if (m->items[i].found)
+				kn_journey_registry_put(s->remote, 0, m->items[i].id, &m->items[i].head, now);
+		for (uint32_t i = 0; i < s->nwait; i++)
+			if (s->wait[i].lookup_seq == m->seq) {
+				struct waiter *w = &s->wait[i];
+				/* asked again after poll, 2 poll, 4 poll, then every 8 poll */
+				w->lookup_seq = 0;
+				w->next_lookup = now + (s->p->poll_ns << (w->lookups < 3 ? w->lookups : 3));
+				if (w->lookups < 255)
+					w->lookups++;
+				set_failed(s, w, m->status == KN_JR_UNAVAILABLE);
+			}
+		kn_jr_msg_free(m);
+	}
+	return got;
 }
 
 /* A trace whose root grace passed: released, or parked until its linked
@@ -291,8 +454,13 @@ static void root_due(struct kn_journey_shard *s, const uint8_t id[16], uint64_t 
 	kn_tail_store_info(s->store, t, &v);
 	if (!v.root_seen_ns || v.root_seen_ns + s->p->cfg.root_grace_ns > now)
 		return; /* a newer trace with the same id; its own FIFO entry comes later */
-	if (release(s, t, 0, now, next) == BLOCKED && wait_push(s, id) != 0)
+	if (release(s, t, 0, now, next) != BLOCKED)
+		return;
+	struct waiter *w = wait_push(s, id);
+	if (!w)
 		release(s, t, 1, now, next); /* cannot park it: release without head */
+	else
+		lookup_add(s, w, now);
 }
 
 static void poll_waiting(struct kn_journey_shard *s, uint64_t now, int force,
@@ -302,13 +470,44 @@ static void poll_waiting(struct kn_journey_shard *s, uint64_t now, int force,
 		return;
 	uint32_t k = 0;
 	for (uint32_t i = 0; i < s->nwait; i++) {
-		uint32_t t = kn_tail_store_find(s->store, s->wait[i].id);
-		if (t == KN_TAIL_NONE || release(s, t, 0, now, next) == RELEASED)
+		struct waiter *w = &s->wait[i];
+		uint32_t t = kn_tail_store_find(s->store, w->id);
+		if (t == KN_TAIL_NONE || release(s, t, 0, now, next) == RELEASED) {
+			set_failed(s, w, 0);
 			continue;
-		s->wait[k++] = s->wait[i];
+		}
+		s->wait[k] = *w;
+		lookup_add(s, &s->wait[k], now);
+		k++;
 	}
 	s->nwait = k;
 	s->next_poll = now + s->p->poll_ns;
+}
+
+/* Waiters whose registry lookup failed and whose wait_window is over:
+ * released without head, reason registry_unavailable (before the store's
+ * own deadline release would count them as head_not_seen). */
+static void release_failed_due(struct kn_journey_shard *s, uint64_t now, const struct kn_emit *next)
+{
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < s->nwait; i++) {
+		struct waiter *w = &s->wait[i];
+		uint32_t t = kn_tail_store_find(s->store, w->id);
+		struct kn_tail_trace v;
+		if (t != KN_TAIL_NONE && w->failed) {
+			kn_tail_store_info(s->store, t, &v);
+			if (v.first_seen_ns + s->p->cfg.wait_window_ns <= now) {
+				release(s, t, 2, now, next);
+				t = KN_TAIL_NONE;
+			}
+		}
+		if (t == KN_TAIL_NONE) {
+			set_failed(s, w, 0);
+			continue;
+		}
+		s->wait[k++] = *w;
+	}
+	s->nwait = k;
 }
 
 /* ---- ingest ---- */
@@ -432,12 +631,15 @@ static void take_chunk(struct kn_journey_shard *s, const struct kn_chunk *c,
 int kn_journey_process(void *state, struct kn_batch *b, const struct kn_emit *next)
 {
 	struct kn_journey_shard *s = state;
+	if (registry_answers(s, kn_tail_store_now(s->store, kn_now_ns())))
+		s->next_poll = 0; /* decided again at the next tick */
 	for (uint32_t i = 0; i < b->n; i++) {
 		take_chunk(s, b->chunks[i], next);
 		kn_chunk_unref(b->chunks[i]); /* spans copied: never keep the input alive */
 	}
 	b->n = 0;
 	kn_batch_free(b);
+	registry_round_end(s);
 	kn_emit_out_flush(&s->out, next);
 	publish_gauges(s);
 	return KN_RETAINED;
@@ -447,16 +649,20 @@ uint64_t kn_journey_tick(void *state, uint64_t now_ns, const struct kn_emit *nex
 {
 	struct kn_journey_shard *s = state;
 	uint64_t now = kn_tail_store_now(s->store, now_ns);
+	int answered = registry_answers(s, now);
 	while (s->fcount && s->fifo[s->fhead].at <= now) {
 		struct pend e = s->fifo[s->fhead];
 		s->fhead = (s->fhead + 1) % s->fcap;
 		s->fcount--;
 		root_due(s, e.id, now, next);
 	}
-	poll_waiting(s, now, 0, next);
+	poll_waiting(s, now, answered, next);
+	if (s->nfailed)
+		release_failed_due(s, now, next);
 	uint32_t t;
 	while ((t = kn_tail_store_due(s->store, now)) != KN_TAIL_NONE)
 		release(s, t, 1, now, next);
+	registry_round_end(s);
 	kn_emit_out_flush(&s->out, next);
 	publish_gauges(s);
 	/* drop FIFO entries of traces already gone, so the deadline is real */
@@ -473,6 +679,9 @@ uint64_t kn_journey_tick(void *state, uint64_t now_ns, const struct kn_emit *nex
 		if (!d || s->next_poll < d)
 			d = s->next_poll;
 	}
+	/* answers are read on ticks: look again soon while lookups are out */
+	if (s->lk_out && (!d || now + 2 * KN_NS_PER_MS < d))
+		d = now + 2 * KN_NS_PER_MS;
 	return d;
 }
 
@@ -539,11 +748,13 @@ void kn_journey_flush_round(void *state, unsigned round, const struct kn_emit *n
 			release(s, t, 1, now, next); /* cannot park it: release without head */
 	s->fcount = 0;
 	s->nwait = 0;
+	s->nfailed = 0;
 	/* parked traces: again while that releases more (a chain on this shard) */
 	while (s->nparked && retry_parked(s, 0, now, next) > 0)
 		;
 	if (final)
 		retry_parked(s, 1, now, next);
+	registry_round_end(s);
 	kn_emit_out_flush(&s->out, next);
 	publish_gauges(s);
 }

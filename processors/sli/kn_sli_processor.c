@@ -176,8 +176,18 @@ static const struct kn_journey_head *span_head(const struct kn_sli *p, struct sp
 				memcpy(jid, dec, 16);
 		}
 	}
-	if (!kn_journey_registry_get(r, kn_shard_of(jid, kn_journey_registry_nshards(r)), jid, kn_now_ns(), &x->head))
-		return NULL;
+	uint32_t ns = kn_journey_registry_nshards(r);
+	uint64_t now = kn_now_ns();
+	if (!kn_journey_registry_get(r, kn_shard_of(jid, ns), jid, now, &x->head)) {
+		/* The head was seen by another collector (found through a shared
+		 * registry): this process holds it in the entry of the span's own
+		 * trace, which names the journey's head. */
+		const uint8_t *own = x->h->trace_id;
+		if (memcmp(own, jid, 16) == 0 ||
+		    !kn_journey_registry_get(r, kn_shard_of(own, ns), own, now, &x->head) ||
+		    memcmp(x->head.journey_id, jid, 16) != 0)
+			return NULL;
+	}
 	x->head_state = 1;
 	return &x->head;
 }

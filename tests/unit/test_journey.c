@@ -554,7 +554,7 @@ static void test_within_trace(void **state)
 	assert_string_equal(got_attr(&g, "tenant.plan", &cnt), "silver"); /* overwrite: false */
 	assert_int_equal(cnt, 1);
 	assert_int_equal(metric(&f, "kansatsu_journey_started_total"), 1);
-	assert_int_equal(metric(&f, "kansatsu_journey_closed_without_head_total"), 0);
+	assert_int_equal(metric_l(&f, "kansatsu_journey_closed_without_head_total", ",reason=\"head_not_seen\""), 0);
 	assert_int_equal(metric(&f, "kansatsu_journey_traces_in_memory"), 0);
 	fx_fini(&f);
 }
@@ -616,7 +616,7 @@ static void test_cross_shard(void **state)
 	}
 	assert_int_equal(metric(&f, "kansatsu_journey_started_total"), 1);
 	assert_int_equal(metric(&f, "kansatsu_journey_traces_joined_total"), 1);
-	assert_int_equal(metric(&f, "kansatsu_journey_closed_without_head_total"), 0);
+	assert_int_equal(metric_l(&f, "kansatsu_journey_closed_without_head_total", ",reason=\"head_not_seen\""), 0);
 
 	/* a third trace linking to the consumer joins the same journey (chain) */
 	uint8_t c2[16];
@@ -711,7 +711,7 @@ static void test_head_never_arrives(void **state)
 	got_span(&f, c, 41, &g);
 	assert_string_equal(got_attr(&g, "journey.id", NULL), jid);
 	assert_string_equal(got_attr(&g, "tenant.plan", NULL), "own");
-	assert_int_equal(metric(&f, "kansatsu_journey_closed_without_head_total"), 1);
+	assert_int_equal(metric_l(&f, "kansatsu_journey_closed_without_head_total", ",reason=\"head_not_seen\""), 1);
 	assert_int_equal(metric(&f, "kansatsu_journey_started_total"), 1);
 	assert_int_equal(metric(&f, "kansatsu_journey_traces_joined_total"), 0);
 	fx_fini(&f);
@@ -813,7 +813,7 @@ static void test_flush(void **state)
 	got_span(&f, a, 1, &g);
 	assert_string_equal(got_attr(&g, "journey.id", NULL), jid);
 	assert_string_equal(got_attr(&g, "tenant.plan", NULL), "p");
-	assert_int_equal(metric(&f, "kansatsu_journey_closed_without_head_total"), 1);
+	assert_int_equal(metric_l(&f, "kansatsu_journey_closed_without_head_total", ",reason=\"head_not_seen\""), 1);
 	fx_fini(&f);
 }
 
@@ -871,6 +871,15 @@ static void test_config_errors(void **state)
 		{"{wait_window: 0s}", "processors.journey.wait_window"},
 		{"{ttl: 1s}", "processors.journey.ttl"},
 		{"{max_heads: 1}", "processors.journey.max_heads"},
+		{"{registry: {redis: {}}}", "processors.journey.registry.redis.endpoint: missing"},
+		{"{registry: {redis: {endpoint: redis}}}", "processors.journey.registry.redis.endpoint"},
+		{"{registry: {redis: {endpoint: ':6379'}}}", "processors.journey.registry.redis.endpoint: \":6379\" needs a host"},
+		{"{registry: {redis: {endpoint: 'r:6379', timeout: 0s}}}", "processors.journey.registry.redis.timeout"},
+		{"{registry: {redis: {endpoint: 'r:6379', write: some}}}", "processors.journey.registry.redis.write"},
+		{"{registry: {redis: {endpoint: 'r:6379', username: u}}}", "processors.journey.registry.redis.password: needed"},
+		{"{registry: {redis: {endpoint: 'r:6379', max_pending: 0}}}", "processors.journey.registry.redis.max_pending"},
+		{"{registry: {redis: {endpoint: 'r:6379', tls: true}}}", "processors.journey.registry.redis.tls: unknown key"},
+		{"{registry: {memcached: {}}}", "processors.journey.registry.memcached: unknown key"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct fx f;
@@ -894,6 +903,19 @@ static void test_config_errors(void **state)
 	assert_int_equal(f.cfg.overwrite, 0);
 	assert_string_equal(f.cfg.journey_id_attribute, "journey.id");
 	assert_int_equal(f.cfg.propagate.n, 0);
+	assert_int_equal(f.cfg.registry.redis.enabled, 0);
+	kn_cfg_free(J->config_fields, &f.cfg);
+	kn_cnode_free(f.root);
+	/* registry.redis defaults */
+	assert_int_equal(fx_config(&f, "{registry: {redis: {endpoint: 'redis:6379'}}}", &err), KN_OK);
+	const struct kn_journey_redis_cfg *r = &f.cfg.registry.redis;
+	assert_int_equal(r->enabled, 1);
+	assert_string_equal(r->key_prefix, "kansatsu:j:");
+	assert_int_equal(r->ttl_ns, 600 * SEC);
+	assert_int_equal(r->timeout_ns, 200 * MS);
+	assert_int_equal(r->max_pending, 65536);
+	assert_int_equal(r->db, 0);
+	assert_string_equal(r->write, "producers");
 	kn_cfg_free(J->config_fields, &f.cfg);
 	kn_cnode_free(f.root);
 }

@@ -645,7 +645,7 @@ static void run_journey(uint32_t pshard, uint32_t first_stop, int consumers_firs
 	 * released before shutdown. */
 	kn_shard_stop(rt->shards[first_stop]);
 	kn_runtime_shutdown(rt);
-	assert_int_equal(metric_value(rt, "kansatsu_journey_closed_without_head_total{processor=\"journey\"}"), 0);
+	assert_int_equal(metric_value(rt, "kansatsu_journey_closed_without_head_total{processor=\"journey\",reason=\"head_not_seen\"}"), 0);
 	assert_int_equal(metric_value(rt, "kansatsu_journey_traces_joined_total{processor=\"journey\"}"), PAIRS);
 	assert_int_equal(metric_value(rt, "kansatsu_journey_started_total{processor=\"journey\"}"), PAIRS);
 	kn_runtime_destroy(rt);
