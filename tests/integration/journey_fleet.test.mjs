@@ -13,7 +13,11 @@
 //  2. A three-hop chain over three collectors (api -> worker -> notifier,
 //     each hop a PRODUCER -> CONSUMER link into a new trace): exported last
 //     hop first, the notifier's spans resolve to the FIRST head.
-//  3. Redis stopped mid-run, then started again: every acknowledged span is
+//  3. An agent -> loadbalancing (routing_key traceID) -> three sampling
+//     instances: a consumer trace usually lands on another instance than its
+//     head; with the registry every notifier span still gets its head's
+//     attributes and the SLI summed over the instances is exact.
+//  4. Redis stopped mid-run, then started again: every acknowledged span is
 //     still exported; journeys whose consumers waited while Redis was down
 //     are closed without head with reason registry_unavailable; once Redis
 //     is back (kansatsu_journey_registry_up = 1 again) journeys resolve again.
@@ -28,6 +32,8 @@ import {
   MS, hr, nowNs, SpanKind, SpanStatusCode, pipelineConfig, startJsonCollector, waitMetrics, metric, makeService,
 } from './journey_helpers.mjs';
 import { startRedis } from './redis_helpers.mjs';
+import { startAgent } from './tier_helpers.mjs';
+import { scrape, pollUntil } from './memory_limit_helpers.mjs';
 
 const WAIT_MS = 60000;
 const JID = 'journey.id';
@@ -235,6 +241,61 @@ test('fleet: a three-hop chain across three collectors resolves to the first hea
 });
 
 // ---- 3 ---------------------------------------------------------------------------------
+test('fleet: agent -> loadbalancing(traceID) -> three instances: every consumer finds its head on any instance', async (t) => {
+  const redis = await startRedis(t, 'tier-redis');
+  const inst = [];
+  for (let i = 0; i < 3; i++) inst.push(await collector(t, `tier-inst${i}`, redis));
+  const agent = await startAgent(t, {
+    label: 'fleet-agent',
+    resolver: { static: { hostnames: inst.map((x) => `127.0.0.1:${x.col.grpcPort}`) } },
+  });
+  const api = service(t, agent, 'api', 'http/protobuf');
+  const notifier = service(t, agent, 'notifier', 'grpc');
+  const N = 60;
+  const t0 = nowNs() - 60000n * MS;
+  const heads = new Map();
+  let good = 0;
+  for (let i = 0; i < N; i++) {
+    const start = t0 + BigInt(i) * 500n * MS;
+    const latMs = [80, 400, 150][i % 3];
+    const h = emitHead(api, start, { 'tenant.plan': i % 2 ? 'gold' : 'free', 'room.type': `t${i}` });
+    emitHop(notifier, start + 5n * MS, h.producer, { deliverEndNs: start + BigInt(latMs) * MS });
+    heads.set(h.head.spanContext().traceId, `t${i}`);
+    if (latMs <= 300) good++;
+  }
+  await notifier.flush('notifier');
+  await api.flush('api');
+  const total = notifier.memory.getFinishedSpans().length + api.memory.getFinishedSpans().length;
+  let last = [];
+  await pollUntil(async () => {
+    last = [];
+    for (const x of inst) last.push((await scrape(x.col)).samples);
+    return last.reduce((a, s) => a + (sent(s) || 0), 0) === total && last.every((s) => jm(s, 'traces_in_memory') === 0);
+  }, WAIT_MS, `the three instances export all ${total} spans`, 50);
+  const sum = (f) => last.reduce((a, s) => a + (f(s) || 0), 0);
+  assert.equal(sum((s) => jm(s, 'traces_joined_total')), N, 'consumer traces joined, over the instances');
+  assert.equal(sum((s) => jm(s, 'closed_without_head_total')), 0, 'closed without head, over the instances');
+  const remote = sum((s) => jm(s, 'registry_lookups_total', { result: 'hit' }));
+  assert.ok(remote > 0, 'some heads were found only through Redis (routed to another instance)');
+  let checked = 0;
+  for (const x of inst) {
+    for (const sp of spansOf(x.out)) {
+      if (!['chat.process', 'push.deliver'].includes(sp.name)) continue;
+      const jid = attrOf(sp, JID);
+      assert.equal(jid.length, 1, `${sp.name}: journey.id`);
+      assert.deepEqual(attrOf(sp, 'room.type'), [['string', heads.get(jid[0][1])]], `${sp.name}: the head's room.type`);
+      checked++;
+    }
+  }
+  assert.equal(checked, 2 * N, 'every notifier span checked');
+  assert.equal(sum((s) => metric(s, 'kansatsu_sli_events_total', { sli: 'post_to_push' })), N, 'SLI events over the instances');
+  assert.equal(sum((s) => metric(s, 'kansatsu_sli_good_events_total', { sli: 'post_to_push' })), good, 'SLI good events over the instances');
+  assert.equal(sum((s) => metric(s, 'kansatsu_sli_unjoined_events_total', { sli: 'post_to_push' })), 0, 'unjoined');
+  await agent.stop();
+  for (const x of inst) await x.col.stop();
+});
+
+// ---- 4 ---------------------------------------------------------------------------------
 test('fleet: Redis stopped mid-run and started again: nothing acknowledged is lost, the gap closes without head, then journeys resolve again', async (t) => {
   const redis = await startRedis(t, 'outage-redis');
   const a = await collector(t, 'outage-a', redis, { waitWindow: '2s' });
