@@ -15,7 +15,13 @@ out), latency (passthrough at half the measured sustainable rate, loadgen
 same load straight into a sink as the baseline, so the collector's added
 latency is the difference), tail (10 tail_sampling policies, decision_wait
 5s; loadgen --pool 16 --stamp, so every trace is new while loadgen's CPU
-stays small), journey-sli (journey + sli processors), overload (3x the sustainable rate
+stays small), journey-sli (journey + sli processors), journey-fleet (the same
+processors in TWO collectors sharing journey heads through a real Redis, behind
+a loadbalancing agent routing by trace id, so about half the consumer traces
+land on another collector than their producer; spans per collector CPU-second
+over both collectors, Redis commands per journey from Redis's own INFO
+commandstats; journey-fleet-local is the same layout without the registry, the
+baseline for its cost), overload (3x the sustainable rate
 against memory_limit_mib: 64; the RSS must stay within the limit + 10%).
 passthrough, http, latency and overload run with NO processor in the
 pipeline (no batch processor: its timeout would be the latency measured).
@@ -188,7 +194,21 @@ TAIL_POLICIES = """      - name: errors
 """
 
 
-def collector_config(scenario, sink_grpc, memory_mib):
+JOURNEY_SLI = ("  journey:\n    propagate:\n"
+               "      - {from: resource, keys: [service.version]}\n"
+               "      - {from: span, keys: [http.route, http.request.method]}\n"
+               "{registry}"
+               "  sli:\n    slis:\n      - name: server-latency\n"
+               "        span: {kind: server}\n        threshold: 300ms\n        objective: 99\n"
+               "      - name: async-delivery\n        start: {kind: producer, from: journey}\n"
+               "        end: {kind: consumer}\n        threshold: 3s\n        objective: 99\n")
+
+
+def collector_config(scenario, sink_grpc, memory_mib, redis_port=None):
+    registry = ""
+    if redis_port:
+        registry = ("    registry:\n      redis:\n"
+                    f"        endpoint: 127.0.0.1:{redis_port}\n")
     procs = {
         "passthrough": ([], ""),
         "http": ([], ""),
@@ -197,14 +217,9 @@ def collector_config(scenario, sink_grpc, memory_mib):
         "tail": (["tail_sampling"],
                  "  tail_sampling:\n    decision_wait: 5s\n    num_traces: 200000\n"
                  "    expected_new_traces_per_sec: 20000\n    policies:\n" + TAIL_POLICIES),
-        "journey-sli": (["journey", "sli"],
-                        "  journey:\n    propagate:\n"
-                        "      - {from: resource, keys: [service.version]}\n"
-                        "      - {from: span, keys: [http.route, http.request.method]}\n"
-                        "  sli:\n    slis:\n      - name: server-latency\n"
-                        "        span: {kind: server}\n        threshold: 300ms\n        objective: 99\n"
-                        "      - name: async-delivery\n        start: {kind: producer, from: journey}\n"
-                        "        end: {kind: consumer}\n        threshold: 3s\n        objective: 99\n"),
+        "journey-sli": (["journey", "sli"], JOURNEY_SLI.replace("{registry}", "")),
+        "journey-fleet": (["journey", "sli"], JOURNEY_SLI.replace("{registry}", registry)),
+        "journey-fleet-local": (["journey", "sli"], JOURNEY_SLI.replace("{registry}", "")),
     }[scenario]
     names, body = procs
     return f"""receivers:
@@ -368,6 +383,125 @@ def run_scenario(env, name, lg_args, duration, memory_mib=512, drain_timeout=60,
         env.stop_all()
 
 
+def agent_config(endpoints):
+    hosts = ", ".join(f'"127.0.0.1:{p}"' for p in endpoints)
+    return f"""receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:0
+        max_recv_msg_size_mib: 16
+processors: {{}}
+exporters:
+  loadbalancing:
+    routing_key: traceID
+    protocol:
+      otlp:
+        tls:
+          insecure: true
+        compression: none
+    resolver:
+      static:
+        hostnames: [{hosts}]
+service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:0
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: []
+      exporters: [loadbalancing]
+"""
+
+
+def free_port():
+    import socket
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
+def redis_cmdstats(port):
+    r = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port), "INFO", "commandstats"],
+                       capture_output=True, text=True, timeout=30)
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^cmdstat_(\w+):calls=(\d+)", r.stdout, re.M)}
+
+
+def run_fleet(env, name, lg_args, duration, memory_mib=512):
+    """loadgen -> agent (loadbalancing, traceID) -> collectors A and B (journey +
+    sli, heads shared through Redis) -> one sink."""
+    row = {"scenario": name}
+    try:
+        sink, sp = env.start_sink(name)
+        rport = None
+        if name == "journey-fleet":
+            rport = free_port()
+            redis = Proc(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no", "--dir", env.tmp], os.path.join(env.tmp, f"redis-{name}.log"))
+            env.procs.append(redis)
+            redis.wait_for(r"Ready to accept connections", timeout=30)
+        cols, ports = [], []
+        for side in ("a", "b"):
+            cfg = os.path.join(env.tmp, f"{name}-{side}.yaml")
+            with open(cfg, "w") as f:
+                f.write(collector_config(name, sp["grpc"], memory_mib, rport))
+            ok, msg = env.validate(cfg)
+            if not ok:
+                row["skipped"] = msg[-200:]
+                return row
+            c, cp = env.start_collector(f"{name}-{side}", cfg)
+            cols.append(c)
+            ports.append(cp)
+        acfg = os.path.join(env.tmp, f"{name}-agent.yaml")
+        with open(acfg, "w") as f:
+            f.write(agent_config([p["grpc"] for p in ports]))
+        agent = Proc([env.kansatsu, "--config", acfg], os.path.join(env.tmp, f"kansatsu-{name}-agent.log"))
+        env.procs.append(agent)
+        agent.wait_for(r"^kansatsu: ready", timeout=30)
+        aport = int(re.search(r"^kansatsu: listening otlp/grpc \S*:(\d+)$", agent.text(), re.M).group(1))
+        samps = [Sampler(c.p.pid) for c in cols]
+        asamp = Sampler(agent.p.pid)
+        for x in samps + [asamp]:
+            x.start()
+        lg = env.run_loadgen(name, ["--grpc", "--target", f"127.0.0.1:{aport}", "--duration", duration] + lg_args,
+                             timeout=duration + 120)
+        acked = lg["spans_accepted"]
+        st = wait_sink(sp["stats"], None, 90, settle=7)
+        cpus = [x.finish()[0] for x in samps]
+        acpu = asamp.finish()[0]
+        mts = [metrics(p["metrics"]) for p in ports]
+        cmds = redis_cmdstats(rport) if rport else {}
+        rcs = [agent.stop()] + [c.stop() for c in cols]
+        tot = lambda k: sum(m.get(k, 0) for m in mts)
+        joined = tot("kansatsu_journey_traces_joined_total")
+        closed = tot("kansatsu_journey_closed_without_head_total")
+        hops = joined + closed
+        cpu = sum(cpus)
+        row.update({
+            "transport": lg["transport"], "connections": lg["connections"], "rate_target": lg["rate"],
+            "elapsed_s": round(lg["elapsed_s"], 2), "spans_sent": lg["spans_sent"], "spans_accepted": acked,
+            "spans_refused": lg["spans_refused"], "retries": lg["retries"], "reasons": lg["reasons"],
+            "sink_spans": st["spans"], "spans_per_s": round(acked / lg["elapsed_s"], 0) if lg["elapsed_s"] else 0,
+            "collector_cpu_s": round(cpu, 2), "collector_cpu_s_each": [round(c, 2) for c in cpus],
+            "agent_cpu_s": round(acpu, 2),
+            "cores_used": round(cpu / lg["elapsed_s"], 2) if lg["elapsed_s"] else 0,
+            "collector_dropped": tot("kansatsu_exporter_dropped_spans_total"),
+            "spans_per_cpu_s": round(acked / cpu, 0) if cpu else 0,
+            "rss_max_mib": max(round(x.rss_max_kib / 1024, 1) for x in samps),
+            "latency_ms": lg["latency_ms"], "collector_exit": rcs,
+            "journeys_joined": joined, "journeys_closed_without_head": closed,
+            "registry_lookups": tot("kansatsu_journey_registry_lookups_total"),
+            "redis_set": cmds.get("set", 0), "redis_mget": cmds.get("mget", 0),
+            "redis_commands_per_journey": round((cmds.get("set", 0) + cmds.get("mget", 0)) / hops, 3) if hops else 0,
+            "redis_commands_per_1k_spans": round(1000 * (cmds.get("set", 0) + cmds.get("mget", 0)) / acked, 2)
+            if acked else 0,
+        })
+        return row
+    finally:
+        env.stop_all()
+
+
 def run_direct(env, name, lg_args, duration):
     """The same load straight into a sink (no collector): what loadgen, the
     sink and the loopback add by themselves, the baseline the latency scenario
@@ -424,6 +558,15 @@ def markdown(results, meta):
                     f"{de['p99']:.2f} | {de['p999']:.2f} | {de['samples']} |",
                     f"| **collector added** (end to end minus baseline) | {e['p50'] - de['p50']:.2f} | "
                     f"{e['p99'] - de['p99']:.2f} | {e['p999'] - de['p999']:.2f} | |"]
+    for fl in (r for r in results if r["scenario"].startswith("journey-fleet") and "skipped" not in r):
+        how = ("heads shared through Redis" if fl["scenario"] == "journey-fleet"
+               else "NO shared registry: the baseline")
+        out += ["", f"{fl['scenario']} (two collectors behind a loadbalancing agent, {how}): "
+                f"{fl['spans_per_cpu_s']:.0f} spans per collector CPU-second over both collectors "
+                f"(CPU s {fl['collector_cpu_s_each']}, agent {fl['agent_cpu_s']} s); consumer traces joined "
+                f"{fl['journeys_joined']:.0f}, closed without head {fl['journeys_closed_without_head']:.0f}; "
+                f"Redis SET {fl['redis_set']}, MGET {fl['redis_mget']}: {fl['redis_commands_per_journey']} commands "
+                f"per journey, {fl['redis_commands_per_1k_spans']} per 1000 spans."]
     ov = next((r for r in results if r["scenario"] == "overload" and "skipped" not in r), None)
     if ov:
         retryable = all(k in ("grpc UNAVAILABLE", "grpc RESOURCE_EXHAUSTED", "http 429", "http 503")
@@ -530,6 +673,8 @@ def main():
                 elif name == "journey-sli":
                     r = run_scenario(env, name, ["-c", c, "--async-pct", 20, "--stamp"], d,
                                      drain_timeout=60, settle=7)
+                elif name in ("journey-fleet", "journey-fleet-local"):
+                    r = run_fleet(env, name, ["-c", c, "--async-pct", 20, "--stamp"], d)
                 elif name == "overload":
                     rate = 3 * (sustainable or 200000)
                     r = run_scenario(env, name, ["-c", 4 * c, "--pool", 16, "--rate", f"{rate:.0f}", "--retry-max", 60,

@@ -111,6 +111,22 @@ struct kn_jr_msg *kn_jr_msg_new(enum kn_jr_op op, uint32_t cap)
 	return m;
 }
 
+int kn_jr_msg_room(struct kn_jr_msg **mp)
+{
+	struct kn_jr_msg *m = *mp;
+	if (m->n < m->cap)
+		return 0;
+	if (m->cap >= KN_JR_MAX_ITEMS)
+		return -1;
+	uint32_t nc = m->cap * 2 < KN_JR_MAX_ITEMS ? m->cap * 2 : KN_JR_MAX_ITEMS;
+	struct kn_jr_msg *q = realloc(m, sizeof *m + (size_t)nc * sizeof(struct kn_jr_item));
+	if (!q)
+		return -1;
+	q->cap = nc;
+	*mp = q;
+	return 0;
+}
+
 void kn_jr_msg_free(struct kn_jr_msg *m)
 {
 	free(m);
@@ -455,6 +471,7 @@ static void check_deadline(struct kn_jr *c, uint64_t now)
 static void *client_main(void *arg)
 {
 	struct kn_jr *c = arg;
+	pthread_setname_np(pthread_self(), "kn-jregistry");
 	for (;;) {
 		uint64_t now = kn_now_ns();
 		int stopping = atomic_load(&c->stop);

@@ -68,6 +68,10 @@ struct kn_metrics;
 struct kn_jr;
 
 struct kn_jr_msg *kn_jr_msg_new(enum kn_jr_op op, uint32_t cap);
+/* Room for one more item: *m as it is, or grown (doubling, at most
+ * KN_JR_MAX_ITEMS). 0, or -1 when full at the maximum or out of memory
+ * (*m unchanged). A round's message starts small: most rounds carry few ids. */
+int kn_jr_msg_room(struct kn_jr_msg **m);
 void kn_jr_msg_free(struct kn_jr_msg *m);
 
 /* cfg must outlive the client. Opens nothing. */

@@ -59,6 +59,7 @@
 #include "kn_journey_int.h"
 
 #define OUT_MAX 256                  /* chunks per emitted batch */
+#define MSG_FIRST 8                  /* registry message items at first (grows to KN_JR_MAX_ITEMS) */
 
 struct pend {
 	uint8_t id[16];
@@ -371,10 +372,10 @@ static void lookup_add(struct kn_journey_shard *s, struct waiter *w, uint64_t no
 		return;
 	}
 	for (uint32_t i = 0; i < s->nblk; i++) {
-		if (s->lk && s->lk->n == s->lk->cap)
+		if (s->lk && kn_jr_msg_room(&s->lk) != 0)
 			lookup_submit(s);
 		if (!s->lk) {
-			s->lk = kn_jr_msg_new(KN_JR_LOOKUP, KN_JR_MAX_ITEMS);
+			s->lk = kn_jr_msg_new(KN_JR_LOOKUP, MSG_FIRST);
 			if (!s->lk)
 				return;
 			s->lk->seq = ++s->lk_seq;
@@ -388,12 +389,12 @@ static void lookup_add(struct kn_journey_shard *s, struct waiter *w, uint64_t no
 static void write_add(struct kn_journey_shard *s, const uint8_t id[16],
 		      const struct kn_journey_head *h)
 {
-	if (s->wr && s->wr->n == s->wr->cap) {
+	if (s->wr && kn_jr_msg_room(&s->wr) != 0) {
 		if (kn_jr_submit(s->p->redis, s->index, s->wr) != 0)
 			kn_jr_msg_free(s->wr); /* counted by the client */
 		s->wr = NULL;
 	}
-	if (!s->wr && !(s->wr = kn_jr_msg_new(KN_JR_WRITE, KN_JR_MAX_ITEMS)))
+	if (!s->wr && !(s->wr = kn_jr_msg_new(KN_JR_WRITE, MSG_FIRST)))
 		return;
 	struct kn_jr_item *it = &s->wr->items[s->wr->n++];
 	memcpy(it->id, id, 16);
