@@ -50,6 +50,7 @@
  * join this round's WRITE message. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../collector/core/kn_budget.h"
 #include "../../collector/core/kn_clock.h"
@@ -101,6 +102,7 @@ struct kn_journey_shard {
 	struct kn_journey_registry *remote; /* heads found in Redis (one table, this shard writes) */
 	struct kn_jr_msg *lk, *wr;        /* this round's LOOKUP and WRITE messages */
 	uint64_t lk_seq;
+	uint64_t lk_answered;             /* seq of the last answer taken */
 	uint32_t lk_out;                  /* LOOKUP messages submitted, not answered */
 	uint8_t blk[KN_JOURNEY_MAX_LINKS][16]; /* links of the last BLOCKED decide */
 	uint32_t nblk;
@@ -425,6 +427,7 @@ static int registry_answers(struct kn_journey_shard *s, uint64_t now)
 		got = 1;
 		if (s->lk_out)
 			s->lk_out--;
+		s->lk_answered = m->seq;
 		for (uint32_t i = 0; i < m->n; i++)
 			if (m->items[i].found)
 				kn_journey_registry_put(s->remote, 0, m->items[i].id, &m->items[i].head, now);
@@ -734,6 +737,43 @@ static uint32_t retry_parked(struct kn_journey_shard *s, int final, uint64_t now
 	return released;
 }
 
+/* Before the last round gives up on the parked traces: one lookup of all
+ * their links in the shared registry, waited for (at most registry.redis.
+ * timeout), so a consumer whose head another collector published is still
+ * joined at shutdown. */
+static void lookup_parked(struct kn_journey_shard *s, uint64_t now)
+{
+	struct kn_jr *r = s->p->redis;
+	if (!r || !s->nparked || !kn_jr_up(r))
+		return;
+	struct waiter w;
+	for (uint32_t i = 0; i < s->nparked; i++) {
+		struct kn_journey_scan sc;
+		if (kn_journey_scan(s->parked[i].data, s->parked[i].len, s->parked[i].id, &sc) != 0)
+			continue;
+		memcpy(s->blk, sc.links, (size_t)sc.nlinks * 16);
+		s->nblk = sc.nlinks;
+		memset(&w, 0, sizeof w);
+		lookup_add(s, &w, now);
+	}
+	s->nfailed = 0; /* `w` stood in for waiters; nothing waits any more */
+	if (!s->lk)
+		return;
+	uint64_t want = s->lk->seq;
+	uint32_t out = s->lk_out;
+	lookup_submit(s);
+	if (s->lk_out == out)
+		return; /* refused (counted) */
+	kn_jr_kick(r);
+	uint64_t deadline = kn_now_ns() + s->p->cfg.registry.redis.timeout_ns;
+	while (s->lk_answered < want && kn_now_ns() < deadline) {
+		if (!registry_answers(s, now)) {
+			struct timespec ts = {0, 1000000}; /* the answer is a round trip away */
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
 /* The component's flush_round (flush_rounds = 2; see kn_component.h). */
 
 void kn_journey_flush_round(void *state, unsigned round, const struct kn_emit *next)
@@ -753,8 +793,12 @@ void kn_journey_flush_round(void *state, unsigned round, const struct kn_emit *n
 	/* parked traces: again while that releases more (a chain on this shard) */
 	while (s->nparked && retry_parked(s, 0, now, next) > 0)
 		;
-	if (final)
+	if (final && s->nparked) {
+		lookup_parked(s, now);
+		while (s->nparked && retry_parked(s, 0, now, next) > 0)
+			;
 		retry_parked(s, 1, now, next);
+	}
 	registry_round_end(s);
 	kn_emit_out_flush(&s->out, next);
 	publish_gauges(s);

@@ -17,6 +17,9 @@
 //     instances: a consumer trace usually lands on another instance than its
 //     head; with the registry every notifier span still gets its head's
 //     attributes and the SLI summed over the instances is exact.
+//  5. Shutdown: a consumer still waiting for its head (root_grace longer
+//     than the test) when its collector is stopped is joined all the same:
+//     the last flush round asks Redis for the heads of the parked traces.
 //  4. Redis stopped mid-run, then started again: every acknowledged span is
 //     still exported; journeys whose consumers waited while Redis was down
 //     are closed without head with reason registry_unavailable; once Redis
@@ -46,13 +49,13 @@ const SLI = {
   dimensions: [{ name: 'plan', from: 'head', key: 'tenant.plan' }],
 };
 
-function processors(redis, { waitWindow = '30s' } = {}) {
+function processors(redis, { waitWindow = '30s', rootGrace = '100ms' } = {}) {
   return {
     journey: {
       propagate: [{ from: 'span', keys: ['tenant.plan', 'room.type'] }],
       journey_id_attribute: JID,
       wait_window: waitWindow,
-      root_grace: '100ms',
+      root_grace: rootGrace,
       registry: { redis: { endpoint: `127.0.0.1:${redis.port}`, key_prefix: 'kit:j:', ttl: '10m', timeout: '500ms' } },
     },
     sli: { slis: [SLI] },
@@ -353,4 +356,35 @@ test('fleet: Redis stopped mid-run and started again: nothing acknowledged is lo
   assert.equal(spansOf(b.out).length, notifier.memory.getFinishedSpans().length, 'B\'s file holds every notifier span');
   await a.col.stop();
   await b.col.stop();
+});
+
+// ---- 5 ---------------------------------------------------------------------------------
+test('fleet: at shutdown, consumers still waiting are joined through Redis before they are given up', async (t) => {
+  const redis = await startRedis(t, 'stop-redis');
+  const a = await collector(t, 'stop-a', redis);
+  const b = await collector(t, 'stop-b', redis, { rootGrace: '25s', waitWindow: '30s' });
+  const api = service(t, a.col, 'api', 'http/protobuf');
+  const notifier = service(t, b.col, 'notifier', 'grpc');
+  const N = 5;
+  const t0 = nowNs() - 5000n * MS;
+  const heads = new Map();
+  for (let i = 0; i < N; i++) {
+    const h = emitHead(api, t0 + BigInt(i) * 50n * MS, { 'tenant.plan': 'gold', 'room.type': `s${i}` });
+    emitHop(notifier, t0 + BigInt(i) * 50n * MS + 5n * MS, h.producer, { deliverEndNs: t0 + BigInt(i) * 50n * MS + 80n * MS });
+    heads.set(`s${i}`, h.head.spanContext().traceId);
+  }
+  await api.flush('api');
+  await waitMetrics(a.col, (s) => jm(s, 'registry_writes_total', { result: 'ok' }) === N, WAIT_MS, 'A published the heads');
+  await notifier.flush('notifier');
+  const s = await waitMetrics(b.col, (x) => jm(x, 'traces_in_memory') === N, WAIT_MS, 'B holds the consumers (root_grace 25s)');
+  assert.equal(jm(s, 'registry_lookups_total'), 0, 'B has not looked anything up before its shutdown');
+  await b.col.stop();
+  const got = spansOf(b.out);
+  assert.equal(got.length, notifier.memory.getFinishedSpans().length, 'B exported every notifier span at shutdown');
+  for (const sp of got) {
+    const room = attrOf(sp, 'room.type');
+    assert.equal(room.length, 1, `${sp.name}: room.type from its head`);
+    assert.deepEqual(attrOf(sp, JID), [['string', heads.get(room[0][1])]], `${sp.name}: journey.id`);
+  }
+  await a.col.stop();
 });
