@@ -84,7 +84,9 @@ struct kn_jr {
 	/* ---- client thread only ---- */
 	redisAsyncContext *ac;
 	int want_read, want_write;
-	int connected;
+	int connected;                     /* TCP (or unix) connection established */
+	int freeing;                       /* inside our own redisAsyncFree */
+	int logged_auth;                   /* a setup refusal was logged since the last up */
 	uint64_t connect_started;
 	uint64_t next_connect;
 	uint64_t backoff;
@@ -243,20 +245,38 @@ static void on_set(redisAsyncContext *ac, void *r, void *priv)
 	}
 }
 
-/* AUTH / SELECT: an error reply means this connection is of no use. */
+static void first_done(struct kn_jr *c);
+
+/* AUTH / SELECT / PING after a connect: an error reply means this connection
+ * is of no use; the PING's answer (queued last) makes the registry up. A
+ * server that accepts connections but does not answer (stopped, overloaded)
+ * never gets there: the round-trip deadline resets the connection. */
 static void on_setup(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct kn_jr *c = ac->data;
 	redisReply *rep = r;
 	fly_pop(c, rep != NULL);
-	if (rep && rep->type == REDIS_REPLY_ERROR) {
-		kn_error("journey registry: %s refused: %.*s (check registry.redis.%s)",
-			 (const char *)priv, (int)rep->len, rep->str,
-			 strcmp(priv, "SELECT") == 0 ? "db" : "username / password");
-		atomic_store(&c->up, 0);
-		kn_gauge_set(c->m.up, 0);
+	if (!rep)
+		return;
+	if (rep->type == REDIS_REPLY_ERROR) {
+		if (!c->logged_auth)
+			kn_error("journey registry: %s refused: %.*s (check registry.redis.%s)",
+				 (const char *)priv, (int)rep->len, rep->str,
+				 strcmp(priv, "SELECT") == 0 ? "db" : "username / password");
+		c->logged_auth = 1;
 		redisAsyncDisconnect(ac);
+		return;
 	}
+	if (strcmp(priv, "PING") != 0)
+		return;
+	c->backoff = BACKOFF_MIN_NS;
+	atomic_store(&c->up, 1);
+	kn_gauge_set(c->m.up, 1);
+	if (c->logged_down)
+		kn_info("journey registry: connected to redis %s", c->cfg->endpoint);
+	c->logged_down = 0;
+	c->logged_auth = 0;
+	first_done(c);
 }
 
 /* ---- hiredis adapter: interest flags for our poll loop ---- */
@@ -310,21 +330,15 @@ static void on_connect(const redisAsyncContext *ac, int status)
 		went_down(c, ac->errstr[0] ? ac->errstr : "connect failed");
 		return;
 	}
-	c->connected = 1;
-	c->backoff = BACKOFF_MIN_NS;
-	atomic_store(&c->up, 1);
-	kn_gauge_set(c->m.up, 1);
-	if (c->logged_down)
-		kn_info("journey registry: connected to redis %s", c->cfg->endpoint);
-	c->logged_down = 0;
-	first_done(c);
+	c->connected = 1; /* up once the PING queued after AUTH / SELECT answers */
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
 	struct kn_jr *c = ac->data;
 	c->ac = NULL; /* hiredis frees it */
-	went_down(c, status == REDIS_OK ? "disconnected" : (ac->errstr[0] ? ac->errstr : "connection lost"));
+	if (!c->freeing) /* check_deadline reports its own reason */
+		went_down(c, status == REDIS_OK ? "disconnected" : (ac->errstr[0] ? ac->errstr : "connection lost"));
 }
 
 static void try_connect(struct kn_jr *c, uint64_t now)
@@ -364,6 +378,8 @@ static void try_connect(struct kn_jr *c, uint64_t now)
 		fly_push(c, now);
 		redisAsyncCommand(ac, on_setup, (void *)"SELECT", "SELECT %" PRIu64, g->db);
 	}
+	fly_push(c, now);
+	redisAsyncCommand(ac, on_setup, (void *)"PING", "PING");
 }
 
 /* ---- commands ---- */
@@ -427,7 +443,7 @@ static void take_requests(struct kn_jr *c, uint64_t now)
 	for (uint32_t s = 0; s < c->nshards; s++) {
 		struct kn_jr_msg *m;
 		while (ck_ring_dequeue_spsc(&c->sh[s].req, c->sh[s].req_buf, &m)) {
-			int up = c->ac && c->connected && atomic_load(&c->up);
+			int up = c->ac && atomic_load(&c->up);
 			if (m->op == KN_JR_LOOKUP) {
 				if (up) {
 					issue_lookup(c, m, s, now);
@@ -458,12 +474,11 @@ static void check_deadline(struct kn_jr *c, uint64_t now)
 		   (c->fly_n && now - c->fly[c->fly_head] > t);
 	if (!late)
 		return;
-	redisAsyncContext *ac = c->ac;
-	int was_connected = c->connected;
-	redisAsyncFree(ac); /* pending callbacks get NULL; on_disconnect runs if it was connected */
+	c->freeing = 1;
+	redisAsyncFree(c->ac); /* pending callbacks get NULL replies */
+	c->freeing = 0;
 	c->ac = NULL;
-	if (!was_connected || atomic_load(&c->up))
-		went_down(c, "no answer within registry.redis.timeout");
+	went_down(c, "no answer within registry.redis.timeout");
 }
 
 /* ---- the thread ---- */
@@ -509,9 +524,10 @@ static void *client_main(void *arg)
 			break;
 	}
 	if (c->ac) {
-		redisAsyncContext *ac = c->ac;
+		c->freeing = 1;
+		redisAsyncFree(c->ac);
+		c->freeing = 0;
 		c->ac = NULL;
-		redisAsyncFree(ac);
 	}
 	take_requests(c, kn_now_ns()); /* nothing connected: writes dropped, counted */
 	return NULL;
