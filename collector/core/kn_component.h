@@ -17,6 +17,7 @@
 #define KN_COMPONENT_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "kn_batch.h"
 #include "kn_err.h"
@@ -97,6 +98,13 @@ struct kn_component {
 	/* Exporters: called from any shard worker thread, concurrently. Takes
 	 * ownership of b: queues it (KN_OK) or drops it and counts why (KN_DROP). */
 	int (*export)(void *inst, struct kn_batch *b);
+
+	/* Any kind, optional: writes the component's Prometheus rule groups
+	 * (`kansatsu slo-rules`) as YAML list items of a top-level `groups:`
+	 * key, each starting "  - name: ". Called on a checked config, before
+	 * anything starts; id is the component's id as configured ("sli/edge").
+	 * Returns the number of groups written (0: none), or KN_ERR. */
+	int (*prom_rules)(const void *cfg, const char *id, FILE *out, struct kn_err *err);
 };
 
 /* The registry (kn_registry.c): NULL-terminated. */

@@ -744,6 +744,46 @@ struct kn_metrics *kn_runtime_metrics(struct kn_runtime *rt)
 	return rt->metrics;
 }
 
+int kn_runtime_prom_rules(const struct kn_runtime *rt, FILE *out, struct kn_err *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+	if (!mem)
+		return kn_errf(err, "out of memory");
+	int groups = 0, rc = KN_OK;
+	for (uint32_t p = 0; p < rt->npipelines && rc == KN_OK; p++)
+		for (uint32_t i = 0; i < rt->pipelines[p].nproc && rc == KN_OK; i++) {
+			const struct kn_instance *in = &rt->pipelines[p].procs[i];
+			if (!in->comp->prom_rules)
+				continue;
+			int seen = 0; /* the same processor in an earlier pipeline */
+			for (uint32_t q = 0; q <= p && !seen; q++)
+				for (uint32_t k = 0; k < rt->pipelines[q].nproc && !seen; k++) {
+					if (q == p && k == i)
+						break;
+					seen = strcmp(rt->pipelines[q].procs[k].id, in->id) == 0;
+				}
+			if (seen)
+				continue;
+			int n = in->comp->prom_rules(in->cfg, in->id, mem, err);
+			if (n < 0)
+				rc = kn_err_prefix(err, "%s: ", in->path);
+			else
+				groups += n;
+		}
+	if (fclose(mem) != 0 && rc == KN_OK)
+		rc = kn_errf(err, "out of memory");
+	if (rc == KN_OK) {
+		fputs(groups ? "groups:\n" : "groups: []\n", out);
+		fwrite(text, 1, len, out);
+		if (fflush(out) != 0 || ferror(out))
+			rc = kn_errf(err, "cannot write the rules");
+	}
+	free(text);
+	return rc;
+}
+
 int kn_runtime_ready(const struct kn_runtime *rt)
 {
 	return atomic_load(&((struct kn_runtime *)rt)->ready);

@@ -11,6 +11,8 @@
 #ifndef KN_RUNTIME_H
 #define KN_RUNTIME_H
 
+#include <stdio.h>
+
 #include "kn_err.h"
 
 struct kn_cnode;
@@ -25,6 +27,12 @@ void kn_runtime_destroy(struct kn_runtime *rt);
 struct kn_metrics *kn_runtime_metrics(struct kn_runtime *rt);
 /* 1 once start() completed and until shutdown() begins. */
 int kn_runtime_ready(const struct kn_runtime *rt);
+
+/* `kansatsu slo-rules`: a Prometheus rule file on out ("groups:" and every
+ * configured processor's groups, through kn_component.prom_rules, each
+ * processor id once even when several pipelines use it; "groups: []" when
+ * none has any). Call after create, before start. */
+int kn_runtime_prom_rules(const struct kn_runtime *rt, FILE *out, struct kn_err *err);
 
 /* The configuration used when no --config is given. */
 extern const char kn_default_config[];

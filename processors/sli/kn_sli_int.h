@@ -162,6 +162,8 @@ int kn_sli_join_get(const struct kn_sli_join *j, const uint8_t trace_id[16], uin
 /* ---- config (kn_sli_config.c) ---- */
 extern const struct kn_cfg_field kn_sli_fields[];
 int kn_sli_validate(const void *cfg, const char *path, struct kn_err *err);
+/* kn_sli_rules.c: Prometheus rules over a fleet (kn_component.prom_rules). */
+int kn_sli_prom_rules(const void *cfg, const char *id, FILE *out, struct kn_err *err);
 int kn_sli_kind_value(const char *kind);   /* -1 for NULL */
 int kn_sli_start_value(const char *from);
 int kn_sli_dim_from_value(const char *from);

@@ -547,6 +547,7 @@ const struct kn_component kn_processor_sli = {
 	.config_size = sizeof(struct kn_sli_cfg),
 	.config_fields = kn_sli_fields,
 	.validate = kn_sli_validate,
+	.prom_rules = kn_sli_prom_rules,
 	.create = sli_create,
 	.destroy = sli_destroy,
 	.shard_create = sli_shard_create,

@@ -218,7 +218,7 @@ export async function promApi(port, path) {
 
 export const promQuery = (port, q) => promApi(port, `/api/v1/query?query=${encodeURIComponent(q)}`);
 
-// Starts Prometheus scraping `target` (host:port) every second with the
+// Starts Prometheus scraping `target` (host:port, or a list of them) every second with the
 // rule files given, evaluating every second; resolves once /-/ready is 200.
 // The TSDB and config live in a fresh temp dir removed at cleanup.
 export async function startPrometheus(t, target, ruleFiles, label = 'prom') {
@@ -227,7 +227,7 @@ export async function startPrometheus(t, target, ruleFiles, label = 'prom') {
   const config = {
     global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
     rule_files: ruleFiles,
-    scrape_configs: [{ job_name: 'kansatsu', static_configs: [{ targets: [target] }] }],
+    scrape_configs: [{ job_name: 'kansatsu', static_configs: [{ targets: [].concat(target) }] }],
   };
   const configPath = join(dir, 'prometheus.yml');
   writeFileSync(configPath, JSON.stringify(config, null, 1));
