@@ -14,6 +14,11 @@
 //     events, checkout 2.0.0 sends 40 (10 errors, 10 slower than the
 //     threshold); the verdict of deploy/canary/ (burn-rate excess over the
 //     other versions > 1) fails 2.0.0 and passes 1.0.0;
+//  5. (run before 4) alerts: SLI `refund` (objective 99.9) gets only bad
+//     events, SLI `status` only good ones, over both collectors: the fast
+//     page alert (1h and 5m burn > 14.4) fires for refund; for status the
+//     rules record burn 0, the group evaluates again, and no alert is
+//     pending or firing and its expression is empty;
 //  4. deploy/grafana/kansatsu-slo.json: every panel query, with the template
 //     variables substituted (sli=pay, version=1.0.0, $__rate_interval=5m,
 //     which spans the whole test), answers non-empty from this Prometheus,
@@ -65,7 +70,10 @@ function collectorConfig(dir, redis, metricsAddress = '127.0.0.1:0') {
         name: SLI, span: { service: 'checkout', name: 'POST /pay', kind: 'server' },
         threshold: '500ms', success: { status: true }, objective: OBJ * 100, window: '30d',
         dimensions: [{ name: 'version', from: 'resource', key: 'service.version' }],
-      }],
+      }, ...ALERT_SLIS.map((name) => ({
+        name, span: { service: 'checkout', name: `POST /${name}`, kind: 'server' },
+        success: { status: true }, objective: 99.9, window: '30d',
+      }))],
     },
     batch: { send_batch_size: 512, timeout: '100ms' },
   }, ['journey', 'sli', 'batch']);
@@ -131,6 +139,23 @@ async function targetsUp(prom, ports) {
 }
 
 const burn = (bad, total) => (bad / total) / (1 - OBJ);
+// Two more SLIs (objective 99.9) for the alerts: every `refund` event is bad,
+// every `status` event good, spread over both collectors.
+const ALERT_SLIS = ['refund', 'status'];
+
+async function sendNamed(col, name, n, bad, what) {
+  const t0 = nowNs() - 5000n * MS;
+  const spans = [];
+  for (let k = 0; k < n; k++) {
+    const i = ++seq;
+    const start = t0 + BigInt(k) * MS;
+    spans.push(rawSpan({
+      service: 'checkout', traceId: traceIdOf(0x52f0, i), spanId: spanIdOf(i, 0), name: `POST /${name}`,
+      startNs: start, endNs: start + 20n * MS, error: k < bad,
+    }));
+  }
+  await postSpans(col.httpPort, spans, what);
+}
 
 test('fleet burn rate, restart, canary verdict and dashboard over two collectors in a real Prometheus', { timeout: 240000 }, async (t) => {
   const redis = await startRedis(t, 'slofleet-redis');
@@ -200,6 +225,36 @@ test('fleet burn rate, restart, canary verdict and dashboard over two collectors
   await waitNear(prom, verdict(V1), burn(24, 340) - burn(20, 40), 'burn-rate excess of 1.0.0');
   assert.equal(await single(prom, `${verdict(V2)} > bool 1`), 1, 'the canary analysis fails 2.0.0');
   assert.equal(await single(prom, `${verdict(V1)} > bool 1`), 0, 'the canary analysis passes 1.0.0');
+
+  // ---- 5. the fast-burn page alert over the fleet: all bad fires, all good stays silent ----
+  for (const [name, bad] of [['refund', true], ['status', false]]) {
+    await sendNamed(a.col, name, 1, bad ? 1 : 0, `seed ${name} on A`);
+    await sendNamed(b2.col, name, 1, bad ? 1 : 0, `seed ${name} on B`);
+  }
+  const total = (name) => single(prom, `sum(kansatsu_sli_events_total{sli="${name}"})`);
+  await pollUntil(async () => (await total('refund')) === 2 && (await total('status')) === 2, WAIT_MS,
+    'Prometheus to hold the alert SLIs\' seeds', 200);
+  for (const [name, bad] of [['refund', true], ['status', false]]) {
+    await sendNamed(a.col, name, 30, bad ? 30 : 0, `${name} on A`);
+    await sendNamed(b2.col, name, 20, bad ? 20 : 0, `${name} on B`);
+  }
+  const FAST = 'KansatsuSLOBurnPage1h';
+  const firing = (name) => values(prom, `ALERTS{alertname="${FAST}",sli="${name}",alertstate="firing"}`);
+  await pollUntil(async () => (await firing('refund')).size === 1 || null, WAIT_MS, `${FAST} firing for refund (all bad)`, 250)
+    .catch(async (e) => { throw new Error(`${e.message}: burn 5m ${await single(prom, 'kansatsu:sli_burn_rate:rate5m{sli="refund"}')}`); });
+  // all good: its burn rates are recorded (the same group evaluates its alerts
+  // right after them) as 0 over the 52 events, and nothing is pending or firing
+  await pollUntil(async () => (await total('status')) === 52 && (await single(prom, 'kansatsu:sli_burn_rate:rate1h{sli="status"}')) === 0,
+    WAIT_MS, 'the status burn rate recorded as 0 over all its events', 250);
+  const groupOf = (name) => promApi(prom.port, '/api/v1/rules').then((r) => r.groups.find((g) => g.name === `kansatsu-slo/sli/${name}`));
+  const evaluated = Date.parse((await groupOf('status')).lastEvaluation);
+  await pollUntil(async () => Date.parse((await groupOf('status')).lastEvaluation) > evaluated, WAIT_MS,
+    'one more evaluation of the status group', 250);
+  assert.equal((await values(prom, 'ALERTS{sli="status"}')).size, 0, 'no alert pending or firing for the all-good SLI');
+  const fastExpr = (await groupOf('status')).rules.find((r) => r.name === FAST).query;
+  assert.equal((await values(prom, fastExpr)).size, 0, `the fast-burn expression is empty for status: ${fastExpr}`);
+  assert.equal((await values(prom, (await groupOf('refund')).rules.find((r) => r.name === FAST).query)).size, 1,
+    'and holds for refund');
 
   // ---- 4. the dashboard's queries ----
   const dash = JSON.parse(readFileSync(DASHBOARD, 'utf8'));
