@@ -76,7 +76,8 @@
  * arrived is counted as closed without head. Nothing is dropped.
  *
  * Metrics (label processor="<id>"): kansatsu_journey_started_total,
- * kansatsu_journey_traces_joined_total, kansatsu_journey_closed_without_head_total,
+ * kansatsu_journey_traces_joined_total,
+ * kansatsu_journey_closed_without_head_total{reason=head_not_seen|registry_unavailable},
  * kansatsu_journey_late_spans_total, kansatsu_journey_registry_evictions_total,
  * kansatsu_journey_released_early_total{reason}, kansatsu_journey_spans_lost_total{reason},
  * kansatsu_journey_attrs_truncated_total, gauges kansatsu_journey_traces_in_memory,

@@ -29,7 +29,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { trace, ROOT_CONTEXT } from '@opentelemetry/api';
-import { readJsonRecords } from './harness.mjs';
+import { readJsonRecords, httpGet } from './harness.mjs';
 import { canonicalFromTracesData } from './otel.mjs';
 import {
   MS, hr, nowNs, SpanKind, SpanStatusCode, pipelineConfig, startJsonCollector, waitMetrics, metric, makeService,
@@ -331,6 +331,10 @@ test('fleet: Redis stopped mid-run and started again: nothing acknowledged is lo
   await redis.stop();
   await waitMetrics(b.col, (x) => jm(x, 'registry_up') === 0, WAIT_MS, 'B sees the registry down');
   await waitMetrics(a.col, (x) => jm(x, 'registry_up') === 0, WAIT_MS, 'A sees the registry down');
+  for (const c of [a.col, b.col]) {
+    const r = await httpGet(c.healthPort, '/readyz');
+    assert.equal(r.status, 200, 'readyz stays ready while the registry is down');
+  }
   s = await phase('gap');
   assert.equal(jm(s, 'traces_joined_total'), N, 'during the outage: nothing joined');
   assert.equal(jm(s, 'closed_without_head_total', { reason: 'registry_unavailable' }), N,
