@@ -16,6 +16,7 @@ static atomic_size_t used;
 static atomic_size_t limit;
 static atomic_size_t base, headroom; /* kn_budget_apply; read by kn_budget_trim */
 static atomic_size_t req_used, req_limit; /* request bodies (kn_budget_req_*) */
+static _Atomic int64_t held;              /* kn_budget_held_add */
 
 void kn_budget_init(size_t limit_bytes)
 {
@@ -130,13 +131,24 @@ void kn_budget_apply(const struct kn_budget_split *s)
 	kn_budget_set_limit(s->spans);
 }
 
+void kn_budget_held_add(int64_t delta)
+{
+	atomic_fetch_add_explicit(&held, delta, memory_order_relaxed);
+}
+
+size_t kn_budget_held(void)
+{
+	int64_t v = atomic_load_explicit(&held, memory_order_relaxed);
+	return v > 0 ? (size_t)v : 0;
+}
+
 int kn_budget_trim(void)
 {
 	size_t b = atomic_load(&base), h = atomic_load(&headroom);
 	if (!b)
 		return 0;
 	size_t rss = kn_budget_process_rss();
-	if (!rss || rss <= b + kn_budget_used() + h / 4)
+	if (!rss || rss <= b + kn_budget_used() + kn_budget_held() + h / 4)
 		return 0;
 	malloc_trim(0);
 	return 1;

@@ -15,6 +15,7 @@
 #define KN_BUDGET_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* limit 0 means unlimited. Resets the used count; call before threads run. */
 void kn_budget_init(size_t limit_bytes);
@@ -72,13 +73,21 @@ struct kn_budget_split kn_budget_for_process(size_t limit_bytes, size_t base_byt
 void kn_budget_apply(const struct kn_budget_split *s);
 
 /* Housekeeping, called every 100 ms by one thread (kansatsu's main thread):
- * when the RSS exceeds base + spans charged + a quarter of the headroom, the
+ * when the RSS exceeds base + spans charged + memory processors hold (kn_budget_held) + a quarter of the headroom, the
  * allocator holds that much freed memory (glibc keeps freed blocks in the
  * middle of its arenas), and malloc_trim(0) gives those pages back.
  * Costs one /proc read per call, and a walk of the arenas' free lists (with
  * each arena's lock held briefly) only when it trims. Returns 1 if it
  * trimmed. A no-op before kn_budget_apply. */
 int kn_budget_trim(void);
+
+/* Memory processors hold outside the span budget on purpose (trace stores
+ * waiting for a decision, registries, caches), in bytes: kn_budget_trim does
+ * not try to give it back. Before this was counted, a processor buffering
+ * tens of MiB made every 100 ms check trim (and the shards fault the pages
+ * back in). Relaxed atomic; any thread; the holder adds and removes its own. */
+void kn_budget_held_add(int64_t delta);
+size_t kn_budget_held(void);
 
 /* The process's resident set size in bytes (/proc/self/statm), 0 if unknown.
  * One open+read: for startup and metric scrapes, not for hot paths. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../collector/core/kn_budget.h"
 #include "../../collector/core/kn_clock.h"
 #include "../../collector/config/kn_config.h"
 #include "kn_journey_int.h"
@@ -253,6 +254,7 @@ static void journey_destroy(void *inst)
 	if (mine)
 		atomic_compare_exchange_strong(&shared_reg, &mine, NULL);
 	kn_jr_destroy(p->redis);
+	kn_budget_held_add(-(int64_t)kn_journey_registry_bytes(p->reg));
 	kn_journey_registry_destroy(p->reg);
 	if (p->keys)
 		for (uint32_t i = 0; i < p->nkeys; i++)
@@ -322,6 +324,7 @@ static int journey_start(void *inst, struct kn_err *err)
 					    err);
 	if (!p->reg)
 		return kn_err_prefix(err, "max_heads: ");
+	kn_budget_held_add((int64_t)kn_journey_registry_bytes(p->reg)); /* a table, not garbage to trim */
 	struct kn_journey_registry *none = NULL;
 	atomic_compare_exchange_strong(&shared_reg, &none, p->reg);
 	if (p->cfg.registry.redis.enabled && !p->redis) {

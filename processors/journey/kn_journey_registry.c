@@ -213,6 +213,11 @@ uint64_t kn_journey_registry_puts(const struct kn_journey_registry *r)
 	return n;
 }
 
+size_t kn_journey_registry_bytes(const struct kn_journey_registry *r)
+{
+	return r ? (size_t)r->nshards * ((size_t)r->mask + 1) * sizeof(struct slot) : 0;
+}
+
 uint32_t kn_journey_registry_nshards(const struct kn_journey_registry *r)
 {
 	return r ? r->nshards : 0;

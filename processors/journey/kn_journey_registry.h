@@ -68,6 +68,8 @@ int kn_journey_registry_get(const struct kn_journey_registry *r, uint32_t shard_
 uint64_t kn_journey_registry_evictions(const struct kn_journey_registry *r);
 /* Puts done, over all shards (relaxed read). */
 uint64_t kn_journey_registry_puts(const struct kn_journey_registry *r);
+/* The bytes its tables take (0 for NULL). */
+size_t kn_journey_registry_bytes(const struct kn_journey_registry *r);
 /* The shard count it was created with (0 for NULL). */
 uint32_t kn_journey_registry_nshards(const struct kn_journey_registry *r);
 

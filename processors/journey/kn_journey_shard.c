@@ -114,6 +114,7 @@ struct kn_journey_shard {
 	/* shutdown: traces waiting for a linked head, oldest first */
 	struct parked *parked;
 	uint32_t nparked, cap_parked;
+	int64_t held;                     /* bytes last declared to kn_budget_held_add */
 };
 
 /* ---- lifecycle ---- */
@@ -123,6 +124,7 @@ void kn_journey_shard_destroy(void *state)
 	struct kn_journey_shard *s = state;
 	if (!s)
 		return;
+	kn_budget_held_add(-s->held - (int64_t)kn_journey_registry_bytes(s->remote));
 	kn_tail_store_destroy(s->store);
 	kn_tail_frame_free(&s->frame);
 	kn_journey_rw_free(&s->rw);
@@ -162,6 +164,7 @@ int kn_journey_shard_create(void *inst, uint32_t shard, void **state, struct kn_
 		s->remote = kn_journey_registry_create(1, p->remote_slots, p->cfg.registry.redis.ttl_ns, err);
 		if (!s->remote)
 			goto fail;
+		kn_budget_held_add((int64_t)kn_journey_registry_bytes(s->remote));
 	}
 	*state = s;
 	return KN_OK;
@@ -200,7 +203,10 @@ static void publish_gauges(struct kn_journey_shard *s)
 {
 	struct kn_journey_gauges *g = &s->p->gauges[s->index < s->p->nshards ? s->index : 0];
 	atomic_store_explicit(&g->traces, kn_tail_store_count(s->store), memory_order_relaxed);
-	atomic_store_explicit(&g->bytes, (int64_t)kn_tail_store_bytes(s->store), memory_order_relaxed);
+	int64_t bytes = (int64_t)kn_tail_store_bytes(s->store);
+	atomic_store_explicit(&g->bytes, bytes, memory_order_relaxed);
+	kn_budget_held_add(bytes - s->held); /* buffered on purpose: not for malloc_trim */
+	s->held = bytes;
 }
 
 /* ---- deciding a journey ---- */
@@ -228,14 +234,15 @@ static int linked_head(const struct kn_journey_shard *s, const struct kn_journey
 	return found;
 }
 
-/* Decides the journey of the trace `id` held in data[0..len) and emits it,
- * unless it must wait for a linked head and `final` is 0 (then BLOCKED,
- * nothing changed). The caller drops its copy when RELEASED. */
 static void write_add(struct kn_journey_shard *s, const uint8_t id[16],
 		      const struct kn_journey_head *h);
 
-/* final: 1 release whatever is known; 2 the same, and a registry lookup
- * for this trace failed (the reason counted when no head is found). */
+/* Decides the journey of the trace `id` held in data[0..len) and emits it,
+ * unless it must wait for a linked head and `final` is 0 (then BLOCKED,
+ * nothing changed; its links are left in s->blk for a registry lookup). The
+ * caller drops its copy when RELEASED. final 1: release with whatever is
+ * known; 2: the same, and a registry lookup for this trace failed (the
+ * reason counted when no head is found). */
 static int decide(struct kn_journey_shard *s, const uint8_t id[16], const uint8_t *data,
 		  size_t len, uint32_t nspans, int final, uint64_t now, const struct kn_emit *next)
 {

@@ -75,6 +75,7 @@ struct kn_tail_shard {
 	struct kn_tail_name *names;        /* winning policies seen, by number */
 	uint32_t nnames, cap_names;
 	struct kn_emit_out out;            /* kept traces of this call, emitted at its end */
+	int64_t held;                      /* store bytes last declared to kn_budget_held_add */
 };
 
 /* The component's per-shard entry points (kn_tail_shard.c). */

@@ -53,6 +53,7 @@ void kn_tail_shard_destroy(void *state)
 	struct kn_tail_shard *s = state;
 	if (!s)
 		return;
+	kn_budget_held_add(-s->held);
 	kn_tail_engine_shard_destroy(s->eng);
 	kn_tail_store_destroy(s->store);
 	kn_tail_lru_destroy(s->sampled);
@@ -240,7 +241,10 @@ static void publish(struct kn_tail_shard *s)
 	struct kn_tail_gauges *g = &s->p->gauges[s->index < s->p->nshards ? s->index : 0];
 	atomic_store_explicit(&g->traces, kn_tail_store_count(s->store), memory_order_relaxed);
 	atomic_store_explicit(&g->spans, (int64_t)kn_tail_store_spans(s->store), memory_order_relaxed);
-	atomic_store_explicit(&g->bytes, (int64_t)kn_tail_store_bytes(s->store), memory_order_relaxed);
+	int64_t bytes = (int64_t)kn_tail_store_bytes(s->store);
+	atomic_store_explicit(&g->bytes, bytes, memory_order_relaxed);
+	kn_budget_held_add(bytes - s->held); /* buffered on purpose: not for malloc_trim */
+	s->held = bytes;
 }
 
 /* ---- ingest ---- */

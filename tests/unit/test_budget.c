@@ -115,6 +115,16 @@ static void test_apply_and_trim(void **st)
 	struct kn_budget_split tiny = {.limit = 2, .base = 1, .headroom = 0, .spans = 1};
 	kn_budget_apply(&tiny);
 	assert_int_equal(kn_budget_trim(), 1);
+	/* Memory a processor declares held (a trace store) is not slack: with
+	 * more declared than the whole RSS nothing is trimmed; released, it is. */
+	size_t rss = kn_budget_process_rss();
+	assert_true(rss > 0);
+	kn_budget_held_add((int64_t)rss * 2);
+	assert_int_equal(kn_budget_held(), rss * 2);
+	assert_int_equal(kn_budget_trim(), 0);
+	kn_budget_held_add(-(int64_t)rss * 2);
+	assert_int_equal(kn_budget_held(), 0);
+	assert_int_equal(kn_budget_trim(), 1);
 	struct kn_budget_split off = {0};
 	kn_budget_apply(&off);
 	kn_budget_init(0);
