@@ -204,6 +204,21 @@ JOURNEY_SLI = ("  journey:\n    propagate:\n"
                "        end: {kind: consumer}\n        threshold: 3s\n        objective: 99\n")
 
 
+def service_yaml(processors, exporter):
+    """The service block every scenario config ends with: metrics on an
+    ephemeral port, one traces pipeline from the otlp receiver."""
+    return f"""service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:0
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [{", ".join(processors)}]
+      exporters: [{exporter}]
+"""
+
+
 def collector_config(scenario, sink_grpc, memory_mib, redis_port=None):
     registry = ""
     if redis_port:
@@ -237,16 +252,7 @@ exporters:
     tls:
       insecure: true
     compression: none
-service:
-  telemetry:
-    metrics:
-      address: 127.0.0.1:0
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [{", ".join(names)}]
-      exporters: [otlp]
-kansatsu:
+{service_yaml(names, "otlp")}kansatsu:
   memory_limit_mib: {memory_mib}
 """
 
@@ -403,16 +409,7 @@ exporters:
     resolver:
       static:
         hostnames: [{hosts}]
-service:
-  telemetry:
-    metrics:
-      address: 127.0.0.1:0
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: []
-      exporters: [loadbalancing]
-"""
+{service_yaml([], "loadbalancing")}"""
 
 
 def free_port():

@@ -30,6 +30,7 @@ import { canonicalFromSdk, canonicalFromTracesData, assertSameSpans } from './ot
 import {
   MS, hr, nowNs, SpanKind, SpanStatusCode, pipelineConfig, startJsonCollector, waitMetrics, metric,
   makeService, rewrittenAttrs,
+  CHAT_SLI,
 } from './journey_helpers.mjs';
 
 const WAIT_MS = 60000;   // bound on any condition the collector should reach in well under a second
@@ -39,14 +40,7 @@ const PROPAGATE = [
   { from: 'span', keys: ['client.name'], prefix: 'journey.head.' },
   { from: 'resource', keys: ['service.version'], prefix: 'journey.head.' },
 ];
-const SLI = {
-  name: 'post_to_push',
-  start: { service: 'api', name: 'POST /messages', kind: 'server' },
-  end: { service: 'notifier', name: 'push.deliver' },
-  threshold: '300ms',
-  objective: 99,
-  dimensions: [{ name: 'plan', from: 'head', key: 'tenant.plan' }],
-};
+const SLI = CHAT_SLI;
 const API_VERSION = '3.1.4';
 const NOTIFIER_TS = 'kn=journey-it,rojo=00f067aa0ba902b7';
 

@@ -33,6 +33,7 @@ import { readJsonRecords, httpGet } from './harness.mjs';
 import { canonicalFromTracesData } from './otel.mjs';
 import {
   MS, hr, nowNs, SpanKind, SpanStatusCode, pipelineConfig, startJsonCollector, waitMetrics, metric, makeService,
+  CHAT_SLI,
 } from './journey_helpers.mjs';
 import { startRedis } from './redis_helpers.mjs';
 import { startAgent } from './tier_helpers.mjs';
@@ -40,14 +41,7 @@ import { scrape, pollUntil } from './memory_limit_helpers.mjs';
 
 const WAIT_MS = 60000;
 const JID = 'journey.id';
-const SLI = {
-  name: 'post_to_push',
-  start: { service: 'api', name: 'POST /messages', kind: 'server' },
-  end: { service: 'notifier', name: 'push.deliver' },
-  threshold: '300ms',
-  objective: 99,
-  dimensions: [{ name: 'plan', from: 'head', key: 'tenant.plan' }],
-};
+const SLI = CHAT_SLI;
 
 function processors(redis, { waitWindow = '30s', rootGrace = '100ms' } = {}) {
   return {

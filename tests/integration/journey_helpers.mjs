@@ -36,6 +36,18 @@ export const MS = 1000000n;
 export const hr = (ns) => [Number(ns / 1000000000n), Number(ns % 1000000000n)];
 export const nowNs = () => BigInt(Date.now()) * MS;
 
+// The chat journey's latency SLI (head "POST /messages" in api -> push.deliver
+// in notifier, 300 ms, objective 99, per head tenant.plan), shared by the
+// journey tests in one process and across a fleet.
+export const CHAT_SLI = {
+  name: 'post_to_push',
+  start: { service: 'api', name: 'POST /messages', kind: 'server' },
+  end: { service: 'notifier', name: 'push.deliver' },
+  threshold: '300ms',
+  objective: 99,
+  dimensions: [{ name: 'plan', from: 'head', key: 'tenant.plan' }],
+};
+
 // ---- collector -----------------------------------------------------------------
 // A full config: OTLP receivers on ephemeral ports, the given processors in
 // the given order, a file exporter (OTLP/JSON) into dir/out.jsonl.
