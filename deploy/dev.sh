@@ -19,7 +19,7 @@ BUILD_PKGS=(meson ninja-build pkg-config gcc libc6-dev
 	libprotobuf-c-dev protobuf-c-compiler libgrpc-dev libnghttp2-dev libzstd-dev
 	libck-dev zlib1g-dev libyaml-dev libjansson-dev libcurl4-openssl-dev libssl-dev
 	libhttp-parser-dev libhiredis-dev)
-TEST_PKGS=(libcmocka-dev zstd curl python3 python3-yaml dnsmasq-base prometheus redis-server)
+TEST_PKGS=(libcmocka-dev zstd curl python3 python3-yaml dnsmasq-base prometheus redis-server openssl)
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

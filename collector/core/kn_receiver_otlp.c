@@ -15,6 +15,7 @@
 #include "../http/kn_otlp_http.h"
 #include "kn_component.h"
 #include "kn_ingest.h"
+#include "kn_tls_server.h"
 
 struct otlp_grpc_cfg {
 	char *endpoint;
@@ -31,6 +32,7 @@ struct otlp_grpc_cfg {
 			int permit_without_stream;
 		} enforcement_policy;
 	} keepalive;
+	struct kn_tls_server_cfg tls;
 };
 
 struct otlp_http_cfg {
@@ -42,6 +44,7 @@ struct otlp_http_cfg {
 		struct kn_strlist allowed_origins, allowed_headers;
 		uint64_t max_age;
 	} cors;
+	struct kn_tls_server_cfg tls;
 };
 
 struct otlp_protocols {
@@ -91,6 +94,8 @@ static const struct kn_cfg_field grpc_fields[] = {
 	{.key = "max_concurrent_streams", .type = KN_F_UINT, .off = G(max_concurrent_streams), .def = "0",
 	 .help = "per connection; 0 = library default"},
 	{.key = "keepalive", .type = KN_F_SUB, .off = G(keepalive), .sub = keepalive_fields},
+	{.key = "tls", .type = KN_F_SUB, .off = G(tls), .sub = kn_tls_server_fields,
+	 .present_off = G(tls.enabled), .help = "serve TLS (and mutual TLS with client_ca_file)"},
 	KN_CFG_END,
 };
 
@@ -113,6 +118,8 @@ static const struct kn_cfg_field http_fields[] = {
 	 .help = "event-loop threads", .min = 1, .max = 64},
 	{.key = "traces_url_path", .type = KN_F_STR, .off = H(traces_url_path), .def = "/v1/traces"},
 	{.key = "cors", .type = KN_F_SUB, .off = H(cors), .sub = cors_fields},
+	{.key = "tls", .type = KN_F_SUB, .off = H(tls), .sub = kn_tls_server_fields,
+	 .present_off = H(tls.enabled), .help = "serve TLS (and mutual TLS with client_ca_file)"},
 	KN_CFG_END,
 };
 
@@ -141,6 +148,9 @@ static int otlp_validate(const void *cfg, const char *path, struct kn_err *err)
 		snprintf(p, sizeof p, "%s.protocols.grpc.endpoint", path);
 		if (kn_parse_endpoint(c->protocols.grpc.endpoint, p, host, sizeof host, &port, err) != KN_OK)
 			return KN_ERR;
+		snprintf(p, sizeof p, "%s.protocols.grpc.tls", path);
+		if (kn_tls_server_validate(&c->protocols.grpc.tls, p, err) != KN_OK)
+			return KN_ERR;
 	}
 	if (c->protocols.http_on) {
 		snprintf(p, sizeof p, "%s.protocols.http.endpoint", path);
@@ -149,6 +159,9 @@ static int otlp_validate(const void *cfg, const char *path, struct kn_err *err)
 		if (c->protocols.http.traces_url_path[0] != '/')
 			return kn_errf(err, "%s.protocols.http.traces_url_path: must start with '/', got \"%s\"",
 				       path, c->protocols.http.traces_url_path);
+		snprintf(p, sizeof p, "%s.protocols.http.tls", path);
+		if (kn_tls_server_validate(&c->protocols.http.tls, p, err) != KN_OK)
+			return KN_ERR;
 	}
 	return KN_OK;
 }
@@ -222,6 +235,7 @@ static int otlp_create(const struct kn_component_ctx *ctx, const void *cfgp, voi
 				(uint32_t)ms(g->keepalive.server_parameters.max_connection_age_grace_ns),
 			.keepalive_min_time_ms = (uint32_t)ms(g->keepalive.enforcement_policy.min_time_ns),
 			.keepalive_permit_without_stream = g->keepalive.enforcement_policy.permit_without_stream,
+			.tls = g->tls.enabled ? &g->tls : NULL,
 		};
 		struct kn_ingest_sink sink = {sink_ingest, sink_refused, &o->tg};
 		o->grpc = kn_otlp_grpc_create(&go, sink, err);
@@ -245,6 +259,7 @@ static int otlp_create(const struct kn_component_ctx *ctx, const void *cfgp, voi
 				.n_allowed_headers = h->cors.allowed_headers.n,
 				.max_age = h->cors.max_age,
 			},
+			.tls = h->tls.enabled ? &h->tls : NULL,
 		};
 		struct kn_ingest_sink sink = {sink_ingest, sink_refused, &o->th};
 		o->http = kn_otlp_http_create(&ho, sink, err);

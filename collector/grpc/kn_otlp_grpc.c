@@ -19,6 +19,7 @@
 
 #include "../core/kn_clock.h"
 #include "../core/kn_log.h"
+#include "kn_grpc_tls.h"
 #include "kn_grpc_worker.h"
 
 #define DEFAULT_NAME "otlp/grpc"
@@ -104,6 +105,11 @@ struct kn_otlp_grpc *kn_otlp_grpc_create(const struct kn_otlp_grpc_opts *opts,
 		kn_errf(err, "keepalive / max_concurrent_streams: value over %d", INT32_MAX);
 		goto fail;
 	}
+	/* here and not only at start, so that `kansatsu validate` reports it too
+	 * (start checks the files again: they may have changed since) */
+	if (o.tls && (kn_grpc_tls_check_cfg(o.tls, err) != KN_OK ||
+		      kn_grpc_tls_check_files(o.tls, err) != KN_OK))
+		goto fail;
 
 	s = calloc(1, sizeof *s);
 	if (!s) {
@@ -210,6 +216,9 @@ int kn_otlp_grpc_start(struct kn_otlp_grpc *s, struct kn_err *err)
 	if (s->started)
 		return kn_errf(err, "%s: already started", s->name);
 	s->started = 1;
+	/* before anything is built: a bad file is a start error naming its key */
+	if (s->opts.tls && kn_grpc_tls_check_files(s->opts.tls, err) != KN_OK)
+		return KN_ERR;
 
 	add_int_arg(args, &nargs, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, (uint32_t)s->max_recv);
 	add_int_arg(args, &nargs, GRPC_ARG_MAX_CONCURRENT_STREAMS, s->opts.max_concurrent_streams);
@@ -250,7 +259,14 @@ int kn_otlp_grpc_start(struct kn_otlp_grpc *s, struct kn_err *err)
 		kn_errf(err, "%s: cannot create a completion queue", s->name);
 		goto fail;
 	}
-	creds = grpc_insecure_server_credentials_create();
+	if (s->opts.tls) {
+		creds = kn_grpc_tls_server_credentials(s->opts.tls, err);
+		if (!creds)
+			goto fail;
+	} else {
+		creds = grpc_insecure_server_credentials_create();
+	}
+	/* the server keeps its own reference to the credentials */
 	port = grpc_server_add_http2_port(s->server, s->endpoint, creds);
 	grpc_server_credentials_release(creds);
 	if (port <= 0) {
@@ -278,6 +294,16 @@ int kn_otlp_grpc_start(struct kn_otlp_grpc *s, struct kn_err *err)
 		w->thread_started = 1;
 	}
 	log_listening(s);
+	if (s->opts.tls) {
+		const struct kn_tls_server_cfg *t = s->opts.tls;
+		int mutual = t->client_ca_file && t->client_ca_file[0];
+		if (t->reload_interval_ns)
+			kn_info("%s: TLS%s, certificate files re-read every %us", s->name,
+				mutual ? " (mutual)" : "",
+				kn_grpc_tls_refresh_seconds(t->reload_interval_ns));
+		else
+			kn_info("%s: TLS%s", s->name, mutual ? " (mutual)" : "");
+	}
 	return KN_OK;
 fail:
 	/* Leave everything for shutdown/destroy, which handle half-built state. */

@@ -18,6 +18,14 @@
  * than max_recv_msg_size_mib after decompression are refused by the library
  * with RESOURCE_EXHAUSTED.
  *
+ * TLS (opts.tls, see kn_grpc_tls.h): libgrpc's TLS credentials with a file
+ * watcher re-reading the certificate files every reload_interval; mutual TLS
+ * when client_ca_file is set. libgrpc serves TLS 1.2 and 1.3 only, so other
+ * min_version / max_version values fail create, as do files that do not load
+ * (a key that does not match its certificate included); start checks the
+ * files again. A bad file at a reload is logged as a warning, and libgrpc
+ * then refuses new TLS connections until the files load again.
+ *
  * Lifecycle: create (validates, grpc_init, binds nothing) -> start (binds,
  * logs "kansatsu: listening <name> <host>:<port>", starts threads) ->
  * shutdown (stop accepting, finish in-flight calls until deadline_ns, then
@@ -30,6 +38,7 @@
 
 #include "../core/kn_err.h"
 #include "../core/kn_ingest.h"
+#include "../core/kn_tls_server.h"
 
 #define KN_OTLP_GRPC_DEFAULT_ENDPOINT "0.0.0.0:4317"
 #define KN_OTLP_GRPC_EXPORT_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -51,6 +60,7 @@ struct kn_otlp_grpc_opts {
 	uint32_t max_connection_age_grace_ms;
 	uint32_t keepalive_min_time_ms;          /* enforcement_policy.min_time */
 	int keepalive_permit_without_stream;     /* enforcement_policy.permit_without_stream */
+	const struct kn_tls_server_cfg *tls;     /* NULL = plaintext; must outlive the server */
 };
 
 /* Counts kept by the server (relaxed atomics, read with kn_otlp_grpc_stats). */

@@ -7,10 +7,21 @@
  * tick scans for idle timeouts (O(connections) per tick, a tick being a
  * quarter of idle_timeout, at most 1 s). Sockets are level-triggered: EPOLLIN
  * while the output backlog is small, EPOLLOUT while output is pending.
- * The only state shared between threads is the counters (atomics) and the
- * stop flag / deadline. */
+ * The only state shared between threads is the counters (atomics), the
+ * stop flag / deadline and, with TLS, the current SSL_CTX (kn_http_tls).
+ *
+ * TLS: a connection starts in the handshake (SSL_do_handshake; WANT_READ /
+ * WANT_WRITE pick the epoll interest), then SSL_read / SSL_write stand in for
+ * recv / send. A read that needs a write (or a write that needs a read) adds
+ * the other interest until it is retried; a write that would block is
+ * retried with the same bytes (tls_wpend). Reads use a buffer larger than a
+ * TLS record and no read-ahead, so after SSL_read OpenSSL holds no decrypted
+ * bytes that the socket's level trigger would not announce. The lingering
+ * close sends close_notify, half-closes and discards what still arrives
+ * without decrypting it. */
 #include "kn_httpd.h"
 #include "kn_http_conn.h"
+#include "kn_http_tls.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -24,6 +35,8 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
 
 #include "../core/kn_clock.h"
 #include "../core/kn_log.h"
@@ -45,6 +58,15 @@ struct sconn {
 	int lingering;
 	uint64_t linger_until;
 	uint64_t linger_bytes;
+	int reading;        /* input is wanted (small output backlog, not closing) */
+	/* TLS (ssl != NULL) */
+	SSL *ssl;
+	int handshaking;
+	int tls_broken;     /* a fatal TLS error: no close_notify */
+	int tls_shut;       /* close_notify sent */
+	int rd_want_w;      /* the last SSL_read needs the socket writable */
+	int wr_want_r;      /* the last SSL_write needs the socket readable */
+	size_t tls_wpend;   /* length of an SSL_write to retry (0 = none) */
 };
 
 #define KN_HTTPD_LINGER_NS (2 * KN_NS_PER_SEC)
@@ -69,6 +91,9 @@ struct kn_httpd {
 	uint64_t idle_ns;
 	struct kn_http_conn_cfg cfg;
 	struct kn_http_counters counters;
+	const struct kn_tls_server_cfg *tls_cfg;
+	struct kn_http_tls *tls;
+	uint64_t tls_log_sec;  /* atomic: second of the last handshake-failure log line */
 	struct loop *loops;
 	int started, stopped;
 	int stop;              /* atomic */
@@ -135,6 +160,7 @@ struct kn_httpd *kn_httpd_create(const struct kn_httpd_opts *opts, kn_http_handl
 	s->cfg.refused = opts->refused;
 	s->cfg.ctx = ctx;
 	s->cfg.counters = &s->counters;
+	s->tls_cfg = opts->tls;
 	return s;
 fail:
 	kn_httpd_destroy(s);
@@ -179,10 +205,98 @@ static void conn_close(struct loop *l, struct sconn *sc)
 	if (sc->next)
 		sc->next->prev = sc->prev;
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, sc->fd, NULL);
+	if (sc->ssl) {
+		if (!sc->handshaking && !sc->tls_broken && !sc->tls_shut) {
+			ERR_clear_error();
+			SSL_shutdown(sc->ssl); /* best effort close_notify */
+		}
+		ERR_clear_error();
+		SSL_free(sc->ssl);
+	}
 	close(sc->fd);
 	kn_http_conn_destroy(sc->c);
 	free(sc);
 	__atomic_fetch_sub(&l->s->counters.connections_open, 1, __ATOMIC_RELAXED);
+}
+
+static void set_events(struct loop *l, struct sconn *sc, uint32_t ev)
+{
+	if (ev != sc->events) {
+		struct epoll_event e = {.events = ev, .data.ptr = sc};
+		epoll_ctl(l->epfd, EPOLL_CTL_MOD, sc->fd, &e);
+		sc->events = ev;
+	}
+}
+
+/* Sends from p: bytes sent, 0 when the socket is full, -1 on error. */
+static ssize_t conn_send(struct sconn *sc, const uint8_t *p, size_t len)
+{
+	if (!sc->ssl) {
+		for (;;) {
+			ssize_t n = send(sc->fd, p, len, MSG_NOSIGNAL);
+			if (n >= 0)
+				return n;
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+		}
+	}
+	/* a retry after WANT_* repeats the same bytes: the output buffer only
+	 * grows at its end until kn_http_conn_sent */
+	size_t chunk = sc->tls_wpend && sc->tls_wpend <= len ? sc->tls_wpend : len;
+	if (chunk > INT32_MAX)
+		chunk = INT32_MAX;
+	sc->wr_want_r = 0;
+	ERR_clear_error();
+	int n = SSL_write(sc->ssl, p, (int)chunk);
+	if (n > 0) {
+		sc->tls_wpend = 0;
+		return n;
+	}
+	int e = SSL_get_error(sc->ssl, n);
+	if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+		sc->tls_wpend = chunk;
+		sc->wr_want_r = e == SSL_ERROR_WANT_READ;
+		return 0;
+	}
+	sc->tls_broken = 1;
+	ERR_clear_error();
+	return -1;
+}
+
+/* Receives into buf: bytes, 0 when nothing is there now, -1 on EOF or error. */
+static ssize_t conn_recv(struct sconn *sc, uint8_t *buf, size_t cap)
+{
+	if (!sc->ssl) {
+		for (;;) {
+			ssize_t n = recv(sc->fd, buf, cap, 0);
+			if (n > 0)
+				return n;
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				return 0;
+			return -1;
+		}
+	}
+	sc->rd_want_w = 0;
+	ERR_clear_error();
+	int n = SSL_read(sc->ssl, buf, (int)cap);
+	if (n > 0)
+		return n;
+	switch (SSL_get_error(sc->ssl, n)) {
+	case SSL_ERROR_WANT_READ:
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		sc->rd_want_w = 1;
+		return 0;
+	case SSL_ERROR_ZERO_RETURN: /* the peer's close_notify: EOF */
+		return -1;
+	default:
+		sc->tls_broken = 1;
+		ERR_clear_error();
+		return -1;
+	}
 }
 
 /* Writes what it can; updates the epoll interest. Returns -1 if closed. */
@@ -190,23 +304,30 @@ static int conn_flush(struct loop *l, struct sconn *sc)
 {
 	if (sc->lingering)
 		return -1;
+	if (sc->handshaking)
+		return 0;
 	size_t len;
 	const uint8_t *p;
 	while ((p = kn_http_conn_out(sc->c, &len)), len > 0) {
-		ssize_t n = send(sc->fd, p, len, MSG_NOSIGNAL);
+		ssize_t n = conn_send(sc, p, len);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
 			conn_close(l, sc);
 			return -1;
 		}
+		if (n == 0)
+			break;
 		kn_http_conn_sent(sc->c, (size_t)n);
 	}
 	if (len == 0 && kn_http_conn_closing(sc->c)) {
 		/* a refusal may arrive while the client is still sending its body:
 		 * half-close, then linger (see struct sconn) */
+		if (sc->ssl && !sc->tls_broken && !sc->tls_shut) {
+			ERR_clear_error();
+			SSL_shutdown(sc->ssl); /* best effort close_notify */
+			ERR_clear_error();
+			sc->tls_shut = 1;
+		}
+		sc->reading = 0;
 		shutdown(sc->fd, SHUT_WR);
 		sc->lingering = 1;
 		sc->linger_until = kn_now_ns() + KN_HTTPD_LINGER_NS;
@@ -218,15 +339,12 @@ static int conn_flush(struct loop *l, struct sconn *sc)
 		return -1;
 	}
 	uint32_t ev = 0;
-	if (len < KN_HTTPD_OUT_HIGH && !kn_http_conn_closing(sc->c))
+	sc->reading = len < KN_HTTPD_OUT_HIGH && !kn_http_conn_closing(sc->c);
+	if (sc->reading || sc->wr_want_r)
 		ev |= EPOLLIN;
-	if (len > 0)
+	if (len > 0 || sc->rd_want_w)
 		ev |= EPOLLOUT;
-	if (ev != sc->events) {
-		struct epoll_event e = {.events = ev, .data.ptr = sc};
-		epoll_ctl(l->epfd, EPOLL_CTL_MOD, sc->fd, &e);
-		sc->events = ev;
-	}
+	set_events(l, sc, ev);
 	return 0;
 }
 
@@ -248,29 +366,106 @@ static void conn_linger(struct loop *l, struct sconn *sc)
 	}
 }
 
-static void conn_read(struct loop *l, struct sconn *sc)
+/* Returns -1 when the connection was closed or is lingering. */
+static int conn_read(struct loop *l, struct sconn *sc)
+{
+	if (sc->lingering) {
+		conn_linger(l, sc);
+		return -1;
+	}
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = conn_recv(sc, l->rbuf, KN_HTTPD_READ_BUF);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			conn_close(l, sc);
+			return -1;
+		}
+		sc->last_ns = kn_now_ns();
+		kn_http_conn_feed(sc->c, l->rbuf, (size_t)n);
+		if (conn_flush(l, sc) != 0)
+			return -1;
+		if (!sc->reading)
+			break;
+		/* cleartext: a short read emptied the socket. TLS reads one
+		 * record at a time: go on until WANT_READ (or the fairness cap;
+		 * the level trigger brings the socket's rest) */
+		if (!sc->ssl && (size_t)n < KN_HTTPD_READ_BUF)
+			break;
+	}
+	return 0;
+}
+
+static void handshake_failed(struct loop *l, struct sconn *sc, int e)
+{
+	struct kn_httpd *s = l->s;
+	__atomic_fetch_add(&s->counters.tls_handshake_failures, 1, __ATOMIC_RELAXED);
+	char es[256];
+	if (e == SSL_ERROR_SYSCALL && ERR_peek_last_error() == 0)
+		snprintf(es, sizeof es, "connection closed by the client");
+	else
+		kn_http_tls_errstr(es, sizeof es);
+	ERR_clear_error();
+	/* one line per second at most: a scanner must not flood the log */
+	uint64_t sec = kn_now_ns() / KN_NS_PER_SEC;
+	uint64_t prev = __atomic_load_n(&s->tls_log_sec, __ATOMIC_RELAXED);
+	if (sec != prev && __atomic_compare_exchange_n(&s->tls_log_sec, &prev, sec, 0,
+						       __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		kn_warn("%s: TLS handshake failed: %s", s->name, es);
+	sc->tls_broken = 1;
+	conn_close(l, sc);
+}
+
+/* Drives the handshake; then serves what already arrived. -1 if closed. */
+static int conn_handshake(struct loop *l, struct sconn *sc)
+{
+	ERR_clear_error();
+	int r = SSL_do_handshake(sc->ssl);
+	if (r == 1) {
+		sc->handshaking = 0;
+		sc->reading = 1;
+		if (conn_read(l, sc) != 0)
+			return -1;
+		return conn_flush(l, sc);
+	}
+	int e = SSL_get_error(sc->ssl, r);
+	if (e == SSL_ERROR_WANT_READ) {
+		set_events(l, sc, EPOLLIN);
+		return 0;
+	}
+	if (e == SSL_ERROR_WANT_WRITE) {
+		set_events(l, sc, EPOLLOUT);
+		return 0;
+	}
+	handshake_failed(l, sc, e);
+	return -1;
+}
+
+/* An event on a TLS connection. SSL_read / SSL_write are tried whenever
+ * they may make progress (a spurious try just says WANT_*). */
+static void tls_event(struct loop *l, struct sconn *sc, uint32_t ev)
 {
 	if (sc->lingering) {
 		conn_linger(l, sc);
 		return;
 	}
-	for (int i = 0; i < 16; i++) {
-		ssize_t n = recv(sc->fd, l->rbuf, KN_HTTPD_READ_BUF, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n <= 0) {
-			conn_close(l, sc);
-			return;
-		}
-		sc->last_ns = kn_now_ns();
-		kn_http_conn_feed(sc->c, l->rbuf, (size_t)n);
-		if (conn_flush(l, sc) != 0)
-			return;
-		if (!(sc->events & EPOLLIN) || (size_t)n < KN_HTTPD_READ_BUF)
-			break;
+	if (sc->handshaking) {
+		conn_handshake(l, sc);
+		return;
 	}
+	if (sc->reading || sc->rd_want_w) {
+		if (conn_read(l, sc) != 0)
+			return;
+	} else if ((ev & (EPOLLERR | EPOLLHUP)) && !(ev & EPOLLOUT)) {
+		conn_close(l, sc);
+		return;
+	}
+	if (conn_flush(l, sc) != 0)
+		return;
+	/* reading resumed with decrypted bytes already buffered (not expected,
+	 * see the top of the file, but cheap to honour) */
+	if (sc->reading && SSL_pending(sc->ssl) > 0 && conn_read(l, sc) == 0)
+		conn_flush(l, sc);
 }
 
 static void do_accept(struct loop *l)
@@ -302,9 +497,15 @@ static void do_accept(struct loop *l)
 		}
 		sc->fd = fd;
 		sc->events = EPOLLIN;
-		sc->last_ns = kn_now_ns();
+		sc->reading = 1;
+		sc->last_ns = kn_now_ns(); /* the handshake too must end within idle_timeout */
+		if (s->tls) {
+			sc->ssl = kn_http_tls_new_conn(s->tls, fd);
+			sc->handshaking = 1;
+		}
 		struct epoll_event e = {.events = EPOLLIN, .data.ptr = sc};
-		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
+		if ((s->tls && !sc->ssl) || epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
+			SSL_free(sc->ssl);
 			kn_http_conn_destroy(sc->c);
 			free(sc);
 			close(fd);
@@ -342,6 +543,10 @@ static void *loop_main(void *arg)
 				(void)r;
 			} else {
 				struct sconn *sc = p;
+				if (sc->ssl) {
+					tls_event(l, sc, evs[i].events);
+					continue;
+				}
 				if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
 					/* reading also notices errors and hangups */
 					int before = (sc->events & EPOLLIN) != 0;
@@ -359,6 +564,8 @@ static void *loop_main(void *arg)
 			}
 		}
 		uint64_t now = kn_now_ns();
+		if (!draining)
+			kn_http_tls_tick(s->tls, now);
 		if (!draining && __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
 			draining = 1;
 			epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->lfd, NULL);
@@ -393,6 +600,11 @@ int kn_httpd_start(struct kn_httpd *s, struct kn_err *err)
 {
 	if (s->started)
 		return kn_errf(err, "%s: already started", s->name);
+	if (s->tls_cfg && !s->tls) {
+		s->tls = kn_http_tls_create(s->tls_cfg, s->name, s->cfg.enable_h2c, err);
+		if (!s->tls)
+			return KN_ERR;
+	}
 	s->loops = calloc(s->nthreads, sizeof *s->loops);
 	if (!s->loops)
 		return kn_errf(err, "%s: out of memory", s->name);
@@ -493,6 +705,7 @@ void kn_httpd_destroy(struct kn_httpd *s)
 	if (!s)
 		return;
 	kn_httpd_shutdown(s, 0);
+	kn_http_tls_destroy(s->tls);
 	free(s->loops);
 	free(s->name);
 	free(s->endpoint);
@@ -513,4 +726,6 @@ void kn_httpd_stats(const struct kn_httpd *s, struct kn_httpd_stats *out)
 	out->decompress_errors = __atomic_load_n(&c->decompress_errors, __ATOMIC_RELAXED);
 	out->connections_refused = __atomic_load_n(&c->connections_refused, __ATOMIC_RELAXED);
 	out->idle_closed = __atomic_load_n(&c->idle_closed, __ATOMIC_RELAXED);
+	out->tls_handshake_failures = __atomic_load_n(&c->tls_handshake_failures, __ATOMIC_RELAXED);
+	out->tls_reloads = kn_http_tls_reloads(s->tls, &out->tls_reload_failures);
 }

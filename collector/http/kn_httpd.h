@@ -19,7 +19,12 @@
  * Refusals the server makes on its own (413 body too large, 400 corrupt
  * compression or malformed request, 415 unknown Content-Encoding, and the
  * status a precheck returned) go through the optional refuse hook, which can
- * count them and replace the response body (e.g. with a google.rpc.Status). */
+ * count them and replace the response body (e.g. with a google.rpc.Status).
+ *
+ * TLS (opts.tls): each connection runs a non-blocking OpenSSL handshake
+ * first (bounded by idle_timeout_ns), then the same protocol layer gets the
+ * decrypted bytes, so HTTP/1.1 and HTTP/2 (ALPN "h2" clients start with the
+ * connection preface) are served as in cleartext. */
 #ifndef KN_HTTPD_H
 #define KN_HTTPD_H
 
@@ -27,6 +32,7 @@
 #include <stdint.h>
 
 #include "../core/kn_err.h"
+#include "../core/kn_tls_server.h"
 
 struct kn_http_header {
 	const char *name;   /* lower-case */
@@ -97,6 +103,11 @@ struct kn_httpd_opts {
 	uint64_t idle_timeout_ns;    /* close idle keep-alive connections; 0 = 60 s */
 	uint32_t max_connections;    /* per server; 0 = 4096 */
 	kn_http_refuse_hook refused; /* optional, called with the create() ctx */
+	/* NULL = plaintext. Else TLS on every connection (see kn_http_tls.h):
+	 * the files are loaded at start (errors name the key, "tls.key_file:
+	 * ..."), mutual TLS with client_ca_file, ALPN "h2" (when enable_h2c)
+	 * or "http/1.1", reloads every reload_interval_ns. Must outlive start. */
+	const struct kn_tls_server_cfg *tls;
 };
 
 /* Counts the server keeps (read with kn_httpd_stats). */
@@ -105,6 +116,10 @@ struct kn_httpd_stats {
 		too_large, decompress_errors;
 	uint64_t connections_refused;  /* closed at accept: over max_connections */
 	uint64_t idle_closed;          /* closed by idle_timeout_ns */
+	uint64_t tls_handshake_failures; /* TLS handshakes that failed (bad or no client
+					  * certificate, not TLS, protocol mismatch) */
+	uint64_t tls_reloads;          /* certificate reloads swapped in */
+	uint64_t tls_reload_failures;  /* changed files that did not load (old ones kept) */
 };
 
 struct kn_httpd;

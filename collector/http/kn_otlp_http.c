@@ -482,6 +482,7 @@ struct kn_otlp_http *kn_otlp_http_create(const struct kn_otlp_http_opts *opts,
 		.enable_h2c = 1,
 		.idle_timeout_ns = r->idle_ns,
 		.refused = on_refused,
+		.tls = o.tls,
 	};
 	r->httpd = kn_httpd_create(&ho, handle, precheck, r, err);
 	if (!r->httpd)

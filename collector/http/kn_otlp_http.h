@@ -30,6 +30,7 @@
 
 #include "../core/kn_err.h"
 #include "../core/kn_ingest.h"
+#include "../core/kn_tls_server.h"
 
 #define KN_OTLP_HTTP_DEFAULT_ENDPOINT "0.0.0.0:4318"
 #define KN_OTLP_HTTP_DEFAULT_PATH "/v1/traces"
@@ -54,6 +55,7 @@ struct kn_otlp_http_opts {
 		size_t n_allowed_headers;
 		uint64_t max_age;      /* seconds; 0 = no Access-Control-Max-Age */
 	} cors;
+	const struct kn_tls_server_cfg *tls;  /* NULL = plaintext; must outlive the receiver */
 };
 
 struct kn_otlp_http_stats {
