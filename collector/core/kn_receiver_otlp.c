@@ -85,8 +85,8 @@ static const struct kn_cfg_field keepalive_fields[] = {
 };
 
 static const struct kn_cfg_field grpc_fields[] = {
-	{.key = "endpoint", .type = KN_F_STR, .off = G(endpoint), .def = "0.0.0.0:4317",
-	 .help = "host:port to listen on"},
+	{.key = "endpoint", .type = KN_F_STR, .off = G(endpoint), .def = "localhost:4317",
+	 .help = "host:port to listen on (default: this host only; 0.0.0.0:4317 for every interface)"},
 	{.key = "max_recv_msg_size_mib", .type = KN_F_UINT, .off = G(max_recv_msg_size_mib), .def = "4",
 	 .help = "largest request after decompression; larger -> RESOURCE_EXHAUSTED", .min = 1, .max = 2047},
 	{.key = "threads", .type = KN_F_UINT, .off = G(threads), .def = "2",
@@ -109,8 +109,8 @@ static const struct kn_cfg_field cors_fields[] = {
 };
 
 static const struct kn_cfg_field http_fields[] = {
-	{.key = "endpoint", .type = KN_F_STR, .off = H(endpoint), .def = "0.0.0.0:4318",
-	 .help = "host:port to listen on"},
+	{.key = "endpoint", .type = KN_F_STR, .off = H(endpoint), .def = "localhost:4318",
+	 .help = "host:port to listen on (default: this host only; 0.0.0.0:4318 for every interface)"},
 	{.key = "max_request_body_size", .type = KN_F_UINT, .off = H(max_request_body_size),
 	 .def = "20971520", .help = "bytes, after decompression; larger -> 413", .min = 1,
 	 .max = 2147483647.0},

@@ -59,8 +59,8 @@ struct telemetry {
 };
 
 static const struct kn_cfg_field telemetry_metrics_fields[] = {
-	{.key = "address", .type = KN_F_STR, .off = 0, .def = "0.0.0.0:8888",
-	 .help = "where /metrics is served (Prometheus text)"},
+	{.key = "address", .type = KN_F_STR, .off = 0, .def = "localhost:8888",
+	 .help = "where /metrics is served (Prometheus text); default: this host only"},
 	{.key = "level", .type = KN_F_STR, .off = sizeof(char *), .def = "normal",
 	 .help = "none disables the metrics endpoint", .choices = metric_levels},
 	KN_CFG_END,
@@ -137,7 +137,7 @@ struct health_cfg {
 
 static const struct kn_cfg_field health_fields[] = {
 	{.key = "endpoint", .type = KN_F_STR, .off = offsetof(struct health_cfg, endpoint),
-	 .def = "0.0.0.0:13133"},
+	 .def = "localhost:13133", .help = "default: this host only"},
 	KN_CFG_END,
 };
 

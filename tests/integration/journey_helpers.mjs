@@ -197,9 +197,10 @@ export function rewrittenAttrs(own, propagated, journeyIdKey, journeyId) {
 export const PROMETHEUS = '/usr/bin/prometheus';
 export const PROMTOOL = '/usr/bin/promtool';
 
-// TCP ports a live process listens on (IPv4 and IPv6), from its socket
-// inodes in /proc/<pid>/fd and the LISTEN rows (state 0A) of /proc/net/tcp*.
-export function listeningPorts(pid) {
+// TCP sockets a live process listens on (IPv4 and IPv6), from its socket
+// inodes in /proc/<pid>/fd and the LISTEN rows (state 0A) of /proc/net/tcp*:
+// [{ family: 4 | 6, addr: the kernel's hex of the local address, port }].
+export function listeningSockets(pid) {
   const inodes = new Set();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     let l;
@@ -207,17 +208,20 @@ export function listeningPorts(pid) {
     const m = l.match(/^socket:\[(\d+)\]$/);
     if (m) inodes.add(m[1]);
   }
-  const ports = [];
-  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+  const out = [];
+  for (const [f, family] of [['/proc/net/tcp', 4], ['/proc/net/tcp6', 6]]) {
     if (!existsSync(f)) continue;
     for (const row of readFileSync(f, 'utf8').split('\n').slice(1)) {
       const c = row.trim().split(/\s+/);
       if (c.length < 10 || c[3] !== '0A' || !inodes.has(c[9])) continue;
-      ports.push(parseInt(c[1].split(':').pop(), 16));
+      const [addr, port] = c[1].split(':');
+      out.push({ family, addr, port: parseInt(port, 16) });
     }
   }
-  return ports;
+  return out;
 }
+
+export const listeningPorts = (pid) => listeningSockets(pid).map((s) => s.port);
 
 // GET on Prometheus's HTTP API; resolves the parsed JSON `data`.
 export async function promApi(port, path) {
