@@ -44,6 +44,13 @@ extern const struct kn_cfg_field kn_tls_server_fields[];
  * ("receivers.otlp.protocols.grpc.tls"). A disabled block is valid. */
 int kn_tls_server_validate(const struct kn_tls_server_cfg *c, const char *path, struct kn_err *err);
 
+/* The files with OpenSSL: cert_file's certificates load, key_file's key
+ * loads (not encrypted) and is the key of the first certificate,
+ * client_ca_file (when set) holds a certificate. Errors name path.key and
+ * the file, never its contents; the key's bytes are wiped after use. */
+int kn_tls_server_check_files(const struct kn_tls_server_cfg *c, const char *path,
+			      struct kn_err *err);
+
 /* A version string as a number: 10, 11, 12, 13; 0 for "" (none); -1 when unknown. */
 int kn_tls_version(const char *v);
 

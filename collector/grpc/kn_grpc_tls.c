@@ -5,20 +5,16 @@
  * libgrpc 1.51's core API has no setter for the TLS versions: its TLS
  * credentials serve TLS 1.2 and 1.3, so min_version must be "1.2" and
  * max_version "" or "1.3"; anything else is refused at create rather than
- * silently served differently. The files are checked with OpenSSL (the
- * library libgrpc itself uses here) at start: libgrpc would only report a
- * bad certificate or a key that does not match it at each handshake. */
+ * silently served differently. The files are checked with
+ * kn_tls_server_check_files at create and at start: libgrpc would only
+ * report a bad certificate or a key that does not match it at each
+ * handshake. */
 #include "kn_grpc_tls.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #define PATH "tls"
 #define UNSUPPORTED "is not supported by the gRPC receiver (libgrpc serves TLS 1.2 and 1.3)"
@@ -56,98 +52,6 @@ int kn_grpc_tls_check_cfg(const struct kn_tls_server_cfg *tls, struct kn_err *er
 	if (*hi && kn_tls_version(hi) != 13)
 		return kn_errf(err, PATH ".max_version: \"%s\" " UNSUPPORTED, hi);
 	return KN_OK;
-}
-
-/* Encrypted keys are not supported: never prompt for a passphrase. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1;
-}
-
-/* The certificates of a PEM file: how many load, and the first (caller
- * frees) when first is not NULL. -1 when the file cannot be read. */
-static int load_certs(const char *file, const char *key, X509 **first, struct kn_err *err)
-{
-	size_t len;
-	char *pem = kn_tls_read_file(file, PATH, key, &len, err);
-	BIO *bio;
-	X509 *x;
-	int n = 0;
-
-	if (!pem)
-		return -1;
-	bio = BIO_new_mem_buf(pem, (int)len);
-	while (bio && (x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL) {
-		if (first && n == 0)
-			*first = x;
-		else
-			X509_free(x);
-		n++;
-	}
-	BIO_free(bio);
-	free(pem);
-	ERR_clear_error(); /* the end of the file reads as an error */
-	return n;
-}
-
-int kn_grpc_tls_check_files(const struct kn_tls_server_cfg *tls, struct kn_err *err)
-{
-	X509 *leaf = NULL;
-	EVP_PKEY *pkey = NULL;
-	BIO *bio = NULL;
-	char *pem = NULL;
-	size_t len;
-	int n, rc = KN_ERR;
-
-	n = load_certs(tls->cert_file, "cert_file", &leaf, err);
-	if (n < 0)
-		goto out;
-	if (n == 0) {
-		kn_errf(err, PATH ".cert_file: \"%s\" holds no PEM certificate that loads",
-			tls->cert_file);
-		goto out;
-	}
-	pem = kn_tls_read_file(tls->key_file, PATH, "key_file", &len, err);
-	if (!pem)
-		goto out;
-	bio = BIO_new_mem_buf(pem, (int)len);
-	pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
-	if (!pkey) {
-		kn_errf(err, PATH ".key_file: \"%s\" holds no PEM private key that loads "
-			"(encrypted keys are not supported)", tls->key_file);
-		goto out;
-	}
-	if (X509_check_private_key(leaf, pkey) != 1) {
-		kn_errf(err, PATH ".key_file: \"%s\" is not the key of the certificate in cert_file \"%s\"",
-			tls->key_file, tls->cert_file);
-		goto out;
-	}
-	if (has(tls->client_ca_file)) {
-		n = load_certs(tls->client_ca_file, "client_ca_file", NULL, err);
-		if (n < 0)
-			goto out;
-		if (n == 0) {
-			kn_errf(err, PATH ".client_ca_file: \"%s\" holds no PEM certificate that loads",
-				tls->client_ca_file);
-			goto out;
-		}
-	}
-	rc = KN_OK;
-out:
-	EVP_PKEY_free(pkey);
-	X509_free(leaf);
-	BIO_free(bio);
-	if (pem) {
-		/* the key's contents are not left lying in freed memory */
-		memset(pem, 0, len);
-		free(pem);
-	}
-	ERR_clear_error();
-	return rc;
 }
 
 grpc_server_credentials *kn_grpc_tls_server_credentials(const struct kn_tls_server_cfg *tls,

@@ -20,11 +20,6 @@
  * TLS versions are ones libgrpc can serve. At create. */
 int kn_grpc_tls_check_cfg(const struct kn_tls_server_cfg *tls, struct kn_err *err);
 
-/* Loads the files as libgrpc will (certificate chain, private key matching
- * its first certificate, client CAs) so a bad file fails start instead of
- * every handshake. */
-int kn_grpc_tls_check_files(const struct kn_tls_server_cfg *tls, struct kn_err *err);
-
 /* Server credentials watching the files; NULL with err set on failure. The
  * caller releases them with grpc_server_credentials_release once the port
  * is added (the server keeps its own reference). */

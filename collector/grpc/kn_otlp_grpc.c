@@ -108,7 +108,7 @@ struct kn_otlp_grpc *kn_otlp_grpc_create(const struct kn_otlp_grpc_opts *opts,
 	/* here and not only at start, so that `kansatsu validate` reports it too
 	 * (start checks the files again: they may have changed since) */
 	if (o.tls && (kn_grpc_tls_check_cfg(o.tls, err) != KN_OK ||
-		      kn_grpc_tls_check_files(o.tls, err) != KN_OK))
+		      kn_tls_server_check_files(o.tls, "tls", err) != KN_OK))
 		goto fail;
 
 	s = calloc(1, sizeof *s);
@@ -217,7 +217,7 @@ int kn_otlp_grpc_start(struct kn_otlp_grpc *s, struct kn_err *err)
 		return kn_errf(err, "%s: already started", s->name);
 	s->started = 1;
 	/* before anything is built: a bad file is a start error naming its key */
-	if (s->opts.tls && kn_grpc_tls_check_files(s->opts.tls, err) != KN_OK)
+	if (s->opts.tls && kn_tls_server_check_files(s->opts.tls, "tls", err) != KN_OK)
 		return KN_ERR;
 
 	add_int_arg(args, &nargs, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, (uint32_t)s->max_recv);

@@ -185,13 +185,18 @@ test('validate: the tls block\'s files and keys are checked', async () => {
     [{ cert_file: join(certs.dir, 'missing.crt'), key_file: certs.serverKey },
       /receivers\.otlp\.protocols\.grpc\.tls\.cert_file: cannot read ".*missing\.crt"/],
     [{ cert_file: certs.serverCert }, /receivers\.otlp\.protocols\.grpc\.tls\.key_file: missing/],
-    [{ cert_file: certs.serverKey, key_file: certs.serverKey }, /tls\.cert_file: ".*" holds no PEM CERTIFICATE/],
+    [{ cert_file: certs.serverKey, key_file: certs.serverKey }, /tls\.cert_file: ".*" holds no PEM certificate that loads/],
     [{ cert_file: certs.serverCert, key_file: certs.serverKey, min_version: '1.4' }, /tls\.min_version/],
+    [{ cert_file: certs.serverCert, key_file: join(certs.dir, 'client.key') },
+      /receivers\.otlp\.protocols\.grpc\.tls\.key_file: ".*client\.key" is not the key of the certificate in cert_file/],
     [{ cert_file: certs.serverCert, key_file: certs.serverKey, min_version: '1.3', max_version: '1.2' }, /tls\.max_version: "1\.2" is below min_version "1\.3"/],
   ];
-  for (const [i, [block, re]] of cases.entries()) {
+  cases.push([{ http: true, cert_file: certs.serverCert, key_file: join(certs.dir, 'client.key') },
+    /receivers\.otlp\.protocols\.http\.tls\.key_file: ".*client\.key" is not the key of the certificate/]);
+  for (const [i, [spec, re]] of cases.entries()) {
     const c = pipelineConfig(dir, { batch: {} }, ['batch']);
-    c.receivers.otlp.protocols.grpc.tls = block;
+    const { http, ...block } = spec;
+    c.receivers.otlp.protocols[http ? 'http' : 'grpc'].tls = block;
     const f = join(dir, `c${i}.yaml`);
     writeFileSync(f, JSON.stringify(c));
     const r = runBin(['validate', '--config', f]);
