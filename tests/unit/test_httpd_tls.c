@@ -6,7 +6,8 @@
  * the handshake under idle_timeout, start errors naming the key, and the
  * certificate reload (new connections get the new certificate, an
  * established keep-alive connection keeps working, a bad file keeps the old
- * context). Certificates are made at test time with the openssl command.
+ * context). Certificates are made at test time with the openssl command
+ * (kn_test_certs).
  * Waits are on sockets with timeouts or polls of a real condition with a
  * deadline. */
 #include <setjmp.h>
@@ -32,86 +33,21 @@
 
 #include "collector/core/kn_clock.h"
 #include "collector/http/kn_httpd.h"
+#include "kn_test_certs.h"
 
-#define SERIAL_SRV 4097
-#define SERIAL_SRV2 4098
-
-static char dir[256];
-
-static const char *path_of(const char *name)
-{
-	static char bufs[8][512];
-	static int i;
-	char *b = bufs[i++ % 8];
-	snprintf(b, 512, "%s/%s", dir, name);
-	return b;
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	char full[2300];
-	snprintf(full, sizeof full, "cd '%s' && (%s) >/dev/null 2>&1", dir, cmd);
-	return system(full);
-}
-
-static const char openssl_cnf[] =
-	"[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = x\n"
-	"[ca_ext]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n"
-	"subjectKeyIdentifier = hash\n"
-	"[srv_ext]\nbasicConstraints = CA:FALSE\nsubjectAltName = IP:127.0.0.1,DNS:localhost\n"
-	"extendedKeyUsage = serverAuth\n"
-	"[cli_ext]\nbasicConstraints = CA:FALSE\nextendedKeyUsage = clientAuth\n";
-
-#define NEWKEY "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-
-static int make_ca(const char *name)
-{
-	return sh("openssl req -config c.cnf -x509 " NEWKEY " -keyout %s.key -out %s.crt -days 2 "
-		  "-subj /CN=%s -extensions ca_ext", name, name, name);
-}
-
-static int make_leaf(const char *name, const char *ca, const char *cn, int serial, const char *ext)
-{
-	return sh("openssl req -config c.cnf -new " NEWKEY " -keyout %s.key -out %s.csr -subj /CN=%s && "
-		  "openssl x509 -req -in %s.csr -CA %s.crt -CAkey %s.key -set_serial %d -days 2 "
-		  "-out %s.crt -extfile c.cnf -extensions %s",
-		  name, name, cn, name, ca, ca, serial, name, ext);
-}
+#define SERIAL_SRV KN_TEST_CERT_SERIAL_SERVER
+#define SERIAL_SRV2 KN_TEST_CERT_SERIAL_SERVER2
 
 static int group_setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/kn_httpd_tls_XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	FILE *f = fopen(path_of("c.cnf"), "w");
-	if (!f)
-		return -1;
-	fputs(openssl_cnf, f);
-	fclose(f);
-	if (make_ca("ca") || make_ca("otherca") ||
-	    make_leaf("srv", "ca", "localhost", SERIAL_SRV, "srv_ext") ||
-	    make_leaf("srv2", "ca", "localhost", SERIAL_SRV2, "srv_ext") ||
-	    make_leaf("cli", "ca", "client", 8193, "cli_ext") ||
-	    make_leaf("badcli", "otherca", "client", 8194, "cli_ext")) {
-		fprintf(stderr, "cannot make test certificates with the openssl command\n");
-		return -1;
-	}
-	return 0;
+	return kn_test_certs_make("kn_httpd_tls_");
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return kn_test_certs_remove();
 }
 
 /* ---- server side ---- */
@@ -212,7 +148,7 @@ static struct tc *tc_open(uint16_t port, const char *cert, const char *key,
 	struct tc *c = calloc(1, sizeof *c);
 	c->ctx = SSL_CTX_new(TLS_client_method());
 	assert_non_null(c->ctx);
-	assert_int_equal(SSL_CTX_load_verify_locations(c->ctx, path_of("ca.crt"), NULL), 1);
+	assert_int_equal(SSL_CTX_load_verify_locations(c->ctx, kn_test_cert_path("ca.crt"), NULL), 1);
 	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
 	if (cert) {
 		assert_int_equal(SSL_CTX_use_certificate_file(c->ctx, cert, SSL_FILETYPE_PEM), 1);
@@ -358,7 +294,7 @@ static int wait_stat(struct kn_httpd *s, size_t off, uint64_t want, int secs)
 static void test_http1_over_tls(void **state)
 {
 	(void)state;
-	struct kn_tls_server_cfg cfg = tls_cfg(path_of("srv.crt"), path_of("srv.key"), NULL, 0);
+	struct kn_tls_server_cfg cfg = tls_cfg(kn_test_cert_path("server.crt"), kn_test_cert_path("server.key"), NULL, 0);
 	struct kn_httpd *s = start_tls(&cfg, 0);
 	struct tc *c = tc_open(kn_httpd_port(s), NULL, NULL, NULL, 0);
 	assert_non_null(c);
@@ -392,7 +328,7 @@ static void test_http1_over_tls(void **state)
 static void test_alpn(void **state)
 {
 	(void)state;
-	struct kn_tls_server_cfg cfg = tls_cfg(path_of("srv.crt"), path_of("srv.key"), NULL, 0);
+	struct kn_tls_server_cfg cfg = tls_cfg(kn_test_cert_path("server.crt"), kn_test_cert_path("server.key"), NULL, 0);
 	struct kn_httpd *s = start_tls(&cfg, 0);
 	uint16_t port = kn_httpd_port(s);
 	char a[32];
@@ -421,7 +357,7 @@ static void test_alpn(void **state)
 static char *run_curl(const char *args)
 {
 	char cmd[2048];
-	snprintf(cmd, sizeof cmd, "curl -sS --max-time 20 --cacert '%s' %s 2>&1", path_of("ca.crt"),
+	snprintf(cmd, sizeof cmd, "curl -sS --max-time 20 --cacert '%s' %s 2>&1", kn_test_cert_path("ca.crt"),
 		 args);
 	FILE *p = popen(cmd, "r");
 	assert_non_null(p);
@@ -447,7 +383,7 @@ static void test_h2_curl(void **state)
 	(void)state;
 	if (!have_curl())
 		skip();
-	struct kn_tls_server_cfg cfg = tls_cfg(path_of("srv.crt"), path_of("srv.key"), NULL, 0);
+	struct kn_tls_server_cfg cfg = tls_cfg(kn_test_cert_path("server.crt"), kn_test_cert_path("server.key"), NULL, 0);
 	struct kn_httpd *s = start_tls(&cfg, 0);
 	char args[512];
 	snprintf(args, sizeof args,
@@ -473,13 +409,13 @@ static void test_mutual_tls(void **state)
 {
 	(void)state;
 	struct kn_tls_server_cfg cfg =
-		tls_cfg(path_of("srv.crt"), path_of("srv.key"), path_of("ca.crt"), 0);
+		tls_cfg(kn_test_cert_path("server.crt"), kn_test_cert_path("server.key"), kn_test_cert_path("ca.crt"), 0);
 	struct kn_httpd *s = start_tls(&cfg, 0);
 	uint16_t port = kn_httpd_port(s);
 	assert_true(refused(port, NULL, NULL));
-	assert_true(refused(port, path_of("badcli.crt"), path_of("badcli.key")));
+	assert_true(refused(port, kn_test_cert_path("stranger.crt"), kn_test_cert_path("stranger.key")));
 	assert_true(wait_stat(s, STAT(tls_handshake_failures), 2, 10));
-	struct tc *c = tc_open(port, path_of("cli.crt"), path_of("cli.key"), NULL, 0);
+	struct tc *c = tc_open(port, kn_test_cert_path("client.crt"), kn_test_cert_path("client.key"), NULL, 0);
 	assert_non_null(c);
 	char *body;
 	size_t bl;
@@ -490,7 +426,7 @@ static void test_mutual_tls(void **state)
 	if (have_curl()) {
 		char args[1024];
 		snprintf(args, sizeof args, "--http2 --cert '%s' --key '%s' -d hi https://127.0.0.1:%u/c",
-			 path_of("cli.crt"), path_of("cli.key"), port);
+			 kn_test_cert_path("client.crt"), kn_test_cert_path("client.key"), port);
 		char *out = run_curl(args);
 		assert_non_null(out);
 		assert_non_null(strstr(out, "POST /c h2=1 len=2\nhi"));
@@ -502,7 +438,7 @@ static void test_mutual_tls(void **state)
 static void test_plaintext_to_tls_port(void **state)
 {
 	(void)state;
-	struct kn_tls_server_cfg cfg = tls_cfg(path_of("srv.crt"), path_of("srv.key"), NULL, 0);
+	struct kn_tls_server_cfg cfg = tls_cfg(kn_test_cert_path("server.crt"), kn_test_cert_path("server.key"), NULL, 0);
 	struct kn_httpd *s = start_tls(&cfg, 0);
 	int fd = tcp_connect(kn_httpd_port(s));
 	const char req[] = "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi";
@@ -525,7 +461,7 @@ static void test_plaintext_to_tls_port(void **state)
 static void test_handshake_idle_timeout(void **state)
 {
 	(void)state;
-	struct kn_tls_server_cfg cfg = tls_cfg(path_of("srv.crt"), path_of("srv.key"), NULL, 0);
+	struct kn_tls_server_cfg cfg = tls_cfg(kn_test_cert_path("server.crt"), kn_test_cert_path("server.key"), NULL, 0);
 	struct kn_httpd *s = start_tls(&cfg, 200 * KN_NS_PER_MS);
 	int fd = tcp_connect(kn_httpd_port(s));
 	/* a client that connects and never says hello is closed */
@@ -542,7 +478,7 @@ static void test_start_errors(void **state)
 	(void)state;
 	struct kn_err err = {{0}};
 	struct kn_httpd_opts o = {.endpoint = "127.0.0.1:0", .name = "otlp/http", .threads = 1};
-	struct kn_tls_server_cfg cfg = tls_cfg(path_of("srv.crt"), path_of("cli.key"), NULL, 0);
+	struct kn_tls_server_cfg cfg = tls_cfg(kn_test_cert_path("server.crt"), kn_test_cert_path("client.key"), NULL, 0);
 	o.tls = &cfg;
 	struct kn_httpd *s = kn_httpd_create(&o, handler, NULL, NULL, &err);
 	assert_non_null(s);
@@ -552,13 +488,13 @@ static void test_start_errors(void **state)
 	assert_null(strstr(err.msg, "PRIVATE KEY"));
 	kn_httpd_destroy(s);
 
-	cfg = tls_cfg(path_of("missing.crt"), path_of("srv.key"), NULL, 0);
+	cfg = tls_cfg(kn_test_cert_path("missing.crt"), kn_test_cert_path("server.key"), NULL, 0);
 	s = kn_httpd_create(&o, handler, NULL, NULL, &err);
 	assert_int_equal(kn_httpd_start(s, &err), KN_ERR);
 	assert_non_null(strstr(err.msg, "tls.cert_file:"));
 	kn_httpd_destroy(s);
 
-	cfg = tls_cfg(path_of("srv.crt"), path_of("srv.key"), path_of("c.cnf"), 0);
+	cfg = tls_cfg(kn_test_cert_path("server.crt"), kn_test_cert_path("server.key"), kn_test_cert_path("server.key"), 0);
 	s = kn_httpd_create(&o, handler, NULL, NULL, &err);
 	assert_int_equal(kn_httpd_start(s, &err), KN_ERR);
 	assert_non_null(strstr(err.msg, "tls.client_ca_file:"));
@@ -584,9 +520,9 @@ static int wait_serial(uint16_t port, long serial, int secs)
 static void test_reload(void **state)
 {
 	(void)state;
-	assert_int_equal(sh("cp srv.crt live.crt && cp srv.key live.key"), 0);
+	assert_int_equal(kn_test_certs_sh("cp server.crt live.crt && cp server.key live.key"), 0);
 	struct kn_tls_server_cfg cfg =
-		tls_cfg(path_of("live.crt"), path_of("live.key"), NULL, KN_NS_PER_SEC);
+		tls_cfg(kn_test_cert_path("live.crt"), kn_test_cert_path("live.key"), NULL, KN_NS_PER_SEC);
 	struct kn_httpd *s = start_tls(&cfg, 0);
 	uint16_t port = kn_httpd_port(s);
 	struct tc *old = tc_open(port, NULL, NULL, NULL, 0);
@@ -595,7 +531,7 @@ static void test_reload(void **state)
 	assert_int_equal(tc_post(old, "/before", "a", 1, NULL, NULL), 200);
 
 	/* replace both files (renames, as a certificate manager does) */
-	assert_int_equal(sh("cp srv2.crt live.crt.tmp && cp srv2.key live.key.tmp && "
+	assert_int_equal(kn_test_certs_sh("cp server2.crt live.crt.tmp && cp server2.key live.key.tmp && "
 			    "mv live.crt.tmp live.crt && mv live.key.tmp live.key"), 0);
 	assert_true(wait_serial(port, SERIAL_SRV2, 20));
 	assert_true(stat_of(s, STAT(tls_reloads)) >= 1);
@@ -611,7 +547,7 @@ static void test_reload(void **state)
 
 	/* a bad new file is refused and the current certificate stays */
 	uint64_t fails = stat_of(s, STAT(tls_reload_failures));
-	assert_int_equal(sh("printf 'not a certificate\\n' > live.crt.tmp && mv live.crt.tmp live.crt"), 0);
+	assert_int_equal(kn_test_certs_sh("printf 'not a certificate\\n' > live.crt.tmp && mv live.crt.tmp live.crt"), 0);
 	assert_true(wait_stat(s, STAT(tls_reload_failures), fails + 1, 20));
 	struct tc *c = tc_open(port, NULL, NULL, NULL, 0);
 	assert_non_null(c);
@@ -620,7 +556,7 @@ static void test_reload(void **state)
 	tc_close(c);
 
 	/* and a good file after that is taken again */
-	assert_int_equal(sh("cp srv.crt live.crt.tmp && cp srv.key live.key.tmp && "
+	assert_int_equal(kn_test_certs_sh("cp server.crt live.crt.tmp && cp server.key live.key.tmp && "
 			    "mv live.key.tmp live.key && mv live.crt.tmp live.crt"), 0);
 	assert_true(wait_serial(port, SERIAL_SRV, 20));
 	kn_httpd_destroy(s);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * test_otlp_grpc_tls: the OTLP/gRPC receiver with `tls` against a real
  * libgrpc client (SSL channel credentials). The certificates are made at
- * test time with the openssl command in a mkdtemp directory: a CA, a server
+ * test time with the openssl command (kn_test_certs): a CA, a server
  * certificate for localhost / 127.0.0.1 signed by it (and a second one with
  * another serial for the reload case), a client certificate signed by it and
  * one signed by another CA. Calls are waited for on a completion queue with
@@ -29,26 +29,14 @@
 #include "collector/core/kn_clock.h"
 #include "collector/grpc/kn_otlp_grpc.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "kn_test_certs.h"
 
 #define WAIT_S 20      /* generous bound for every wait */
 #define FAIL_CALL_S 10 /* deadline of calls that must fail */
 
-static char dir[256];
-
 static void path_of(char *out, size_t n, const char *name)
 {
-	snprintf(out, n, "%s/%s", dir, name);
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	return system(cmd);
+	snprintf(out, n, "%s", kn_test_cert_path(name));
 }
 
 static char *slurp(const char *name)
@@ -71,59 +59,11 @@ static char *slurp(const char *name)
 	return b;
 }
 
-/* <out>.crt for the request <csr>.csr signed by <ca> with serial and ext. */
-static void sign(const char *csr, const char *out, const char *ca, int serial, const char *ext)
-{
-	FILE *f;
-	char p[512];
-
-	path_of(p, sizeof p, "ext.cnf");
-	f = fopen(p, "w");
-	assert_non_null(f);
-	fprintf(f, "%s\n", ext);
-	fclose(f);
-	assert_int_equal(sh("cd %s && openssl x509 -req -in %s.csr -CA %s.crt -CAkey %s.key "
-			    "-set_serial %d -days 2 -extfile ext.cnf -out %s.crt 2>/dev/null",
-			    dir, csr, ca, ca, serial, out),
-			 0);
-}
-
-/* A key <name>.key and a certificate <name>.crt signed by <ca>. */
-static void make_cert(const char *name, const char *ca, const char *cn, int serial,
-		      const char *ext)
-{
-	assert_int_equal(sh("cd %s && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-			    "-nodes -keyout %s.key -out %s.csr -subj /CN=%s 2>/dev/null",
-			    dir, name, name, cn),
-			 0);
-	sign(name, name, ca, serial, ext);
-}
-
-static void make_ca(const char *name)
-{
-	assert_int_equal(sh("cd %s && openssl req -x509 -newkey ec -pkeyopt "
-			    "ec_paramgen_curve:prime256v1 -nodes -keyout %s.key -out %s.crt "
-			    "-days 2 -subj /CN=%s 2>/dev/null",
-			    dir, name, name, name),
-			 0);
-}
-
-#define SERVER_EXT "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth"
-#define CLIENT_EXT "extendedKeyUsage=clientAuth"
-
 static int group_setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/kn-grpc-tls-XXXXXX");
-	if (!mkdtemp(dir))
+	if (kn_test_certs_make("kn-grpc-tls-") != 0)
 		return -1;
-	make_ca("ca");
-	make_ca("other-ca");
-	make_cert("server", "ca", "localhost", 1001, SERVER_EXT);
-	make_cert("client", "ca", "client", 2001, CLIENT_EXT);
-	make_cert("stranger", "other-ca", "stranger", 3001, CLIENT_EXT);
-	/* the reload case: the same key, another serial */
-	sign("server", "server2", "ca", 1002, SERVER_EXT);
 	grpc_init();
 	return 0;
 }
@@ -132,7 +72,7 @@ static int group_teardown(void **state)
 {
 	(void)state;
 	grpc_shutdown();
-	return sh("rm -rf %s", dir) == 0 ? 0 : -1;
+	return kn_test_certs_remove();
 }
 
 /* ---- server ------------------------------------------------------------ */
@@ -176,7 +116,7 @@ static unsigned ingests(struct srv *v)
 	return n;
 }
 
-/* A server config over files in dir; client_ca NULL = not mutual. */
+/* A server config over the test certificates; client_ca NULL = not mutual. */
 static void srv_init(struct srv *v, const char *cert, const char *key, const char *client_ca)
 {
 	memset(v, 0, sizeof *v);
@@ -452,7 +392,7 @@ static void file_serial(const char *name, char *out, size_t n)
 	char cmd[768];
 	FILE *p;
 
-	snprintf(cmd, sizeof cmd, "openssl x509 -noout -serial -in %s/%s", dir, name);
+	snprintf(cmd, sizeof cmd, "openssl x509 -noout -serial -in %s", kn_test_cert_path(name));
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	assert_non_null(fgets(out, (int)n, p));
@@ -469,7 +409,7 @@ static void test_reload(void **state)
 	uint64_t deadline;
 
 	/* copies of the server files that the test can replace */
-	assert_int_equal(sh("cd %s && cp server.crt live.crt && cp server.key live.key", dir), 0);
+	assert_int_equal(kn_test_certs_sh("cp server.crt live.crt && cp server.key live.key"), 0);
 	file_serial("server.crt", first, sizeof first);
 	file_serial("server2.crt", second, sizeof second);
 	assert_string_not_equal(first, second);
@@ -483,7 +423,7 @@ static void test_reload(void **state)
 	assert_string_equal(seen, first);
 
 	/* replace the certificate in one step (same key, another serial) */
-	assert_int_equal(sh("cd %s && cp server2.crt live.tmp && mv -f live.tmp live.crt", dir), 0);
+	assert_int_equal(kn_test_certs_sh("cp server2.crt live.tmp && mv -f live.tmp live.crt"), 0);
 	deadline = kn_now_ns() + WAIT_S * KN_NS_PER_SEC;
 	for (;;) {
 		served_serial(v.target, seen, sizeof seen);
@@ -551,9 +491,8 @@ static void expect_create_error(const char *cert, const char *key, const char *c
 static void test_bad_files(void **state)
 {
 	(void)state;
-	assert_int_equal(sh("cd %s && printf -- '-----BEGIN CERTIFICATE-----\\nbm90IGEgY2VydA==\\n"
-			    "-----END CERTIFICATE-----\\n' > garbage.crt",
-			    dir),
+	assert_int_equal(kn_test_certs_sh("printf -- '-----BEGIN CERTIFICATE-----\\nbm90IGEgY2VydA==\\n"
+			    "-----END CERTIFICATE-----\\n' > garbage.crt"),
 			 0);
 	/* a key that is not the certificate's */
 	expect_create_error("server.crt", "client.key", NULL,
@@ -574,11 +513,11 @@ static void test_bad_files_at_start(void **state)
 	struct srv v;
 	struct kn_err err = {{0}};
 
-	assert_int_equal(sh("cd %s && cp server.crt start.crt && cp server.key start.key", dir), 0);
+	assert_int_equal(kn_test_certs_sh("cp server.crt start.crt && cp server.key start.key"), 0);
 	srv_init(&v, "start.crt", "start.key", NULL);
 	v.s = srv_create(&v, &err);
 	assert_non_null(v.s);
-	assert_int_equal(sh("cd %s && cp client.key start.key", dir), 0);
+	assert_int_equal(kn_test_certs_sh("cp client.key start.key"), 0);
 	assert_int_equal(kn_otlp_grpc_start(v.s, &err), KN_ERR);
 	if (!strstr(err.msg, "tls.key_file: \"") || !strstr(err.msg, "is not the key of"))
 		fail_msg("start error: %s", err.msg);
