@@ -26,7 +26,13 @@ struct kn_cfg_field;
 struct kn_metrics;
 struct kn_runtime;
 
-enum kn_kind { KN_RECEIVER, KN_PROCESSOR, KN_EXPORTER };
+enum kn_kind { KN_RECEIVER, KN_PROCESSOR, KN_EXPORTER, KN_EXTENSION };
+
+/* What extensions offer (kn_extension.h); a component finds them by id
+ * through kn_extension_find. */
+struct kn_server_auth_ops;
+struct kn_client_auth_ops;
+struct kn_storage_ops;
 
 /* What a component instance is told about its place in the collector. */
 struct kn_component_ctx {
@@ -105,6 +111,13 @@ struct kn_component {
 	 * anything starts; id is the component's id as configured ("sli/edge").
 	 * Returns the number of groups written (0: none), or KN_ERR. */
 	int (*prom_rules)(const void *cfg, const char *id, FILE *out, struct kn_err *err);
+
+	/* Extensions: the interfaces this one offers (NULL: not offered).
+	 * Extensions listed in service.extensions are created before, started
+	 * before and shut down after every other component. */
+	const struct kn_server_auth_ops *server_auth;
+	const struct kn_client_auth_ops *client_auth;
+	const struct kn_storage_ops *storage;
 };
 
 /* The registry (kn_registry.c): NULL-terminated. */

@@ -16,6 +16,7 @@
 #include "../http/kn_httpd.h"
 #include "kn_budget.h"
 #include "kn_clock.h"
+#include "kn_extension.h"
 #include "kn_log.h"
 #include "kn_metrics.h"
 #include "kn_runtime_impl.h"
@@ -186,18 +187,26 @@ const char kn_default_config[] =
 
 static const char *kind_section(enum kn_kind k)
 {
-	return k == KN_RECEIVER ? "receivers" : k == KN_PROCESSOR ? "processors" : "exporters";
+	return k == KN_RECEIVER	   ? "receivers"
+	       : k == KN_PROCESSOR ? "processors"
+	       : k == KN_EXPORTER  ? "exporters"
+				   : "extensions";
 }
 
 static const char *kind_name(enum kn_kind k)
 {
-	return k == KN_RECEIVER ? "receiver" : k == KN_PROCESSOR ? "processor" : "exporter";
+	return k == KN_RECEIVER	   ? "receiver"
+	       : k == KN_PROCESSOR ? "processor"
+	       : k == KN_EXPORTER  ? "exporter"
+				   : "extension";
 }
 
 static void supported_types(enum kn_kind k, char *out, size_t cap)
 {
 	size_t o = 0;
 	out[0] = '\0';
+	if (k == KN_EXTENSION) /* the runtime's own, not a component */
+		o = (size_t)snprintf(out, cap, "health_check");
 	for (size_t i = 0; kn_components[i]; i++) {
 		if (kn_components[i]->kind != k)
 			continue;
@@ -401,44 +410,120 @@ static int build_pipelines(struct kn_runtime *rt, const struct root *root, struc
 	return KN_OK;
 }
 
+static int is_health_check(const char *id)
+{
+	return strcspn(id, "/") == 12 && strncmp(id, "health_check", 12) == 0;
+}
+
+static int health_check_config(struct kn_runtime *rt, int used,
+			       const struct kn_cnode *e, struct kn_err *err);
+
+/* extensions: every configured one is checked; the ones service.extensions
+ * lists are instantiated (created here, before every other component). */
 static int build_extensions(struct kn_runtime *rt, const struct root *root, struct kn_err *err)
 {
 	const struct kn_cnode *ext = root->extensions;
+	const struct kn_strlist *list = &root->service.extensions;
 	if (ext && ext->type == KN_CNODE_MAP) {
+		rt->ext_configured = calloc(ext->n + 1, sizeof *rt->ext_configured);
+		if (!rt->ext_configured)
+			return kn_errf(err, "extensions: out of memory");
 		for (size_t i = 0; i < ext->n; i++) {
 			const struct kn_cnode *e = &ext->children[i];
-			size_t tl = strcspn(e->key, "/");
-			if (tl != 12 || strncmp(e->key, "health_check", 12) != 0)
-				return kn_errf(err, "%s: unknown extension type (supported: health_check)",
-					       e->path);
-			struct health_cfg hc = {0};
-			int rc = kn_cfg_apply(health_fields, e, &hc, err);
-			if (rc == KN_OK) {
-				char host[256];
-				uint16_t port;
-				char p[512];
-				snprintf(p, sizeof p, "%s.endpoint", e->path);
-				rc = kn_parse_endpoint(hc.endpoint, p, host, sizeof host, &port, err);
-			}
+			if (!(rt->ext_configured[rt->next_configured++] = strdup(e->key)))
+				return kn_errf(err, "extensions: out of memory");
 			int used = 0;
-			for (size_t j = 0; j < root->service.extensions.n; j++)
-				if (strcmp(root->service.extensions.v[j], e->key) == 0)
+			for (size_t j = 0; j < list->n; j++)
+				if (strcmp(list->v[j], e->key) == 0)
 					used = 1;
-			if (rc == KN_OK && used && !rt->health_endpoint) {
-				rt->health_endpoint = strdup(hc.endpoint);
-				if (!rt->health_endpoint)
-					rc = kn_errf(err, "%s: out of memory", e->path);
+			if (is_health_check(e->key)) {
+				if (health_check_config(rt, used, e, err) != KN_OK)
+					return KN_ERR;
+				continue;
 			}
-			kn_cfg_free(health_fields, &hc);
+			struct kn_instance tmp = {0};
+			int rc = instance_config(ext, KN_EXTENSION, e->key, e->path, &tmp, err);
+			instance_fini(&tmp);
 			if (rc != KN_OK)
 				return KN_ERR;
 		}
 	}
-	for (size_t j = 0; j < root->service.extensions.n; j++)
-		if (!ext || !kn_cnode_get(ext, root->service.extensions.v[j]))
-			return kn_errf(err, "service.extensions[%zu]: extension \"%s\" is not configured under extensions",
-				       j, root->service.extensions.v[j]);
+	for (size_t j = 0; j < list->n; j++) {
+		char ref[64];
+		snprintf(ref, sizeof ref, "service.extensions[%zu]", j);
+		if (!ext || !kn_cnode_get(ext, list->v[j]))
+			return kn_errf(err, "%s: extension \"%s\" is not configured under extensions", ref,
+				       list->v[j]);
+		for (size_t k = 0; k < j; k++)
+			if (strcmp(list->v[k], list->v[j]) == 0)
+				return kn_errf(err, "%s: extension \"%s\" is listed twice", ref, list->v[j]);
+		if (is_health_check(list->v[j]))
+			continue;
+		uint32_t idx;
+		if (intern(&rt->extensions, &rt->nextensions, ext, KN_EXTENSION, list->v[j], ref, &idx,
+			   err) != KN_OK)
+			return KN_ERR;
+	}
 	return KN_OK;
+}
+
+static int health_check_config(struct kn_runtime *rt, int used,
+			       const struct kn_cnode *e, struct kn_err *err)
+{
+	struct health_cfg hc = {0};
+	int rc = kn_cfg_apply(health_fields, e, &hc, err);
+	if (rc == KN_OK) {
+		char host[256];
+		uint16_t port;
+		char p[512];
+		snprintf(p, sizeof p, "%s.endpoint", e->path);
+		rc = kn_parse_endpoint(hc.endpoint, p, host, sizeof host, &port, err);
+	}
+	if (rc == KN_OK && used && !rt->health_endpoint) {
+		rt->health_endpoint = strdup(hc.endpoint);
+		if (!rt->health_endpoint)
+			rc = kn_errf(err, "%s: out of memory", e->path);
+	}
+	kn_cfg_free(health_fields, &hc);
+	return rc;
+}
+
+const char *kn_auth_verdict_name(enum kn_auth_verdict v)
+{
+	static const char *const names[] = {"ok", "missing", "malformed", "denied"};
+	return (unsigned)v < KN_AUTH_NVERDICTS ? names[v] : "unknown";
+}
+
+int kn_extension_find(struct kn_runtime *rt, const char *id, enum kn_ext_iface want,
+		      const char *ref, struct kn_ext_ref *out, struct kn_err *err)
+{
+	static const char *const what[] = {"a server authenticator", "a client authenticator",
+					   "a storage"};
+	if (!id || !*id)
+		return kn_errf(err, "%s: missing", ref);
+	if (!rt)
+		return kn_errf(err, "%s: extension \"%s\": no extensions outside a collector", ref, id);
+	for (uint32_t i = 0; i < rt->nextensions; i++) {
+		struct kn_instance *in = &rt->extensions[i];
+		if (strcmp(in->id, id) != 0)
+			continue;
+		const void *ops = want == KN_EXT_SERVER_AUTH   ? (const void *)in->comp->server_auth
+				  : want == KN_EXT_CLIENT_AUTH ? (const void *)in->comp->client_auth
+							       : (const void *)in->comp->storage;
+		if (!ops)
+			return kn_errf(err, "%s: extension \"%s\" (type %s) is not %s", ref, id,
+				       in->comp->type, what[want]);
+		if (!in->inst)
+			return kn_errf(err, "%s: extension \"%s\" is not created yet", ref, id);
+		out->comp = in->comp;
+		out->inst = in->inst;
+		return KN_OK;
+	}
+	for (size_t i = 0; i < rt->next_configured; i++)
+		if (strcmp(rt->ext_configured[i], id) == 0)
+			return kn_errf(err, "%s: extension \"%s\" is configured but not listed in "
+					    "service.extensions", ref, id);
+	return kn_errf(err, "%s: extension \"%s\" is not configured under extensions", ref, id);
 }
 
 struct kn_runtime *kn_runtime_create(const struct kn_cnode *tree, struct kn_err *err)
@@ -512,7 +597,11 @@ struct kn_runtime *kn_runtime_create(const struct kn_cnode *tree, struct kn_err 
 			 : strcmp(lvl, "error") == 0 ? KN_LOG_ERROR
 						     : KN_LOG_INFO);
 
-	/* Create instances: exporters, processors, receivers. Nothing opens yet. */
+	/* Create instances: extensions, exporters, processors, receivers.
+	 * Nothing opens yet. */
+	for (uint32_t i = 0; i < rt->nextensions; i++)
+		if (instance_create(rt, &rt->extensions[i], 0, err) != KN_OK)
+			goto fail;
 	for (uint32_t i = 0; i < rt->nexporters; i++)
 		if (instance_create(rt, &rt->exporters[i], 0, err) != KN_OK)
 			goto fail;
@@ -615,6 +704,12 @@ int kn_runtime_start(struct kn_runtime *rt, struct kn_err *err)
 			    "headroom of kansatsu.memory_limit_mib).", "", request_bytes_limit, NULL);
 	kn_metrics_gauge_fn(rt->metrics, "kansatsu_process_resident_memory_bytes",
 			    "Resident set size of the process.", "", memory_rss, NULL);
+	for (uint32_t i = 0; i < rt->nextensions; i++) {
+		struct kn_instance *in = &rt->extensions[i];
+		if (in->comp->start && in->comp->start(in->inst, err) != KN_OK)
+			return kn_err_prefix(err, "%s: ", in->path);
+		in->started = 1;
+	}
 	for (uint32_t i = 0; i < rt->nexporters; i++) {
 		struct kn_instance *in = &rt->exporters[i];
 		if (in->comp->start && in->comp->start(in->inst, err) != KN_OK)
@@ -691,7 +786,11 @@ void kn_runtime_shutdown(struct kn_runtime *rt)
 	for (uint32_t i = 0; i < rt->nexporters; i++)
 		if (rt->exporters[i].inst && rt->exporters[i].comp->shutdown)
 			rt->exporters[i].comp->shutdown(rt->exporters[i].inst, deadline);
-	/* 4. admin last, so /metrics shows the drain */
+	/* 4. extensions, in reverse order: everything that used them has stopped */
+	for (uint32_t i = rt->nextensions; i-- > 0;)
+		if (rt->extensions[i].inst && rt->extensions[i].comp->shutdown)
+			rt->extensions[i].comp->shutdown(rt->extensions[i].inst, deadline);
+	/* 5. admin last, so /metrics shows the drain */
 	kn_httpd_shutdown(rt->health, deadline);
 	kn_httpd_shutdown(rt->metrics_srv, deadline);
 }
@@ -725,6 +824,12 @@ void kn_runtime_destroy(struct kn_runtime *rt)
 	for (uint32_t i = 0; i < rt->nexporters; i++)
 		instance_fini(&rt->exporters[i]);
 	free(rt->exporters);
+	for (uint32_t i = rt->nextensions; i-- > 0;)
+		instance_fini(&rt->extensions[i]);
+	free(rt->extensions);
+	for (size_t i = 0; i < rt->next_configured; i++)
+		free(rt->ext_configured[i]);
+	free(rt->ext_configured);
 	if (rt->source_pipes)
 		for (uint32_t r = 0; r < rt->nreceivers; r++)
 			free(rt->source_pipes[r]);

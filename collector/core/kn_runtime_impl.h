@@ -74,6 +74,12 @@ struct kn_runtime {
 	struct kn_metrics *metrics;
 	struct kn_instance *receivers, *exporters;
 	uint32_t nreceivers, nexporters;
+	/* extensions listed in service.extensions (health_check aside), in
+	 * that order; ext_configured: every id under extensions (for messages) */
+	struct kn_instance *extensions;
+	uint32_t nextensions;
+	char **ext_configured;
+	size_t next_configured;
 	struct kn_pipeline *pipelines;
 	uint32_t npipelines;
 	/* for each receiver index: the pipelines it feeds */
