@@ -7,7 +7,9 @@
  * pool; -m workers share a channel as concurrent HTTP/2 streams), or
  * OTLP/HTTP protobuf on libcurl (one easy handle = one keep-alive
  * connection per worker; HTTP/1.1, or HTTP/2 with prior knowledge; optional
- * gzip). Bodies come from the kn_w1 generator: W1 by default, or the shape
+ * gzip). With --tls-ca both speak TLS, verifying the server against that CA:
+ * gRPC with libgrpc's SSL credentials, HTTP as https:// on libcurl's
+ * OpenSSL (HTTP/2 then by ALPN); a connection handshakes once and is kept. Bodies come from the kn_w1 generator: W1 by default, or the shape
  * the flags give (spans per trace, depth, attributes, events, errors,
  * durations, services, async journeys).
  *
@@ -85,6 +87,7 @@ struct opts {
 	double retry_max_s;        /* retry budget per request */
 	uint64_t seed;
 	const char *json;
+	const char *tls_ca;        /* PEM CA file: TLS on; NULL = cleartext */
 	struct kn_w1_shape shape;
 };
 
@@ -511,7 +514,7 @@ static int worker_init(struct worker *wk, struct run *r, unsigned id)
 		return wk->cq ? 0 : -1;
 	}
 	char url[512];
-	snprintf(url, sizeof url, "http://%s%s", r->o.target, r->o.path);
+	snprintf(url, sizeof url, "%s://%s%s", r->o.tls_ca ? "https" : "http", r->o.target, r->o.path);
 	if (!(wk->curl = curl_easy_init()))
 		return -1;
 	wk->hdrs = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
@@ -527,7 +530,11 @@ static int worker_init(struct worker *wk, struct run *r, unsigned id)
 	curl_easy_setopt(c, CURLOPT_POST, 1L);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "kansatsu-loadgen/" KN_VERSION);
 	curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
-			 r->o.h2 ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : (long)CURL_HTTP_VERSION_1_1);
+			 !r->o.h2 ? (long)CURL_HTTP_VERSION_1_1
+			 : r->o.tls_ca ? (long)CURL_HTTP_VERSION_2TLS /* h2 by ALPN */
+				       : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+	if (r->o.tls_ca)
+		curl_easy_setopt(c, CURLOPT_CAINFO, r->o.tls_ca);
 	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(r->o.timeout_s * 1000));
@@ -578,6 +585,8 @@ static void usage(FILE *f)
 		"  --path PATH               HTTP path (default /v1/traces)\n"
 		"  --h2                      HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1\n"
 		"  --gzip                    compress requests (gRPC: grpc-encoding gzip)\n"
+		"  --tls-ca FILE             TLS (gRPC and HTTP), the server verified against this\n"
+		"                            PEM CA; with --h2, HTTP/2 is chosen by ALPN\n"
 		"  -c, --connections N       connections (default 2)\n"
 		"  -m, --streams N           gRPC: concurrent calls per connection (default 1)\n"
 		"load:\n"
@@ -683,6 +692,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		if (strcmp(a, "--target") == 0) target = v;
 		else if (strcmp(a, "--path") == 0) o->path = v;
 		else if (strcmp(a, "--json") == 0) o->json = v;
+		else if (strcmp(a, "--tls-ca") == 0) o->tls_ca = v;
 		U("-c", 1, MAX_WORKERS, o->conns)
 		U("--connections", 1, MAX_WORKERS, o->conns)
 		U("-m", 1, MAX_WORKERS, o->streams)
@@ -744,6 +754,40 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* A whole file, NUL-terminated (PEM for libgrpc); NULL with errno set. */
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	do {
+		if (len + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				errno = ENOMEM;
+				return NULL;
+			}
+			buf = nb;
+		}
+		n = fread(buf + len, 1, 4096, f);
+		len += n;
+	} while (n == 4096);
+	int bad = ferror(f);
+	fclose(f);
+	if (bad) {
+		free(buf);
+		errno = EIO;
+		return NULL;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
 /* ---- summary ------------------------------------------------------------- */
 
 static double cpu_self_s(void)
@@ -776,8 +820,9 @@ static int report(struct run *r, const struct kn_hist *h, double elapsed, double
 	double p50 = kn_hist_quantile(h, 0.5) / 1e6, p99 = kn_hist_quantile(h, 0.99) / 1e6;
 	double p999 = kn_hist_quantile(h, 0.999) / 1e6;
 	double mx = (double)atomic_load(&h->max) / 1e6;
-	printf("loadgen: %s %s, %u connections x %u streams, rate %s, %.1f s, shape %u spans/request\n",
-	       o->grpc ? "otlp/grpc" : o->h2 ? "otlp/http h2c" : "otlp/http 1.1", o->target, o->conns,
+	printf("loadgen: %s%s %s, %u connections x %u streams, rate %s, %.1f s, shape %u spans/request\n",
+	       o->grpc ? "otlp/grpc" : o->h2 ? (o->tls_ca ? "otlp/http h2" : "otlp/http h2c") : "otlp/http 1.1",
+	       o->tls_ca ? " over TLS" : "", o->target, o->conns,
 	       o->grpc ? o->streams : 1, o->rate > 0 ? "fixed" : "max", elapsed, o->shape.spans);
 	printf("| requests | ok | spans sent | accepted | rejected (partial) | refused | retries | accepted spans/s | p50 ms | p99 ms | p99.9 ms | max ms |\n");
 	printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
@@ -797,7 +842,9 @@ static int report(struct run *r, const struct kn_hist *h, double elapsed, double
 		fprintf(stderr, "loadgen: --json: cannot write \"%s\": %s\n", o->json, strerror(errno));
 		return -1;
 	}
-	fprintf(f, "{\"transport\": \"%s\", \"target\": ", o->grpc ? "grpc" : o->h2 ? "http/h2c" : "http/1.1");
+	fprintf(f, "{\"transport\": \"%s\", \"tls\": %s, \"target\": ",
+		o->grpc ? "grpc" : o->h2 ? (o->tls_ca ? "http/h2" : "http/h2c") : "http/1.1",
+		o->tls_ca ? "true" : "false");
 	json_str(f, o->target);
 	fprintf(f, ", \"connections\": %u, \"streams\": %u, \"gzip\": %s, \"rate\": %.0f"
 		", \"duration_s\": %.3f, \"elapsed_s\": %.3f, \"spans_per_request\": %u"
@@ -860,7 +907,19 @@ int main(int argc, char **argv)
 		grpc_init();
 		grpc_up = 1;
 		r->channels = calloc(o->conns, sizeof *r->channels);
-		grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+		grpc_channel_credentials *creds = NULL;
+		if (o->tls_ca) {
+			char *pem = read_file(o->tls_ca);
+			if (!pem) {
+				fprintf(stderr, "loadgen: --tls-ca: cannot read \"%s\": %s\n", o->tls_ca,
+					strerror(errno));
+				goto fail;
+			}
+			creds = grpc_ssl_credentials_create(pem, NULL, NULL, NULL);
+			free(pem);
+		} else {
+			creds = grpc_insecure_credentials_create();
+		}
 		if (!r->channels || !creds) {
 			if (creds)
 				grpc_channel_credentials_release(creds);

@@ -22,15 +22,25 @@ land on another collector than their producer; spans per collector CPU-second
 over both collectors, Redis commands per journey from Redis's own INFO
 commandstats; journey-fleet-local is the same layout without the registry, the
 baseline for its cost), overload (3x the sustainable rate
-against memory_limit_mib: 64; the RSS must stay within the limit + 10%).
+against memory_limit_mib: 64; the RSS must stay within the limit + 10%),
+tls-grpc and tls-http (passthrough with the receivers' tls block, loadgen
+--tls-ca; a CA and a server certificate for 127.0.0.1 are made with the
+openssl CLI in the temp dir; three TLS runs alternating with three plain
+runs of the same transport, and the medians of spans per collector
+CPU-second compared: the cost of TLS, measured in the same run).
+persistent-queue: passthrough with the otlp exporter's queue on disk
+(extensions.file_storage, sending_queue.storage; a fresh directory per run),
+fsync off and fsync on, three runs of each alternating with three plain
+passthrough runs, medians of spans per collector CPU-second compared (the
+queue's cost, measured in the same run).
 passthrough, http, latency and overload run with NO processor in the
 pipeline (no batch processor: its timeout would be the latency measured).
 A scenario whose processors `kansatsu validate` does not know is reported as
 "skipped: <processor> not available".
 
 --smoke is the CI check (meson test bench_loadgen_smoke): a few thousand
-spans over each transport, loadgen -> sink and loadgen -> kansatsu -> sink,
-asserting counts only (sent == accepted == counted by the sink).
+spans over each transport, loadgen -> sink and loadgen -> kansatsu -> sink
+(kansatsu cleartext and with the receivers' tls block), asserting counts only (sent == accepted == counted by the sink).
 
 Every process it starts is stopped (SIGTERM, then SIGKILL after 20 s) on
 exit; only 127.0.0.1 is used. Python 3 standard library only.
@@ -219,7 +229,11 @@ def service_yaml(processors, exporter):
 """
 
 
-def collector_config(scenario, sink_grpc, memory_mib, redis_port=None):
+def collector_config(scenario, sink_grpc, memory_mib, redis_port=None, tls=None, storage=None):
+    """tls: {"cert": path, "key": path} puts a tls block on both receivers."""
+    tls_block = ""
+    if tls:
+        tls_block = f"\n        tls:\n          cert_file: {tls['cert']}\n          key_file: {tls['key']}"
     registry = ""
     if redis_port:
         registry = ("    registry:\n      redis:\n"
@@ -229,6 +243,8 @@ def collector_config(scenario, sink_grpc, memory_mib, redis_port=None):
         "http": ([], ""),
         "latency": ([], ""),
         "overload": ([], ""),
+        "tls-grpc": ([], ""),
+        "tls-http": ([], ""),
         "tail": (["tail_sampling"],
                  "  tail_sampling:\n    decision_wait: 5s\n    num_traces: 200000\n"
                  "    expected_new_traces_per_sec: 20000\n    policies:\n" + TAIL_POLICIES),
@@ -242,9 +258,9 @@ def collector_config(scenario, sink_grpc, memory_mib, redis_port=None):
     protocols:
       grpc:
         endpoint: 127.0.0.1:0
-        max_recv_msg_size_mib: 16
+        max_recv_msg_size_mib: 16{tls_block}
       http:
-        endpoint: 127.0.0.1:0
+        endpoint: 127.0.0.1:0{tls_block}
 processors:{(chr(10) + body) if body else " {}"}
 exporters:
   otlp:
@@ -252,9 +268,20 @@ exporters:
     tls:
       insecure: true
     compression: none
-{service_yaml(names, "otlp")}kansatsu:
+{storage_yaml(storage, service_yaml(names, "otlp"))}kansatsu:
   memory_limit_mib: {memory_mib}
 """
+
+
+def storage_yaml(storage, service):
+    """storage: {"dir": path, "fsync": bool} puts the otlp exporter's queue on
+    disk (a file_storage extension listed in service.extensions)."""
+    if not storage:
+        return service
+    return (f"    sending_queue:\n      storage: file_storage\n"
+            f"extensions:\n  file_storage:\n    directory: {storage['dir']}\n"
+            f"    fsync: {'true' if storage['fsync'] else 'false'}\n"
+            + service.replace("service:\n", "service:\n  extensions: [file_storage]\n", 1))
 
 
 # ---- one scenario ------------------------------------------------------------
@@ -331,14 +358,17 @@ def wait_sink(port, want, timeout, settle=None):
     return st
 
 
-def run_scenario(env, name, lg_args, duration, memory_mib=512, drain_timeout=60, settle=None):
-    """Returns a result dict (with "skipped" when the config does not validate)."""
-    row = {"scenario": name}
+def run_scenario(env, name, lg_args, duration, memory_mib=512, drain_timeout=60, settle=None, tls=None,
+                 transport=None, label=None, storage=None):
+    """Returns a result dict (with "skipped" when the config does not validate).
+    tls: certificates (make_certs) for the receivers, loadgen gets --tls-ca;
+    label: the row's name and the file names (default: name)."""
+    row = {"scenario": label or name}
     try:
-        sink, sp = env.start_sink(name)
-        cfg = os.path.join(env.tmp, f"{name}.yaml")
+        sink, sp = env.start_sink(label or name)
+        cfg = os.path.join(env.tmp, f"{label or name}.yaml")
         with open(cfg, "w") as f:
-            f.write(collector_config(name, sp["grpc"], memory_mib))
+            f.write(collector_config(name, sp["grpc"], memory_mib, tls=tls, storage=storage))
         ok, msg = env.validate(cfg)
         if not ok:
             m = re.search(r'unknown (?:processor )?type "?([\w-]+)"?', msg) or \
@@ -348,13 +378,15 @@ def run_scenario(env, name, lg_args, duration, memory_mib=512, drain_timeout=60,
             row["validate"] = msg[-400:]
             print(f"{name}: skipped: {row['skipped']}", flush=True)
             return row
-        col, cp = env.start_collector(name, cfg)
-        transport = "http" if name == "http" else "grpc"
+        col, cp = env.start_collector(label or name, cfg)
+        transport = transport or ("http" if name == "http" else "grpc")
         args = ["--" + transport, "--target", f"127.0.0.1:{cp[transport]}", "--duration", duration] + lg_args
+        if tls:
+            args += ["--tls-ca", tls["ca"]]
         rss0 = status_kib(col.p.pid, "VmRSS")
         samp = Sampler(col.p.pid)
         samp.start()
-        lg = env.run_loadgen(name, args, timeout=duration + 120)
+        lg = env.run_loadgen(label or name, args, timeout=duration + 120)
         cpu_load = cpu_s(col.p.pid) - samp.cpu0
         acked = lg["spans_accepted"]
         st = wait_sink(sp["stats"], None if settle else acked, drain_timeout, settle=settle)
@@ -363,8 +395,8 @@ def run_scenario(env, name, lg_args, duration, memory_mib=512, drain_timeout=60,
         hwm = status_kib(col.p.pid, "VmHWM")
         rc = col.stop()
         row.update({
-            "transport": lg["transport"], "connections": lg["connections"], "rate_target": lg["rate"],
-            "elapsed_s": round(lg["elapsed_s"], 2),
+            "transport": lg["transport"] + (" TLS" if lg.get("tls") else ""), "connections": lg["connections"],
+            "rate_target": lg["rate"], "elapsed_s": round(lg["elapsed_s"], 2),
             "spans_sent": lg["spans_sent"], "spans_accepted": acked, "spans_refused": lg["spans_refused"],
             "retries": lg["retries"], "reasons": lg["reasons"], "sink_spans": st["spans"],
             "sink_traces_approx": st["traces_approx"],
@@ -384,9 +416,115 @@ def run_scenario(env, name, lg_args, duration, memory_mib=512, drain_timeout=60,
             "latency_ms": lg["latency_ms"], "e2e_latency_ms": st["e2e_latency_ms"],
             "loadgen_cpu_s": lg["loadgen_cpu_s"], "collector_exit": rc,
         })
+        if storage:
+            row["queue_spilled_batches"] = mt.get("kansatsu_exporter_queue_spilled_batches_total", 0)
+            row["queue_replayed_batches"] = mt.get("kansatsu_exporter_queue_replayed_batches_total", 0)
+            row["queue_append_failures"] = mt.get("kansatsu_exporter_queue_append_failures_total", 0)
         return row
     finally:
         env.stop_all()
+
+
+def make_certs(tmp):
+    """A private CA and a server certificate for 127.0.0.1 signed by it (EC
+    P-256, as the TLS integration tests make them), with the openssl CLI."""
+    d = os.path.join(tmp, "tls")
+    os.makedirs(d, exist_ok=True)
+
+    def ossl(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
+
+    for name in ("ca", "server"):
+        ossl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", f"{name}.key")
+    ossl("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "2", "-subj", "/CN=kansatsu-bench-ca",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+         "-out", "ca.crt")
+    ossl("req", "-new", "-key", "server.key", "-subj", "/CN=kansatsu-bench", "-out", "server.csr")
+    with open(os.path.join(d, "server.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+         "-sha256", "-extfile", "server.ext", "-out", "server.crt")
+    return {"ca": os.path.join(d, "ca.crt"), "cert": os.path.join(d, "server.crt"),
+            "key": os.path.join(d, "server.key")}
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def run_tls(env, name, lg_args, duration, runs=3):
+    """Plain and TLS passthrough of one transport, alternating, `runs` each
+    (so drift on a shared machine hits both alike); the medians compared."""
+    transport = "grpc" if name == "tls-grpc" else "http"
+    certs = make_certs(env.tmp)
+    plain, tls = [], []
+    for i in range(runs):
+        for use_tls, out in ((False, plain), (True, tls)):
+            label = f"{name}-{'tls' if use_tls else 'plain'}-{i + 1}"
+            r = run_scenario(env, name, lg_args, duration, tls=certs if use_tls else None, transport=transport,
+                             label=label)
+            if "skipped" in r:
+                return r
+            if not (r["spans_accepted"] == r["sink_spans"]) or r["collector_exit"] != 0:
+                raise RuntimeError(f"{label}: accepted {r['spans_accepted']} sink {r['sink_spans']} "
+                                   f"exit {r['collector_exit']}")
+            log(f"  {label}: {r['spans_per_s']:.0f} spans/s, {r['spans_per_cpu_s']:.0f} per collector CPU-s")
+            out.append(r)
+    row = dict(median_row(tls))
+    row["scenario"] = name
+    row["tls"] = {
+        "runs": runs,
+        "plain_spans_per_cpu_s": [r["spans_per_cpu_s"] for r in plain],
+        "tls_spans_per_cpu_s": [r["spans_per_cpu_s"] for r in tls],
+        "plain_spans_per_s": [r["spans_per_s"] for r in plain],
+        "tls_spans_per_s": [r["spans_per_s"] for r in tls],
+        "plain_rss_max_mib": [r["rss_max_mib"] for r in plain],
+        "tls_rss_max_mib": [r["rss_max_mib"] for r in tls],
+    }
+    return row
+
+
+def median_row(rows):
+    """The run with the median spans per collector CPU-second."""
+    return sorted(rows, key=lambda r: r["spans_per_cpu_s"])[len(rows) // 2]
+
+
+def run_pq(env, lg_args, duration, runs=3):
+    """Plain passthrough and passthrough with the persistent queue (fsync off,
+    then on), alternating, `runs` each; every queue starts in a fresh
+    directory. The medians of spans per collector CPU-second are compared."""
+    kinds = (("plain", None), ("pq", False), ("pq-fsync", True))
+    out = {k: [] for k, _ in kinds}
+    for i in range(runs):
+        for kind, fsync in kinds:
+            label = f"persistent-queue-{kind}-{i + 1}"
+            storage = None
+            if fsync is not None:
+                storage = {"dir": os.path.join(env.tmp, f"queue-{kind}-{i + 1}"), "fsync": fsync}
+                os.makedirs(storage["dir"])
+            r = run_scenario(env, "passthrough", lg_args, duration, label=label, storage=storage)
+            if "skipped" in r:
+                return r
+            if not (r["spans_accepted"] == r["sink_spans"]) or r["collector_exit"] != 0:
+                raise RuntimeError(f"{label}: accepted {r['spans_accepted']} sink {r['sink_spans']} "
+                                   f"exit {r['collector_exit']}")
+            log(f"  {label}: {r['spans_per_s']:.0f} spans/s, {r['spans_per_cpu_s']:.0f} per collector CPU-s"
+                + (f", {r['queue_spilled_batches']:.0f} batches read back from disk" if storage else ""))
+            out[kind].append(r)
+    row = dict(median_row(out["pq"]))
+    row["scenario"] = "persistent-queue"
+    row["pq"] = {"runs": runs}
+    for kind, _ in kinds:
+        row["pq"][kind] = {
+            "spans_per_cpu_s": [r["spans_per_cpu_s"] for r in out[kind]],
+            "spans_per_s": [r["spans_per_s"] for r in out[kind]],
+            "rss_max_mib": [r["rss_max_mib"] for r in out[kind]],
+            "p99_ms": [r["latency_ms"]["p99"] for r in out[kind]],
+            "spilled": [r.get("queue_spilled_batches", 0) for r in out[kind]],
+        }
+    return row
 
 
 def agent_config(endpoints):
@@ -564,6 +702,40 @@ def markdown(results, meta):
                 f"{fl['journeys_joined']:.0f}, closed without head {fl['journeys_closed_without_head']:.0f}; "
                 f"Redis SET {fl['redis_set']}, MGET {fl['redis_mget']}: {fl['redis_commands_per_journey']} commands "
                 f"per journey, {fl['redis_commands_per_1k_spans']} per 1000 spans."]
+    tl = [r for r in results if r["scenario"].startswith("tls-") and "skipped" not in r]
+    if tl:
+        out += ["", "Passthrough over TLS against plain passthrough of the same transport, in the same run "
+                f"({tl[0]['tls']['runs']} runs each, alternating; medians; loadgen --pool 16, {tl[0]['connections']} "
+                "connections, each handshakes once; EC P-256 certificate):", "",
+                "| transport | plain spans per collector core | TLS spans per collector core | TLS cost | "
+                "plain spans/s | TLS spans/s | runs (plain / TLS spans per core) |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for r in tl:
+            x = r["tls"]
+            p, t = median(x["plain_spans_per_cpu_s"]), median(x["tls_spans_per_cpu_s"])
+            cost = (1 - t / p) * 100 if p else 0
+            out.append(f"| {r['transport']} | {p:.0f} | {t:.0f} | {cost:.1f}% | {median(x['plain_spans_per_s']):.0f} | "
+                       f"{median(x['tls_spans_per_s']):.0f} | "
+                       f"{' '.join(f'{v:.0f}' for v in x['plain_spans_per_cpu_s'])} / "
+                       f"{' '.join(f'{v:.0f}' for v in x['tls_spans_per_cpu_s'])} |")
+    pq = next((r for r in results if r["scenario"] == "persistent-queue" and "skipped" not in r), None)
+    if pq:
+        x = pq["pq"]
+        base = median(x["plain"]["spans_per_cpu_s"])
+        out += ["", "Passthrough with the persistent queue (`sending_queue.storage: file_storage`) against plain "
+                f"passthrough, in the same run ({x['runs']} runs each, alternating; medians; loadgen --pool 16, "
+                f"{pq['connections']} connections; gRPC in, otlp out, no processor):", "",
+                "| queue | spans per collector core | cost | spans/s | request p99 ms | RSS max MiB | "
+                "batches read back from disk | runs (spans per core) |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for kind, what in (("plain", "in memory (plain passthrough)"), ("pq", "on disk, fsync off"),
+                           ("pq-fsync", "on disk, fsync on")):
+            k = x[kind]
+            v = median(k["spans_per_cpu_s"])
+            cost = (1 - v / base) * 100 if base else 0
+            out.append(f"| {what} | {v:.0f} | {'-' if kind == 'plain' else f'{cost:.1f}%'} | "
+                       f"{median(k['spans_per_s']):.0f} | {median(k['p99_ms']):.2f} | {median(k['rss_max_mib'])} | "
+                       f"{median(k['spilled']):.0f} | {' '.join(f'{s:.0f}' for s in k['spans_per_cpu_s'])} |")
     ov = next((r for r in results if r["scenario"] == "overload" and "skipped" not in r), None)
     if ov:
         retryable = all(k in ("grpc UNAVAILABLE", "grpc RESOURCE_EXHAUSTED", "http 429", "http 503")
@@ -619,8 +791,11 @@ def smoke(env):
     if rc != 0:
         failures.append(f"sink exited {rc}:\n{sink.text()[-3000:]}")
     env.stop_all()
-    for name in ("passthrough", "http"):
-        r = run_scenario(env, name, ["--spans", 5120, "-c", 2], 60, drain_timeout=60)
+    certs = make_certs(env.tmp)
+    for name in ("passthrough", "http", "tls-grpc", "tls-http"):
+        tls = certs if name.startswith("tls-") else None
+        transport = {"tls-grpc": "grpc", "tls-http": "http"}.get(name)
+        r = run_scenario(env, name, ["--spans", 5120, "-c", 2], 60, drain_timeout=60, tls=tls, transport=transport)
         if "skipped" in r:
             failures.append(f"{name}: {r['skipped']}")
             continue
@@ -630,7 +805,8 @@ def smoke(env):
     for f in failures:
         log("FAIL " + f)
     if not failures:
-        print("smoke: ok (loadgen -> sink and loadgen -> kansatsu -> sink, gRPC and HTTP: counts match)")
+        print("smoke: ok (loadgen -> sink and loadgen -> kansatsu -> sink, gRPC and HTTP, cleartext and TLS: "
+              "counts match)")
     return 1 if failures else 0
 
 
@@ -672,6 +848,10 @@ def main():
                                      drain_timeout=60, settle=7)
                 elif name in ("journey-fleet", "journey-fleet-local"):
                     r = run_fleet(env, name, ["-c", c, "--async-pct", 20, "--stamp"], d)
+                elif name == "persistent-queue":
+                    r = run_pq(env, ["-c", c, "--pool", 16], d)
+                elif name in ("tls-grpc", "tls-http"):
+                    r = run_tls(env, name, ["-c", c, "--pool", 16], d)
                 elif name == "overload":
                     rate = 3 * (sustainable or 200000)
                     r = run_scenario(env, name, ["-c", 4 * c, "--pool", 16, "--rate", f"{rate:.0f}", "--retry-max", 60,

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,6 +92,29 @@ static void tune_malloc(void)
 	mallopt(M_ARENA_MAX, ncpu > 0 && ncpu < 64 ? (int)(2 * ncpu) : 128);
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+}
+
+/* Every client connection is a descriptor, and systemd, docker and most
+ * shells start services with a soft limit of 1024 (the hard limit is often
+ * far higher): raise the soft limit to the hard one, as nginx's
+ * worker_rlimit_nofile and Go's runtime (1.19+) do, so the receivers'
+ * max_connections (HTTP: 4096 per receiver) is what bounds connections, not
+ * accept() failing with EMFILE. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rlim_t was = rl.rlim_cur;
+	/* "unlimited" is refused for descriptors; Linux's fs.nr_open default */
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		kn_warn("open files: cannot raise the soft limit %llu to the hard limit %llu",
+			(unsigned long long)was, (unsigned long long)rl.rlim_max);
+		return;
+	}
+	kn_info("open files: soft limit raised from %llu to the hard limit %llu",
+		(unsigned long long)was, (unsigned long long)rl.rlim_max);
 }
 
 int main(int argc, char **argv)
@@ -167,6 +191,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	raise_nofile();
 	if (kn_runtime_start(rt, &err) != KN_OK) {
 		kn_error("cannot start: %s", err.msg);
 		kn_runtime_destroy(rt);

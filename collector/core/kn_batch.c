@@ -18,6 +18,7 @@ struct kn_batch *kn_batch_new(uint32_t cap)
 	b->nspans = 0;
 	b->bytes = 0;
 	b->first_ns = 0;
+	b->tag = 0;
 	return b;
 }
 

@@ -19,6 +19,8 @@ struct kn_batch {
 	uint32_t nspans;      /* sum of chunks' nspans */
 	size_t bytes;         /* sum of chunks' len: the encoded request size */
 	uint64_t first_ns;    /* earliest accepted_ns of its chunks */
+	uint64_t tag;         /* its holder's note, 0 when new or cloned: a persistent
+			       * sending queue keeps the batch's record id here */
 	struct kn_chunk *chunks[];
 };
 

@@ -50,6 +50,9 @@ struct kn_server_auth_ops {
 	enum kn_auth_verdict (*authenticate)(void *inst, const struct kn_auth_headers *h);
 	/* The WWW-Authenticate value a refusal carries, e.g. "Bearer realm=\"kansatsu\"". */
 	const char *(*challenge)(void *inst);
+	/* Optional: NULL when this instance can authenticate requests, else why
+	 * not (a basicauth with client_auth only); kn_extension_find refuses it. */
+	const char *(*unusable)(void *inst);
 };
 
 /* ---- client authenticators ---- */
@@ -61,7 +64,13 @@ struct kn_client_auth_ops {
 	 * extension keeps the value ready). KN_ERR when it has no credentials to
 	 * give (e.g. the token file is unreadable): the request is not sent. */
 	int (*header)(void *inst, char *name, size_t namecap, char *value, size_t valcap);
+	/* Optional, as for servers: why this instance has nothing to give. */
+	const char *(*unusable)(void *inst);
 };
+
+/* Buffers of these sizes always hold what header() gives. */
+#define KN_AUTH_NAME_MAX 64
+#define KN_AUTH_VALUE_MAX 8192
 
 /* ---- finding one ---- */
 

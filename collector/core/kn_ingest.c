@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kn_backpressure.h"
 #include "kn_budget.h"
 #include "kn_clock.h"
 #include "kn_metrics.h"
@@ -79,6 +80,7 @@ struct kn_producer *kn_producer_create(struct kn_runtime *rt, uint16_t source,
 	p->refused_memory = refused_spans(p, "memory_limit");
 	p->refused_full = refused_spans(p, "pipeline_full");
 	p->refused_shutdown = refused_spans(p, "shutting_down");
+	p->refused_queue = refused_spans(p, "exporter_queue_full");
 	char rlabels[224];
 	snprintf(rlabels, sizeof rlabels, "%s,reason=\"decode_error\"", labels);
 	p->refused_decode = kn_metrics_counter(rt->metrics, "kansatsu_receiver_refused_requests_total",
@@ -178,6 +180,11 @@ int kn_ingest(struct kn_producer *p, const uint8_t *req, size_t len,
 
 	if (!atomic_load_explicit(&rt->accepting, memory_order_acquire))
 		return refuse(res, p->refused_shutdown, nspans, 1, "the collector is shutting down");
+	/* A persistent sending queue that is full (or whose disk is) must not
+	 * drop what we acknowledge: it asks for refusals instead. */
+	if (kn_bp_active())
+		return refuse(res, p->refused_queue, nspans, 1,
+			      "an exporter's persistent queue is full; retry later");
 
 	/* Room in every ring that will receive a chunk? Only this thread enqueues. */
 	uint32_t whole = UINT32_MAX;

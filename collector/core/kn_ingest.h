@@ -41,7 +41,9 @@ struct kn_producer *kn_producer_create(struct kn_runtime *rt, uint16_t source,
 				       struct kn_err *err);
 
 /* Returns KN_OK, KN_INVALID (nothing accepted; message says why) or KN_AGAIN
- * (nothing accepted; pipeline full or shutting down). `ctx` may be NULL. */
+ * (nothing accepted; pipeline full, memory budget spent, an exporter's
+ * persistent queue full (kn_backpressure.h) or shutting down). `ctx` may be
+ * NULL. */
 int kn_ingest(struct kn_producer *p, const uint8_t *req, size_t len,
 	      const struct kn_tracectx *ctx, struct kn_ingest_result *res);
 

@@ -4,7 +4,10 @@
  *   receivers.otlp.protocols.http   (kn_httpd + OTLP/HTTP, kn_otlp_http)
  * A protocol is on when its key is present (`grpc:` alone means defaults).
  * Each serving thread of each transport gets its own kn_producer, so the
- * transports reach the shard rings without locks. */
+ * transports reach the shard rings without locks. `auth.authenticator`
+ * names a server authenticator extension, found at create and handed to
+ * the transport wrapped (auth_check) so refusals are counted by reason. */
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +16,26 @@
 #include "../config/kn_config.h"
 #include "../grpc/kn_otlp_grpc.h"
 #include "../http/kn_otlp_http.h"
+#include "kn_clock.h"
 #include "kn_component.h"
+#include "kn_extension.h"
 #include "kn_ingest.h"
+#include "kn_log.h"
+#include "kn_metrics.h"
 #include "kn_tls_server.h"
+
+/* protocols.<p>.auth, the `auth` of the OpenTelemetry Collector's configgrpc and
+ * confighttp servers (request_params is not supported) */
+struct otlp_auth_cfg {
+	char *authenticator;
+};
+
+static const struct kn_cfg_field auth_fields[] = {
+	{.key = "authenticator", .type = KN_F_STR, .off = offsetof(struct otlp_auth_cfg, authenticator),
+	 .required = 1,
+	 .help = "id of a server authenticator extension (bearertokenauth, basicauth) in service.extensions"},
+	KN_CFG_END,
+};
 
 struct otlp_grpc_cfg {
 	char *endpoint;
@@ -33,6 +53,7 @@ struct otlp_grpc_cfg {
 		} enforcement_policy;
 	} keepalive;
 	struct kn_tls_server_cfg tls;
+	struct otlp_auth_cfg auth;
 };
 
 struct otlp_http_cfg {
@@ -40,11 +61,13 @@ struct otlp_http_cfg {
 	uint64_t max_request_body_size;
 	uint64_t threads;
 	char *traces_url_path;
+	uint64_t read_header_timeout_ns, read_timeout_ns, idle_timeout_ns; /* 0 = none */
 	struct {
 		struct kn_strlist allowed_origins, allowed_headers;
 		uint64_t max_age;
 	} cors;
 	struct kn_tls_server_cfg tls;
+	struct otlp_auth_cfg auth;
 };
 
 struct otlp_protocols {
@@ -96,6 +119,8 @@ static const struct kn_cfg_field grpc_fields[] = {
 	{.key = "keepalive", .type = KN_F_SUB, .off = G(keepalive), .sub = keepalive_fields},
 	{.key = "tls", .type = KN_F_SUB, .off = G(tls), .sub = kn_tls_server_fields,
 	 .present_off = G(tls.enabled), .help = "serve TLS (and mutual TLS with client_ca_file)"},
+	{.key = "auth", .type = KN_F_SUB, .off = G(auth), .sub = auth_fields,
+	 .help = "authenticate every call with a server authenticator extension"},
 	KN_CFG_END,
 };
 
@@ -117,9 +142,21 @@ static const struct kn_cfg_field http_fields[] = {
 	{.key = "threads", .type = KN_F_UINT, .off = H(threads), .def = "2",
 	 .help = "event-loop threads", .min = 1, .max = 64},
 	{.key = "traces_url_path", .type = KN_F_STR, .off = H(traces_url_path), .def = "/v1/traces"},
+	/* confighttp's names; read_timeout defaults to 1m here where OTel's is
+	 * 0 (none): no OTLP client waits a minute for its answer, and without
+	 * it a body sent a byte at a time holds a connection for ever */
+	{.key = "read_header_timeout", .type = KN_F_DURATION, .off = H(read_header_timeout_ns),
+	 .def = "1m", .help = "connection or request start -> headers complete (TLS handshake "
+	 "included); later, closed without an answer; 0 = none"},
+	{.key = "read_timeout", .type = KN_F_DURATION, .off = H(read_timeout_ns), .def = "1m",
+	 .help = "request start -> body complete; later, closed without an answer; 0 = none"},
+	{.key = "idle_timeout", .type = KN_F_DURATION, .off = H(idle_timeout_ns), .def = "1m",
+	 .help = "close a connection that sends nothing (HTTP/2: has no stream) this long; 0 = none"},
 	{.key = "cors", .type = KN_F_SUB, .off = H(cors), .sub = cors_fields},
 	{.key = "tls", .type = KN_F_SUB, .off = H(tls), .sub = kn_tls_server_fields,
 	 .present_off = H(tls.enabled), .help = "serve TLS (and mutual TLS with client_ca_file)"},
+	{.key = "auth", .type = KN_F_SUB, .off = H(auth), .sub = auth_fields,
+	 .help = "authenticate every request (CORS preflights aside) with a server authenticator extension"},
 	KN_CFG_END,
 };
 
@@ -166,11 +203,23 @@ static int otlp_validate(const void *cfg, const char *path, struct kn_err *err)
 	return KN_OK;
 }
 
+/* A transport's authenticator: the extension's, wrapped so that refusals
+ * are counted by reason and logged (at most once a second, the reason
+ * only) whichever transport asked. */
+struct otlp_auth {
+	const struct kn_server_auth_ops *ops; /* NULL: no auth */
+	void *inst;
+	struct kn_metric *failures[KN_AUTH_NVERDICTS];
+	atomic_uint_fast64_t last_log_ns;
+	char what[200];                       /* "receivers.otlp.protocols.grpc" */
+};
+
 struct otlp_transport {
 	struct kn_producer **producers; /* one per serving thread */
 	uint32_t nthreads;
 	const char *transport;
 	struct otlp *owner;
+	struct otlp_auth auth;
 };
 
 struct otlp {
@@ -194,6 +243,84 @@ static void sink_refused(void *ctx, uint32_t thread, const char *reason)
 {
 	struct otlp_transport *t = ctx;
 	kn_ingest_count_refused_request(t->producers[thread], reason);
+}
+
+static enum kn_auth_verdict auth_check(void *inst, const struct kn_auth_headers *h)
+{
+	struct otlp_auth *a = &((struct otlp_transport *)inst)->auth;
+	enum kn_auth_verdict v = a->ops->authenticate(a->inst, h);
+	if (v == KN_AUTH_OK)
+		return v;
+	if ((unsigned)v < KN_AUTH_NVERDICTS && a->failures[v])
+		kn_counter_add(a->failures[v], 1);
+	uint64_t now = kn_now_ns(), last = atomic_load(&a->last_log_ns);
+	if ((last == 0 || now - last >= KN_NS_PER_SEC) &&
+	    atomic_compare_exchange_strong(&a->last_log_ns, &last, now))
+		kn_warn("%s: refused a request: unauthenticated (%s credentials)", a->what,
+			kn_auth_verdict_name(v));
+	return v;
+}
+
+static const char *auth_challenge(void *inst)
+{
+	struct otlp_auth *a = &((struct otlp_transport *)inst)->auth;
+	return a->ops->challenge(a->inst);
+}
+
+static const struct kn_server_auth_ops auth_wrapper = {
+	.authenticate = auth_check,
+	.challenge = auth_challenge,
+};
+
+/* Finds the authenticator protocols.<proto>.auth names (at create, so
+ * `kansatsu validate` reports a wrong id) and registers the failure counts
+ * kansatsu_receiver_auth_failures_total{receiver,transport,reason}. */
+static int auth_setup(const struct kn_component_ctx *ctx, struct otlp_transport *t, const char *id,
+		      struct kn_err *err)
+{
+	struct otlp_auth *a = &t->auth;
+	char ref[300];
+	snprintf(a->what, sizeof a->what, "receivers.%s.protocols.%s", ctx->id, t->transport);
+	snprintf(ref, sizeof ref, "%s.auth.authenticator", a->what);
+	struct kn_ext_ref ext;
+	if (kn_extension_find(ctx->rt, id, KN_EXT_SERVER_AUTH, ref, &ext, err) != KN_OK)
+		return KN_ERR;
+	a->ops = ext.comp->server_auth;
+	a->inst = ext.inst;
+	atomic_init(&a->last_log_ns, 0);
+	if (!ctx->metrics)
+		return KN_OK;
+	char esc[128], labels[300];
+	kn_metrics_label_escape(ctx->id, esc, sizeof esc);
+	for (int v = KN_AUTH_MISSING; v < KN_AUTH_NVERDICTS; v++) {
+		snprintf(labels, sizeof labels, "receiver=\"%s\",transport=\"%s\",reason=\"%s\"", esc,
+			 t->transport, kn_auth_verdict_name((enum kn_auth_verdict)v));
+		a->failures[v] = kn_metrics_counter(ctx->metrics, "kansatsu_receiver_auth_failures_total",
+						    "Requests refused by the receiver's authenticator, by reason "
+						    "(missing, malformed or denied credentials).",
+						    labels);
+	}
+	return KN_OK;
+}
+
+/* config 0 = no timeout */
+static uint64_t http_timeout(uint64_t ns)
+{
+	return ns ? ns : KN_OTLP_HTTP_NO_TIMEOUT;
+}
+
+static struct kn_metric *closed_counter(const struct kn_component_ctx *ctx, const char *reason)
+{
+	char esc[128], labels[300];
+	if (!ctx->metrics)
+		return NULL;
+	kn_metrics_label_escape(ctx->id, esc, sizeof esc);
+	snprintf(labels, sizeof labels, "receiver=\"%s\",transport=\"http\",reason=\"%s\"", esc,
+		 reason);
+	return kn_metrics_counter(ctx->metrics, "kansatsu_receiver_connections_closed_total",
+				 "Connections the receiver closed on its own, by the timeout that "
+				 "closed them (read_header_timeout, read_timeout, idle_timeout).",
+				 labels);
 }
 
 static int ms(uint64_t ns)
@@ -220,6 +347,8 @@ static int otlp_create(const struct kn_component_ctx *ctx, const void *cfgp, voi
 	if (cfg->protocols.grpc_on) {
 		const struct otlp_grpc_cfg *g = &cfg->protocols.grpc;
 		o->tg = (struct otlp_transport){.nthreads = (uint32_t)g->threads, .transport = "grpc", .owner = o};
+		if (g->auth.authenticator && auth_setup(ctx, &o->tg, g->auth.authenticator, err) != KN_OK)
+			return KN_ERR;
 		snprintf(name, sizeof name, "%s/grpc", ctx->id);
 		struct kn_otlp_grpc_opts go = {
 			.endpoint = g->endpoint,
@@ -236,6 +365,8 @@ static int otlp_create(const struct kn_component_ctx *ctx, const void *cfgp, voi
 			.keepalive_min_time_ms = (uint32_t)ms(g->keepalive.enforcement_policy.min_time_ns),
 			.keepalive_permit_without_stream = g->keepalive.enforcement_policy.permit_without_stream,
 			.tls = g->tls.enabled ? &g->tls : NULL,
+			.auth = o->tg.auth.ops ? &auth_wrapper : NULL,
+			.auth_inst = &o->tg,
 		};
 		struct kn_ingest_sink sink = {sink_ingest, sink_refused, &o->tg};
 		o->grpc = kn_otlp_grpc_create(&go, sink, err);
@@ -245,6 +376,8 @@ static int otlp_create(const struct kn_component_ctx *ctx, const void *cfgp, voi
 	if (cfg->protocols.http_on) {
 		const struct otlp_http_cfg *h = &cfg->protocols.http;
 		o->th = (struct otlp_transport){.nthreads = (uint32_t)h->threads, .transport = "http", .owner = o};
+		if (h->auth.authenticator && auth_setup(ctx, &o->th, h->auth.authenticator, err) != KN_OK)
+			return KN_ERR;
 		snprintf(name, sizeof name, "%s/http", ctx->id);
 		struct kn_otlp_http_opts ho = {
 			.endpoint = h->endpoint,
@@ -252,6 +385,12 @@ static int otlp_create(const struct kn_component_ctx *ctx, const void *cfgp, voi
 			.traces_url_path = h->traces_url_path,
 			.max_request_body_size = h->max_request_body_size,
 			.threads = (uint32_t)h->threads,
+			.read_header_timeout_ns = http_timeout(h->read_header_timeout_ns),
+			.read_timeout_ns = http_timeout(h->read_timeout_ns),
+			.idle_timeout_ns = http_timeout(h->idle_timeout_ns),
+			.closed_read_header_timeout = closed_counter(ctx, "read_header_timeout"),
+			.closed_read_timeout = closed_counter(ctx, "read_timeout"),
+			.closed_idle_timeout = closed_counter(ctx, "idle_timeout"),
 			.cors = {
 				.allowed_origins = (const char *const *)h->cors.allowed_origins.v,
 				.n_allowed_origins = h->cors.allowed_origins.n,
@@ -260,6 +399,8 @@ static int otlp_create(const struct kn_component_ctx *ctx, const void *cfgp, voi
 				.max_age = h->cors.max_age,
 			},
 			.tls = h->tls.enabled ? &h->tls : NULL,
+			.auth = o->th.auth.ops ? &auth_wrapper : NULL,
+			.auth_inst = &o->th,
 		};
 		struct kn_ingest_sink sink = {sink_ingest, sink_refused, &o->th};
 		o->http = kn_otlp_http_create(&ho, sink, err);

@@ -15,6 +15,9 @@ extern const struct kn_component kn_exporter_otlphttp;
 extern const struct kn_component kn_exporter_file;
 extern const struct kn_component kn_exporter_debug;
 extern const struct kn_component kn_exporter_loadbalancing;
+extern const struct kn_component kn_extension_bearertokenauth;
+extern const struct kn_component kn_extension_basicauth;
+extern const struct kn_component kn_extension_file_storage;
 
 const struct kn_component *const kn_components[] = {
 	&kn_receiver_otlp,
@@ -27,6 +30,9 @@ const struct kn_component *const kn_components[] = {
 	&kn_exporter_file,
 	&kn_exporter_debug,
 	&kn_exporter_loadbalancing,
+	&kn_extension_bearertokenauth,
+	&kn_extension_basicauth,
+	&kn_extension_file_storage,
 	NULL,
 };
 

@@ -264,8 +264,13 @@ static int instance_create(struct kn_runtime *rt, struct kn_instance *in, uint16
 		.source = source,
 		.nshards = (uint32_t)rt->nshards,
 	};
-	if (in->comp->create(&ctx, in->cfg, &in->inst, err) != KN_OK)
+	if (in->comp->create(&ctx, in->cfg, &in->inst, err) != KN_OK) {
+		/* messages that already name a key under the component keep their path */
+		size_t pl = strlen(in->path);
+		if (err && strncmp(err->msg, in->path, pl) == 0 && (err->msg[pl] == '.' || err->msg[pl] == ':'))
+			return KN_ERR;
 		return kn_err_prefix(err, "%s: ", in->path);
+	}
 	return KN_OK;
 }
 
@@ -515,6 +520,13 @@ int kn_extension_find(struct kn_runtime *rt, const char *id, enum kn_ext_iface w
 				       in->comp->type, what[want]);
 		if (!in->inst)
 			return kn_errf(err, "%s: extension \"%s\" is not created yet", ref, id);
+		const char *why = NULL;
+		if (want == KN_EXT_SERVER_AUTH && in->comp->server_auth->unusable)
+			why = in->comp->server_auth->unusable(in->inst);
+		else if (want == KN_EXT_CLIENT_AUTH && in->comp->client_auth->unusable)
+			why = in->comp->client_auth->unusable(in->inst);
+		if (why)
+			return kn_errf(err, "%s: extension \"%s\" is not %s: %s", ref, id, what[want], why);
 		out->comp = in->comp;
 		out->inst = in->inst;
 		return KN_OK;

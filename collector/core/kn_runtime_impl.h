@@ -55,7 +55,7 @@ struct kn_producer {
 	struct kn_chunk **out;        /* nshards scratch slots */
 	struct kn_pring *rings;       /* nshards */
 	struct kn_metric *accepted, *rejected_invalid, *refused_memory, *refused_full,
-		*refused_shutdown, *refused_decode;
+		*refused_shutdown, *refused_decode, *refused_queue;
 	char receiver[64], transport[16];
 	uint32_t next_shard;          /* whole requests (!rt->whole_traces): round robin */
 };

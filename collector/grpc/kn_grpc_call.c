@@ -6,7 +6,26 @@
  * when the library delivers it as one slice (the usual case); otherwise it
  * is gathered into the worker's scratch buffer, which only grows. The
  * answer bodies are packed on the stack; libgrpc allocates its own call
- * state, metadata and a slice or two per call, which we cannot avoid. */
+ * state, metadata and a slice or two per call, which we cannot avoid.
+ *
+ * The request message is received by a batch of our own (the method is
+ * registered with GRPC_SRM_PAYLOAD_NONE) rather than with the call
+ * (READ_INITIAL_BYTE_BUFFER): when libgrpc refuses a message over
+ * max_recv_msg_size_mib, a call whose first message it reads itself is
+ * dropped inside the library and never reaches our queue, so nothing could
+ * count it. With our own receive, libgrpc 1.51 reports the refusal as a
+ * failed GRPC_OP_RECV_MESSAGE (success 0, no message), cancels the call
+ * with RESOURCE_EXHAUSTED ("Received message larger than max (N vs. M)")
+ * and GRPC_OP_RECV_CLOSE_ON_SERVER says cancelled; the status is not
+ * readable on the server side. Measured with a libgrpc client against
+ * libgrpc 1.51.1 (test_too_large checks the oversize case): a client that
+ * cancels while its message is arriving, and a message flagged gzip that
+ * does not inflate, look exactly the same; so, by libgrpc's code, do a
+ * broken connection and a stream libgrpc cancels to stay inside its
+ * resource quota ("Buffers full"). Such a failure is counted as "too_large"
+ * unless the server is stopping (then it is one of the calls shutdown
+ * cancels) or the call's deadline has passed ("deadline_exceeded"). The cost: one more batch and completion per call
+ * (tests/unit/test_otlp_grpc.c test_cost_per_call prints it). */
 #include "kn_grpc_worker.h"
 
 #include <stdio.h>
@@ -37,7 +56,7 @@ void kn_grpc_slot_request(struct kn_grpc_slot *sl)
 		if (sl->kind == KN_GRPC_SLOT_EXPORT) {
 			e = grpc_server_request_registered_call(s->server, s->export_method,
 								&sl->call, &sl->deadline, &sl->md,
-								&sl->payload, w->cq, w->cq, sl);
+								NULL, w->cq, w->cq, sl);
 		} else {
 			grpc_call_details_init(&sl->details);
 			e = grpc_server_request_call(s->server, &sl->call, &sl->details, &sl->md,
@@ -333,6 +352,146 @@ static void on_arrival(struct kn_grpc_slot *sl)
 	kn_grpc_slot_request(sl);
 }
 
+/* Starts a batch on the slot's call unless its queue is shut (after
+ * cancel_all_calls, see on_arrival): GRPC_CALL_OK, or -1 when shut and the
+ * slot was released. */
+static int start_batch(struct kn_grpc_slot *sl, const grpc_op *ops, size_t n)
+{
+	grpc_call_error e;
+	pthread_mutex_lock(&sl->w->mu);
+	if (sl->w->cq_shut) {
+		pthread_mutex_unlock(&sl->w->mu);
+		atomic_fetch_add_explicit(&sl->w->srv->st.cancelled, 1, memory_order_relaxed);
+		kn_grpc_slot_release(sl);
+		return -1;
+	}
+	e = grpc_call_start_batch(sl->call, ops, n, sl, NULL);
+	pthread_mutex_unlock(&sl->w->mu);
+	return (int)e;
+}
+
+/* An Export call arrived (its metadata): receive its message. */
+static void start_receive(struct kn_grpc_slot *sl)
+{
+	grpc_op op;
+	int e;
+
+	memset(&op, 0, sizeof op);
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &sl->payload;
+	e = start_batch(sl, &op, 1);
+	if (e < 0)
+		return;
+	if (e == GRPC_CALL_OK) {
+		sl->state = KN_GRPC_SLOT_RECEIVING;
+		return;
+	}
+	kn_error("%s: receiving a message: %s", sl->w->srv->name,
+		 grpc_call_error_to_string((grpc_call_error)e));
+	kn_grpc_slot_release(sl);
+	kn_grpc_slot_request(sl);
+}
+
+/* The message did not arrive: libgrpc refused it (over max_recv_msg_size_mib,
+ * the call is already cancelled with RESOURCE_EXHAUSTED) or the call broke
+ * while it was arriving (see the top of the file). The call is closed; the
+ * status we send only matters if libgrpc has not answered already. */
+static void on_receive_failed(struct kn_grpc_slot *sl)
+{
+	struct kn_grpc_worker *w = sl->w;
+	struct kn_otlp_grpc *s = w->srv;
+	grpc_status_code code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+	const char *msg = "request message larger than max_recv_msg_size_mib";
+	grpc_op ops[3];
+	int e;
+
+	if (atomic_load_explicit(&s->stopping, memory_order_acquire)) {
+		code = GRPC_STATUS_UNAVAILABLE;
+		msg = "the collector is shutting down"; /* counted as cancelled when it completes */
+	} else if (deadline_passed(sl->deadline)) {
+		s->sink.refused(s->sink.ctx, w->index, "deadline_exceeded");
+		code = GRPC_STATUS_DEADLINE_EXCEEDED;
+		msg = "deadline exceeded while the request was arriving";
+		atomic_fetch_add_explicit(&s->st.calls, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->st.internal, 1, memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&s->st.calls, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->st.too_large, 1, memory_order_relaxed);
+		s->sink.refused(s->sink.ctx, w->index, "too_large");
+	}
+	memset(ops, 0, sizeof ops);
+	sl->status_msg = grpc_slice_from_copied_string(msg);
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+	ops[1].data.send_status_from_server.status = code;
+	ops[1].data.send_status_from_server.status_details = &sl->status_msg;
+	ops[2].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	ops[2].data.recv_close_on_server.cancelled = &sl->cancelled;
+	e = start_batch(sl, ops, 3);
+	if (e < 0)
+		return;
+	if (e == GRPC_CALL_OK) {
+		sl->state = KN_GRPC_SLOT_ANSWERING;
+		return;
+	}
+	kn_error("%s: closing a call: %s", s->name, grpc_call_error_to_string((grpc_call_error)e));
+	kn_grpc_slot_release(sl);
+	kn_grpc_slot_request(sl);
+}
+
+/* Metadata lookup for an authenticator (libgrpc gives keys in lowercase). */
+static const char *md_get(void *ctx, const char *name, size_t *len)
+{
+	const grpc_metadata_array *md = ctx;
+	for (size_t i = 0; i < md->count; i++)
+		if (grpc_slice_str_cmp(md->metadata[i].key, name) == 0) {
+			*len = GRPC_SLICE_LENGTH(md->metadata[i].value);
+			return (const char *)GRPC_SLICE_START_PTR(md->metadata[i].value);
+		}
+	return NULL;
+}
+
+/* opts.auth, on an Export call's metadata before its message is received:
+ * returns 0 when the call may go on, else 1 after answering UNAUTHENTICATED
+ * (the message says why, never what the credentials were). */
+static int refused_unauthenticated(struct kn_grpc_slot *sl)
+{
+	struct kn_grpc_worker *w = sl->w;
+	struct kn_otlp_grpc *s = w->srv;
+	if (!s->opts.auth)
+		return 0;
+	struct kn_auth_headers h = {.get = md_get, .ctx = &sl->md};
+	enum kn_auth_verdict v = s->opts.auth->authenticate(s->opts.auth_inst, &h);
+	if (v == KN_AUTH_OK)
+		return 0;
+	s->sink.refused(s->sink.ctx, w->index, "unauthenticated");
+	atomic_fetch_add_explicit(&s->st.calls, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->st.unauthenticated, 1, memory_order_relaxed);
+	const char *msg = v == KN_AUTH_MISSING	 ? "authentication required: the call carries no credentials"
+			  : v == KN_AUTH_MALFORMED ? "authentication failed: malformed credentials (scheme or encoding)"
+						   : "authentication failed: the credentials are not valid";
+	grpc_op ops[3];
+	memset(ops, 0, sizeof ops);
+	sl->status_msg = grpc_slice_from_static_string(msg);
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+	ops[1].data.send_status_from_server.status = GRPC_STATUS_UNAUTHENTICATED;
+	ops[1].data.send_status_from_server.status_details = &sl->status_msg;
+	ops[2].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	ops[2].data.recv_close_on_server.cancelled = &sl->cancelled;
+	int e = start_batch(sl, ops, 3);
+	if (e < 0)
+		return 1;
+	if (e == GRPC_CALL_OK) {
+		sl->state = KN_GRPC_SLOT_ANSWERING;
+		return 1;
+	}
+	kn_error("%s: refusing a call: %s", s->name, grpc_call_error_to_string((grpc_call_error)e));
+	kn_grpc_slot_release(sl);
+	kn_grpc_slot_request(sl);
+	return 1;
+}
+
 void kn_grpc_slot_on_event(struct kn_grpc_slot *sl, int success)
 {
 	switch (sl->state) {
@@ -342,7 +501,20 @@ void kn_grpc_slot_on_event(struct kn_grpc_slot *sl, int success)
 			kn_grpc_slot_release(sl);
 			return;
 		}
-		on_arrival(sl);
+		if (sl->kind == KN_GRPC_SLOT_EXPORT) {
+			if (!refused_unauthenticated(sl))
+				start_receive(sl);
+		} else {
+			on_arrival(sl);
+		}
+		return;
+	case KN_GRPC_SLOT_RECEIVING:
+		/* success with no message: the client half-closed without one
+		 * (answer_export says INVALID_ARGUMENT) */
+		if (success)
+			on_arrival(sl);
+		else
+			on_receive_failed(sl);
 		return;
 	case KN_GRPC_SLOT_ANSWERING:
 		if (sl->cancelled || !success)

@@ -3,10 +3,11 @@
  *
  * A worker is one serving thread with one completion queue and a fixed
  * array of call slots. A slot is one outstanding grpc_server_request_* plus,
- * once a call arrives, its answer batch; the slot pointer is the
- * completion-queue tag. States: IDLE -> REQUESTED -> ANSWERING -> (re-request)
- * REQUESTED ... A slot is touched only by its worker thread (the thread that
- * polls its queue), so slots need no locks. The worker mutex only orders
+ * once a call arrives, its receive and answer batches; the slot pointer is
+ * the completion-queue tag. States: IDLE -> REQUESTED -> RECEIVING (Export
+ * calls: the request message) -> ANSWERING -> (re-request) REQUESTED ...
+ * A slot is touched only by its worker thread (the thread that polls its
+ * queue), so slots need no locks. The worker mutex only orders
  * "re-request unless stopping" against the completion queue's shutdown. */
 #ifndef KN_GRPC_WORKER_H
 #define KN_GRPC_WORKER_H
@@ -24,7 +25,12 @@
 #include "kn_otlp_grpc.h"
 
 enum kn_grpc_slot_kind { KN_GRPC_SLOT_EXPORT, KN_GRPC_SLOT_UNKNOWN };
-enum kn_grpc_slot_state { KN_GRPC_SLOT_IDLE, KN_GRPC_SLOT_REQUESTED, KN_GRPC_SLOT_ANSWERING };
+enum kn_grpc_slot_state {
+	KN_GRPC_SLOT_IDLE,
+	KN_GRPC_SLOT_REQUESTED,
+	KN_GRPC_SLOT_RECEIVING,
+	KN_GRPC_SLOT_ANSWERING,
+};
 
 struct kn_grpc_worker;
 
@@ -71,12 +77,15 @@ struct kn_otlp_grpc {
 	grpc_server *server;
 	void *export_method;
 	grpc_completion_queue *shutdown_cq;
+	grpc_resource_quota *quota;     /* libgrpc's buffers (NULL = unbounded); see start */
+	size_t quota_bytes;
 	struct kn_grpc_worker *workers;
 	uint32_t nworkers;
 	uint16_t port;
 	struct {
 		atomic_uint_fast64_t calls, ok, invalid, unavailable, internal, unimplemented,
-			cancelled, payload_copies;
+			cancelled, payload_copies, too_large;
+		atomic_uint_fast64_t unauthenticated;
 	} st;
 };
 

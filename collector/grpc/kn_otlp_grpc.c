@@ -17,6 +17,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
+#include "../core/kn_budget.h"
 #include "../core/kn_clock.h"
 #include "../core/kn_log.h"
 #include "kn_grpc_tls.h"
@@ -29,6 +30,7 @@
 #define MAX_THREADS 256u
 #define MAX_CALLS_PER_THREAD 1024u
 #define MAX_RECV_MIB 2047u /* the channel arg is an int of bytes */
+#define QUOTA_SLACK ((size_t)4 << 20)
 
 static char *dup_str(const char *s)
 {
@@ -161,6 +163,37 @@ static void add_int_arg(grpc_arg *args, size_t *n, const char *key, uint32_t v)
 	(*n)++;
 }
 
+/* libgrpc's resource quota, in bytes (0 = none). Without one, libgrpc's
+ * buffers (transport reads, every message being received: up to
+ * max_recv_msg_size_mib per call in flight, and an oversize message whole
+ * before it is refused) are outside kansatsu.memory_limit_mib.
+ *
+ * The share: the limit's headroom (limit/8, at least 16 MiB; kn_budget.h)
+ * holds what lives outside the span budget, and half of it bounds request
+ * bytes held before ingest (kn_budget_req_limit, which the HTTP receiver
+ * charges its bodies to). libgrpc's buffers are the gRPC side of the same
+ * thing, so the quota gets the same share: a collector fed over one
+ * protocol (the usual case) keeps its request bytes inside the headroom; fed
+ * over both at full pressure, request bytes may take the whole headroom.
+ * kn_runtime sets that bound before receivers start and it depends only on
+ * the limit, so the final split at the end of start (which measures the
+ * base) leaves it, and the quota, unchanged: no resize is needed.
+ *
+ * The floor: libgrpc keeps inside its quota by shrinking flow-control
+ * windows first and then cancelling streams ("Buffers full",
+ * RESOURCE_EXHAUSTED), so a quota smaller than one legal message received
+ * and inflated (2 x max_recv) plus transport slack would refuse legal
+ * requests; the floor wins over the share then (max_recv_msg_size_mib is
+ * the user's explicit choice). */
+static size_t quota_bytes(const struct kn_otlp_grpc *s)
+{
+	size_t share = kn_budget_req_limit();
+	size_t floor = 2 * s->max_recv + QUOTA_SLACK;
+	if (!share)
+		return 0;
+	return share > floor ? share : floor;
+}
+
 static int workers_create(struct kn_otlp_grpc *s, struct kn_err *err)
 {
 	s->workers = calloc(s->opts.threads, sizeof *s->workers);
@@ -238,6 +271,17 @@ int kn_otlp_grpc_start(struct kn_otlp_grpc *s, struct kn_err *err)
 	args[nargs].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
 	args[nargs].value.integer = 0;
 	nargs++;
+	s->quota_bytes = quota_bytes(s);
+	if (s->quota_bytes) {
+		/* the server's channel args take their own reference */
+		s->quota = grpc_resource_quota_create(s->name);
+		grpc_resource_quota_resize(s->quota, s->quota_bytes);
+		args[nargs].type = GRPC_ARG_POINTER;
+		args[nargs].key = (char *)GRPC_ARG_RESOURCE_QUOTA;
+		args[nargs].value.pointer.p = s->quota;
+		args[nargs].value.pointer.vtable = grpc_resource_quota_arg_vtable();
+		nargs++;
+	}
 	cargs.num_args = nargs;
 	cargs.args = args;
 
@@ -246,8 +290,10 @@ int kn_otlp_grpc_start(struct kn_otlp_grpc *s, struct kn_err *err)
 		kn_errf(err, "%s: cannot create the gRPC server", s->name);
 		goto fail;
 	}
+	/* PAYLOAD_NONE: the message is received by a batch of ours, so that an
+	 * oversize one can be counted (kn_grpc_call.c) */
 	s->export_method = grpc_server_register_method(s->server, KN_OTLP_GRPC_EXPORT_METHOD, NULL,
-						       GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+						       GRPC_SRM_PAYLOAD_NONE, 0);
 	if (!s->export_method) {
 		kn_errf(err, "%s: cannot register %s", s->name, KN_OTLP_GRPC_EXPORT_METHOD);
 		goto fail;
@@ -294,6 +340,9 @@ int kn_otlp_grpc_start(struct kn_otlp_grpc *s, struct kn_err *err)
 		w->thread_started = 1;
 	}
 	log_listening(s);
+	if (s->quota_bytes)
+		kn_info("%s: libgrpc memory quota %.1f MiB (request bytes of kansatsu.memory_limit_mib)",
+			s->name, (double)s->quota_bytes / (1024.0 * 1024.0));
 	if (s->opts.tls) {
 		const struct kn_tls_server_cfg *t = s->opts.tls;
 		int mutual = t->client_ca_file && t->client_ca_file[0];
@@ -403,6 +452,8 @@ void kn_otlp_grpc_destroy(struct kn_otlp_grpc *s)
 			;
 		grpc_completion_queue_destroy(s->shutdown_cq);
 	}
+	if (s->quota)
+		grpc_resource_quota_unref(s->quota);
 	free(s->endpoint);
 	free(s->name);
 	if (s->grpc_inited)
@@ -423,4 +474,7 @@ void kn_otlp_grpc_stats(const struct kn_otlp_grpc *s, struct kn_otlp_grpc_stats 
 	out->unimplemented = atomic_load_explicit(&s->st.unimplemented, memory_order_relaxed);
 	out->cancelled = atomic_load_explicit(&s->st.cancelled, memory_order_relaxed);
 	out->payload_copies = atomic_load_explicit(&s->st.payload_copies, memory_order_relaxed);
+	out->unauthenticated = atomic_load_explicit(&s->st.unauthenticated, memory_order_relaxed);
+	out->too_large = atomic_load_explicit(&s->st.too_large, memory_order_relaxed);
+	out->quota_bytes = s->quota_bytes;
 }

@@ -16,7 +16,14 @@
  * KN_AGAIN -> UNAVAILABLE with a google.rpc.Status/RetryInfo trailer
  * (grpc-status-details-bin); anything else -> INTERNAL. Messages larger
  * than max_recv_msg_size_mib after decompression are refused by the library
- * with RESOURCE_EXHAUSTED.
+ * with RESOURCE_EXHAUSTED; the receiver sees the receive fail and reports
+ * it to sink.refused as "too_large" (see kn_grpc_call.c for what else
+ * libgrpc reports the same way).
+ *
+ * Memory: libgrpc's buffers (transport reads, messages being received) are
+ * bounded by a resource quota sized at start from the request-bytes bound
+ * of kansatsu.memory_limit_mib (kn_budget_req_limit, see kn_otlp_grpc.c);
+ * none when that bound is 0 (no memory limit).
  *
  * TLS (opts.tls, see kn_grpc_tls.h): libgrpc's TLS credentials with a file
  * watcher re-reading the certificate files every reload_interval; mutual TLS
@@ -37,6 +44,7 @@
 #include <stdint.h>
 
 #include "../core/kn_err.h"
+#include "../core/kn_extension.h"
 #include "../core/kn_ingest.h"
 #include "../core/kn_tls_server.h"
 
@@ -61,6 +69,13 @@ struct kn_otlp_grpc_opts {
 	uint32_t keepalive_min_time_ms;          /* enforcement_policy.min_time */
 	int keepalive_permit_without_stream;     /* enforcement_policy.permit_without_stream */
 	const struct kn_tls_server_cfg *tls;     /* NULL = plaintext; must outlive the server */
+	/* A server authenticator (kn_extension.h; NULL = none) checked on each
+	 * Export call's metadata before its message is received: a refusal is
+	 * UNAUTHENTICATED with a message naming the reason (never the
+	 * credentials), reported to sink.refused as "unauthenticated". Both
+	 * must outlive the server. */
+	const struct kn_server_auth_ops *auth;
+	void *auth_inst;
 };
 
 /* Counts kept by the server (relaxed atomics, read with kn_otlp_grpc_stats). */
@@ -70,6 +85,9 @@ struct kn_otlp_grpc_stats {
 	uint64_t unimplemented;   /* calls to unknown methods */
 	uint64_t cancelled;       /* calls the client or shutdown cancelled */
 	uint64_t payload_copies;  /* requests gathered from several slices (not zero-copy) */
+	uint64_t unauthenticated; /* Export calls opts.auth refused */
+	uint64_t too_large;       /* Export calls whose message failed to arrive (see above) */
+	uint64_t quota_bytes;     /* libgrpc's resource quota; 0 = none */
 };
 
 struct kn_otlp_grpc;

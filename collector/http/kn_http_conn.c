@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../core/kn_clock.h"
+
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define H2_PREFACE_LEN 24
 
@@ -52,6 +54,7 @@ struct kn_http_conn *kn_http_conn_create(const struct kn_http_conn_cfg *cfg, int
 	kn_http_msg_init(&c->msg, 0, thread);
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
+	c->req_start_ns = c->idle_since_ns = kn_now_ns();
 	return c;
 }
 
@@ -115,6 +118,12 @@ static int on_message_begin(http_parser *p)
 	struct kn_http_conn *c = p->data;
 	kn_http_msg_reset(&c->msg);
 	c->in_message = 1;
+	c->headers_done = 0;
+	/* the first request counts from the connection's creation (so a client
+	 * that connects and sends nothing is timed too), later ones from here */
+	if (c->began)
+		c->req_start_ns = kn_now_ns();
+	c->began = 1;
 	c->last_was_value = 1;
 	c->msg.url_off = 0;
 	return 0;
@@ -169,6 +178,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 static int on_headers_complete(http_parser *p)
 {
 	struct kn_http_conn *c = p->data;
+	c->headers_done = 1;
 	snprintf(c->msg.method, sizeof c->msg.method, "%s",
 		 http_method_str((enum http_method)p->method));
 	const char *reason = NULL;
@@ -210,6 +220,7 @@ static int on_message_complete(http_parser *p)
 	int keep = http_should_keep_alive(p) && !c->draining && !p->upgrade;
 	h1_write_resp(c, &resp, keep);
 	c->in_message = 0;
+	c->idle_since_ns = kn_now_ns();
 	kn_http_msg_reset(&c->msg);
 	if (!keep)
 		http_parser_pause(p, 1); /* ignore anything pipelined after a close */
@@ -289,7 +300,9 @@ const uint8_t *kn_http_conn_out(struct kn_http_conn *c, size_t *len)
 	if (c->mode == KN_CONN_H2)
 		kn_http_h2_pump(c);
 	*len = c->out.len - c->out.off;
-	return c->out.p + c->out.off;
+	/* out.p is NULL until the first response (and after a large buffer is
+	 * given back): NULL + 0 is undefined, so no arithmetic on it */
+	return c->out.p ? c->out.p + c->out.off : NULL;
 }
 
 void kn_http_conn_sent(struct kn_http_conn *c, size_t n)
@@ -323,6 +336,22 @@ int kn_http_conn_busy(const struct kn_http_conn *c)
 	if (c->mode == KN_CONN_H2)
 		return c->h2_streams > 0;
 	return c->npre > 0;
+}
+
+enum kn_http_phase kn_http_conn_phase(const struct kn_http_conn *c, uint64_t *since_ns)
+{
+	if (c->mode == KN_CONN_H2)
+		return kn_http_h2_phase(c, since_ns);
+	if (c->in_message) {
+		*since_ns = c->req_start_ns;
+		return c->headers_done ? KN_HTTP_PHASE_BODY : KN_HTTP_PHASE_HEADERS;
+	}
+	if (!c->began) { /* nothing yet, or part of the protocol detection */
+		*since_ns = c->req_start_ns;
+		return KN_HTTP_PHASE_HEADERS;
+	}
+	*since_ns = c->idle_since_ns;
+	return KN_HTTP_PHASE_IDLE;
 }
 
 void kn_http_conn_drain(struct kn_http_conn *c)

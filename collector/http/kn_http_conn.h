@@ -35,6 +35,16 @@ void kn_http_conn_sent(struct kn_http_conn *c, size_t n);
 int kn_http_conn_closing(const struct kn_http_conn *c);
 /* 1 while a request is partly received or being answered. */
 int kn_http_conn_busy(const struct kn_http_conn *c);
+/* What the connection waits for from the client, for the server's read
+ * timeouts, and since when (*since_ns, on kn_now_ns()'s clock):
+ * HEADERS: a request whose headers are not complete (a new connection
+ * counts from its creation, HTTP/1.1 keep-alive from the request's first
+ * byte, HTTP/2 from the oldest such stream's HEADERS frame); BODY: headers
+ * complete, body not (since the request's start); IDLE: nothing partly
+ * received (HTTP/2: since the last stream began or closed, else since the
+ * last request ended). */
+enum kn_http_phase { KN_HTTP_PHASE_IDLE, KN_HTTP_PHASE_HEADERS, KN_HTTP_PHASE_BODY };
+enum kn_http_phase kn_http_conn_phase(const struct kn_http_conn *c, uint64_t *since_ns);
 /* Shutdown: finish what is in progress, then close (HTTP/1.1: no more
  * keep-alive; HTTP/2: GOAWAY). */
 void kn_http_conn_drain(struct kn_http_conn *c);

@@ -33,6 +33,10 @@ struct kn_http_conn {
 	int in_message, last_was_value;
 	int early_status;
 	const char *early_reason;
+	int headers_done;    /* of the message in progress */
+	int began;           /* a request has begun on this connection */
+	uint64_t req_start_ns; /* creation, then each message's first byte */
+	uint64_t idle_since_ns; /* the last message's end (H1), the last stream event (H2) */
 	/* HTTP/2 */
 	nghttp2_session *h2;
 	size_t h2_streams;   /* streams with request state alive */
@@ -40,6 +44,7 @@ struct kn_http_conn {
 };
 
 int kn_http_h2_start(struct kn_http_conn *c);
+enum kn_http_phase kn_http_h2_phase(const struct kn_http_conn *c, uint64_t *since_ns);
 void kn_http_h2_feed(struct kn_http_conn *c, const uint8_t *data, size_t len);
 void kn_http_h2_pump(struct kn_http_conn *c);
 int kn_http_h2_done(const struct kn_http_conn *c);

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/kn_clock.h"
+
 #define KN_H2_MAX_STREAMS 100
 
 struct kn_h2_stream {
@@ -19,6 +21,8 @@ struct kn_h2_stream {
 	struct kn_http_msg msg;
 	int32_t id;
 	int responded;
+	int headers_done;
+	uint64_t start_ns;   /* its HEADERS frame began (the read timeouts count from here) */
 	struct kn_http_resp resp;
 	size_t sent;
 	char lname[KN_HTTP_MAX_RESP_HEADERS][48];
@@ -105,6 +109,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *us
 	if (!st)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	st->id = f->hd.stream_id;
+	st->start_ns = c->idle_since_ns = kn_now_ns();
 	kn_http_msg_init(&st->msg, 1, c->thread);
 	if (nghttp2_session_set_stream_user_data(s, st->id, st) != 0) {
 		stream_free(st);
@@ -171,6 +176,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
 	if (!st || st->responded)
 		return 0;
 	if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+		st->headers_done = 1;
 		const char *reason = NULL;
 		int status = kn_http_msg_headers_done(c->cfg, &st->msg, &reason);
 		if (status) {
@@ -213,8 +219,25 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 			st->next->prev = st->prev;
 		stream_free(st);
 		c->h2_streams--;
+		c->idle_since_ns = kn_now_ns();
 	}
 	return 0;
+}
+
+/* The oldest stream still being received decides (see kn_http_conn_phase);
+ * O(streams), at most KN_H2_MAX_STREAMS, once per timer tick. */
+enum kn_http_phase kn_http_h2_phase(const struct kn_http_conn *c, uint64_t *since_ns)
+{
+	const struct kn_h2_stream *oldest = NULL;
+	for (const struct kn_h2_stream *st = c->h2_list; st; st = st->next)
+		if (!st->responded && (!oldest || st->start_ns < oldest->start_ns))
+			oldest = st;
+	if (!oldest) {
+		*since_ns = c->idle_since_ns;
+		return KN_HTTP_PHASE_IDLE;
+	}
+	*since_ns = oldest->start_ns;
+	return oldest->headers_done ? KN_HTTP_PHASE_BODY : KN_HTTP_PHASE_HEADERS;
 }
 
 int kn_http_h2_start(struct kn_http_conn *c)
@@ -227,6 +250,7 @@ int kn_http_h2_start(struct kn_http_conn *c)
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	c->idle_since_ns = kn_now_ns();
 	int rv = nghttp2_session_server_new(&c->h2, cbs, c);
 	nghttp2_session_callbacks_del(cbs);
 	if (rv != 0) {

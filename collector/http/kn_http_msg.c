@@ -240,6 +240,7 @@ void kn_http_refuse(const struct kn_http_conn_cfg *cfg, const struct kn_http_req
 static const char *precheck_reason(int status)
 {
 	switch (status) {
+	case 401: return "unauthenticated";
 	case 404: return "not_found";
 	case 405: return "method_not_allowed";
 	case 413: return "too_large";

@@ -25,6 +25,7 @@ struct kn_http_counters {
 	uint64_t connections_accepted, connections_open, requests, bad_requests, too_large,
 		decompress_errors, connections_refused, idle_closed;
 	uint64_t tls_handshake_failures;
+	uint64_t read_header_timeouts, read_timeouts; /* connections closed by those timeouts */
 };
 
 #define KN_HTTP_COUNT(cfg, field) \

@@ -4,9 +4,10 @@
  * Each loop thread owns an epoll set, its own SO_REUSEPORT listener (the
  * kernel spreads new connections over them), an eventfd for shutdown, and
  * the connections it accepted, kept in an intrusive list that the periodic
- * tick scans for idle timeouts (O(connections) per tick, a tick being a
- * quarter of idle_timeout, at most 1 s). Sockets are level-triggered: EPOLLIN
- * while the output backlog is small, EPOLLOUT while output is pending.
+ * tick scans for the read and idle timeouts (O(connections) per tick, a tick
+ * being a quarter of the shortest timeout, at most 1 s). Sockets are
+ * level-triggered: EPOLLIN while the output backlog is small, EPOLLOUT while
+ * output is pending.
  * The only state shared between threads is the counters (atomics), the
  * stop flag / deadline and, with TLS, the current SSL_CTX (kn_http_tls).
  *
@@ -40,6 +41,7 @@
 
 #include "../core/kn_clock.h"
 #include "../core/kn_log.h"
+#include "../core/kn_metrics.h"
 
 #define KN_HTTPD_READ_BUF 65536
 #define KN_HTTPD_OUT_HIGH (1u << 20)  /* stop reading beyond this unsent backlog */
@@ -88,7 +90,8 @@ struct kn_httpd {
 	char port_str[16];
 	uint16_t port;
 	uint32_t nthreads, max_connections;
-	uint64_t idle_ns;
+	uint64_t idle_ns, header_ns, read_ns; /* KN_HTTPD_NO_TIMEOUT = none */
+	struct kn_http_closed_counters closed;
 	struct kn_http_conn_cfg cfg;
 	struct kn_http_counters counters;
 	const struct kn_tls_server_cfg *tls_cfg;
@@ -152,6 +155,9 @@ struct kn_httpd *kn_httpd_create(const struct kn_httpd_opts *opts, kn_http_handl
 	s->nthreads = opts->threads;
 	s->max_connections = opts->max_connections ? opts->max_connections : 4096;
 	s->idle_ns = opts->idle_timeout_ns ? opts->idle_timeout_ns : 60 * KN_NS_PER_SEC;
+	s->header_ns = opts->read_header_timeout_ns ? opts->read_header_timeout_ns : 60 * KN_NS_PER_SEC;
+	s->read_ns = opts->read_timeout_ns ? opts->read_timeout_ns : 60 * KN_NS_PER_SEC;
+	s->closed = opts->closed;
 	s->cfg.max_body = opts->max_body ? opts->max_body : (4u << 20);
 	s->cfg.decompress = opts->decompress;
 	s->cfg.enable_h2c = opts->enable_h2c;
@@ -498,7 +504,7 @@ static void do_accept(struct loop *l)
 		sc->fd = fd;
 		sc->events = EPOLLIN;
 		sc->reading = 1;
-		sc->last_ns = kn_now_ns(); /* the handshake too must end within idle_timeout */
+		sc->last_ns = kn_now_ns(); /* the handshake counts as the headers' time (see conn_timed_out) */
 		if (s->tls) {
 			sc->ssl = kn_http_tls_new_conn(s->tls, fd);
 			sc->handshaking = 1;
@@ -519,16 +525,53 @@ static void do_accept(struct loop *l)
 	}
 }
 
+/* The read timeouts (see kn_httpd.h): 1 when it closed the connection. A
+ * timed-out client gets no answer, as from Go's server: it is either gone or
+ * feeding us a byte at a time on purpose. */
+static int conn_timed_out(struct loop *l, struct sconn *sc, uint64_t now)
+{
+	struct kn_httpd *s = l->s;
+	uint64_t since = now;
+	enum kn_http_phase ph = kn_http_conn_phase(sc->c, &since);
+	uint64_t age = now > since ? now - since : 0;
+	uint64_t *ctr = NULL;
+	struct kn_metric *m = NULL;
+	if (ph == KN_HTTP_PHASE_HEADERS && age >= s->header_ns) {
+		ctr = &s->counters.read_header_timeouts;
+		m = s->closed.read_header_timeout;
+	} else if (ph != KN_HTTP_PHASE_IDLE && age >= s->read_ns) {
+		ctr = &s->counters.read_timeouts;
+		m = s->closed.read_timeout;
+	} else if (now - sc->last_ns >= s->idle_ns ||
+		   (ph == KN_HTTP_PHASE_IDLE && age >= s->idle_ns)) {
+		ctr = &s->counters.idle_closed;
+		m = s->closed.idle_timeout;
+	}
+	if (!ctr)
+		return 0;
+	__atomic_fetch_add(ctr, 1, __ATOMIC_RELAXED);
+	if (m)
+		kn_counter_add(m, 1);
+	conn_close(l, sc);
+	return 1;
+}
+
 static void *loop_main(void *arg)
 {
 	struct loop *l = arg;
 	struct kn_httpd *s = l->s;
-	uint64_t tick_ns = s->idle_ns / 4;
+	uint64_t tick_ns = s->idle_ns;
+	if (s->header_ns < tick_ns)
+		tick_ns = s->header_ns;
+	if (s->read_ns < tick_ns)
+		tick_ns = s->read_ns;
+	tick_ns /= 4;
 	if (tick_ns < 5 * KN_NS_PER_MS)
 		tick_ns = 5 * KN_NS_PER_MS;
 	if (tick_ns > KN_NS_PER_SEC)
 		tick_ns = KN_NS_PER_SEC;
 	int draining = 0;
+	uint64_t next_scan = 0;
 	struct epoll_event evs[64];
 	for (;;) {
 		int timeout_ms = draining ? 5 : (int)(tick_ns / KN_NS_PER_MS);
@@ -578,6 +621,11 @@ static void *loop_main(void *arg)
 			}
 		}
 		uint64_t deadline = __atomic_load_n(&s->deadline_ns, __ATOMIC_ACQUIRE);
+		/* once per tick, not per wakeup: thousands of trickling clients
+		 * wake the loop thousands of times a second */
+		if (!draining && now < next_scan)
+			continue;
+		next_scan = now + tick_ns;
 		for (struct sconn *sc = l->conns, *nx; sc; sc = nx) {
 			nx = sc->next;
 			if (sc->lingering) {
@@ -585,9 +633,8 @@ static void *loop_main(void *arg)
 					conn_close(l, sc);
 			} else if (draining && (now >= deadline || !kn_http_conn_busy(sc->c))) {
 				conn_close(l, sc);
-			} else if (now - sc->last_ns >= s->idle_ns) {
-				__atomic_fetch_add(&s->counters.idle_closed, 1, __ATOMIC_RELAXED);
-				conn_close(l, sc);
+			} else {
+				conn_timed_out(l, sc, now);
 			}
 		}
 		if (draining && !l->conns)
@@ -726,6 +773,8 @@ void kn_httpd_stats(const struct kn_httpd *s, struct kn_httpd_stats *out)
 	out->decompress_errors = __atomic_load_n(&c->decompress_errors, __ATOMIC_RELAXED);
 	out->connections_refused = __atomic_load_n(&c->connections_refused, __ATOMIC_RELAXED);
 	out->idle_closed = __atomic_load_n(&c->idle_closed, __ATOMIC_RELAXED);
+	out->read_header_timeouts = __atomic_load_n(&c->read_header_timeouts, __ATOMIC_RELAXED);
+	out->read_timeouts = __atomic_load_n(&c->read_timeouts, __ATOMIC_RELAXED);
 	out->tls_handshake_failures = __atomic_load_n(&c->tls_handshake_failures, __ATOMIC_RELAXED);
 	out->tls_reloads = kn_http_tls_reloads(s->tls, &out->tls_reload_failures);
 }

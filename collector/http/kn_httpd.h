@@ -22,7 +22,7 @@
  * count them and replace the response body (e.g. with a google.rpc.Status).
  *
  * TLS (opts.tls): each connection runs a non-blocking OpenSSL handshake
- * first (bounded by idle_timeout_ns), then the same protocol layer gets the
+ * first (bounded by read_header_timeout_ns), then the same protocol layer gets the
  * decrypted bytes, so HTTP/1.1 and HTTP/2 (ALPN "h2" clients start with the
  * connection preface) are served as in cleartext. */
 #ifndef KN_HTTPD_H
@@ -86,12 +86,17 @@ typedef int (*kn_http_precheck)(void *ctx, const struct kn_http_req *req_without
  * label: "too_large", "bad_encoding" (corrupt gzip/zstd),
  * "unsupported_encoding", "bad_request" (malformed HTTP), or for a precheck
  * refusal "not_found" (404), "method_not_allowed" (405), "bad_content_type"
- * (415), "too_large" (413), "refused" (other). resp arrives filled with the
+ * (415), "too_large" (413), "unauthenticated" (401), "refused" (other).
+ * resp arrives filled with the
  * status and a text/plain body; the hook may replace content_type/body and
  * add headers (keep the status). req may lack a path when the request line
  * itself was malformed (path ""). Optional. */
 typedef void (*kn_http_refuse_hook)(void *ctx, const struct kn_http_req *req, const char *reason,
 				    struct kn_http_resp *resp);
+
+#define KN_HTTPD_NO_TIMEOUT UINT64_MAX
+
+struct kn_metric;
 
 struct kn_httpd_opts {
 	const char *endpoint;        /* "0.0.0.0:4318", "127.0.0.1:0" */
@@ -100,9 +105,23 @@ struct kn_httpd_opts {
 	size_t max_body;             /* after decompression; 0 = 4 MiB default */
 	int decompress;              /* honour Content-Encoding gzip / zstd (else 415) */
 	int enable_h2c;              /* accept HTTP/2 prior knowledge */
-	uint64_t idle_timeout_ns;    /* close idle keep-alive connections; 0 = 60 s */
+	/* Timeouts (nanoseconds; 0 = the default, KN_HTTPD_NO_TIMEOUT = none),
+	 * named and timed as Go's http.Server (the OpenTelemetry Collector's
+	 * confighttp): a request starts when the connection is accepted (first
+	 * request) or when its first byte arrives (keep-alive); on HTTP/2 each
+	 * stream starts at its HEADERS frame. A connection whose request is not
+	 * in within the limit is closed without an answer. */
+	uint64_t read_header_timeout_ns; /* request start -> headers complete (TLS handshake
+					  * included); 0 = 60 s */
+	uint64_t read_timeout_ns;    /* request start -> body complete; 0 = 60 s */
+	uint64_t idle_timeout_ns;    /* no byte received for this long (any phase), or an HTTP/2
+				      * connection without a stream for this long; 0 = 60 s */
 	uint32_t max_connections;    /* per server; 0 = 4096 */
 	kn_http_refuse_hook refused; /* optional, called with the create() ctx */
+	/* optional counters (kn_metrics) of connections the timeouts close */
+	struct kn_http_closed_counters {
+		struct kn_metric *read_header_timeout, *read_timeout, *idle_timeout;
+	} closed;
 	/* NULL = plaintext. Else TLS on every connection (see kn_http_tls.h):
 	 * the files are loaded at start (errors name the key, "tls.key_file:
 	 * ..."), mutual TLS with client_ca_file, ALPN "h2" (when enable_h2c)
@@ -116,6 +135,8 @@ struct kn_httpd_stats {
 		too_large, decompress_errors;
 	uint64_t connections_refused;  /* closed at accept: over max_connections */
 	uint64_t idle_closed;          /* closed by idle_timeout_ns */
+	uint64_t read_header_timeouts; /* closed by read_header_timeout_ns */
+	uint64_t read_timeouts;        /* closed by read_timeout_ns */
 	uint64_t tls_handshake_failures; /* TLS handshakes that failed (bad or no client
 					  * certificate, not TLS, protocol mismatch) */
 	uint64_t tls_reloads;          /* certificate reloads swapped in */

@@ -30,6 +30,8 @@ struct kn_otlp_http {
 	size_t norigins, nheaders;
 	uint64_t max_age;
 	struct kn_ingest_sink sink;
+	const struct kn_server_auth_ops *auth;
+	void *auth_inst;
 	struct kn_httpd *httpd;
 	struct kn_otlp_http_stats stats; /* relaxed atomics */
 };
@@ -223,6 +225,7 @@ static void ok_body(enum ctype ct, const struct kn_ingest_result *res, struct kn
 static int grpc_code_for(int status)
 {
 	switch (status) {
+	case 401: return 16;  /* UNAUTHENTICATED */
 	case 404: return 5;   /* NOT_FOUND */
 	case 405: return 12;  /* UNIMPLEMENTED */
 	case 413: return 8;   /* RESOURCE_EXHAUSTED */
@@ -240,6 +243,7 @@ static const char *reason_text(const char *reason)
 		{"unsupported_encoding", "Content-Encoding: unsupported (use gzip, zstd or identity)"},
 		{"bad_content_type", "Content-Type: must be application/x-protobuf or application/json"},
 		{"not_found", "path: not found"},
+		{"unauthenticated", "authentication failed"},
 		{"method_not_allowed", "method: only POST is allowed"},
 		{"bad_request", "malformed HTTP request"},
 		{"memory_limit", "the collector's memory limit is reached; retry later"},
@@ -266,19 +270,54 @@ static void refusal(struct kn_otlp_http *r, const struct kn_http_req *req, int s
 		kn_http_resp_header(resp, "Allow", cors_on(r) ? "POST, OPTIONS" : "POST");
 	if (status == 503) /* retryable: say when, as the ingest refusals do */
 		kn_http_resp_header(resp, "Retry-After", "1");
+	if (status == 401 && r->auth) {
+		STAT(r, unauthenticated);
+		kn_http_resp_header(resp, "WWW-Authenticate", r->auth->challenge(r->auth_inst));
+	}
 	add_cors_origin(r, req, resp);
+}
+
+/* The verdict of the last refused authentication on this thread: precheck
+ * returns only a status, and the server calls the refuse hook right after
+ * it on the same thread (for both HTTP/1.1 and HTTP/2). */
+static _Thread_local enum kn_auth_verdict last_verdict;
+
+static const char *verdict_text(enum kn_auth_verdict v)
+{
+	switch (v) {
+	case KN_AUTH_MISSING: return "authentication required: the request carries no credentials";
+	case KN_AUTH_MALFORMED: return "authentication failed: malformed credentials (scheme or encoding)";
+	default: return "authentication failed: the credentials are not valid";
+	}
 }
 
 static void on_refused(void *ctx, const struct kn_http_req *req, const char *reason,
 		       struct kn_http_resp *resp)
 {
-	refusal(ctx, req, resp->status, reason, NULL, resp);
+	const char *msg = resp->status == 401 ? verdict_text(last_verdict) : NULL;
+	refusal(ctx, req, resp->status, reason, msg, resp);
 }
 
+static const char *req_header(void *ctx, const char *name, size_t *len)
+{
+	return kn_http_req_header(ctx, name, len);
+}
+
+/* Credentials first (as the OTel Collector's auth wraps its whole handler),
+ * except for CORS preflights, which browsers send without them. */
 static int precheck(void *ctx, const struct kn_http_req *req)
 {
+	struct kn_otlp_http *r = ctx;
 	const char *reason;
-	return classify(ctx, req, &reason);
+	if (r->auth && !(cors_on(r) && strcmp(req->method, "OPTIONS") == 0)) {
+		struct kn_auth_headers h = {.get = req_header, .ctx = (void *)req};
+		enum kn_auth_verdict v = r->auth->authenticate(r->auth_inst, &h);
+		if (v != KN_AUTH_OK) {
+			last_verdict = v;
+			return 401;
+		}
+	}
+	return classify(r, req, &reason);
 }
 
 static int header_allowed(const struct kn_otlp_http *r, const char *h, size_t len)
@@ -446,6 +485,12 @@ struct kn_otlp_http *kn_otlp_http_create(const struct kn_otlp_http_opts *opts,
 		goto fail;
 	}
 	r->sink = sink;
+	r->auth = o.auth;
+	r->auth_inst = o.auth_inst;
+	if (r->auth && (!r->auth->authenticate || !r->auth->challenge)) {
+		kn_errf(err, "otlp/http: auth: authenticate and challenge are required");
+		goto fail;
+	}
 	r->name = strdup(o.name ? o.name : "otlp/http");
 	r->endpoint = strdup(o.endpoint ? o.endpoint : KN_OTLP_HTTP_DEFAULT_ENDPOINT);
 	r->path = strdup(o.traces_url_path ? o.traces_url_path : KN_OTLP_HTTP_DEFAULT_PATH);
@@ -481,6 +526,9 @@ struct kn_otlp_http *kn_otlp_http_create(const struct kn_otlp_http_opts *opts,
 		.decompress = 1,
 		.enable_h2c = 1,
 		.idle_timeout_ns = r->idle_ns,
+		.read_header_timeout_ns = o.read_header_timeout_ns,
+		.read_timeout_ns = o.read_timeout_ns,
+		.closed = {o.closed_read_header_timeout, o.closed_read_timeout, o.closed_idle_timeout},
 		.refused = on_refused,
 		.tls = o.tls,
 	};
@@ -532,5 +580,11 @@ void kn_otlp_http_stats(const struct kn_otlp_http *r, struct kn_otlp_http_stats 
 	out->invalid = __atomic_load_n(&r->stats.invalid, __ATOMIC_RELAXED);
 	out->unavailable = __atomic_load_n(&r->stats.unavailable, __ATOMIC_RELAXED);
 	out->refused = __atomic_load_n(&r->stats.refused, __ATOMIC_RELAXED);
+	out->unauthenticated = __atomic_load_n(&r->stats.unauthenticated, __ATOMIC_RELAXED);
 	out->preflights = __atomic_load_n(&r->stats.preflights, __ATOMIC_RELAXED);
+	struct kn_httpd_stats hs;
+	kn_httpd_stats(r->httpd, &hs);
+	out->closed_read_header_timeout = hs.read_header_timeouts;
+	out->closed_read_timeout = hs.read_timeouts;
+	out->closed_idle_timeout = hs.idle_closed;
 }

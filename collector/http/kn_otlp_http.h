@@ -8,6 +8,8 @@
  *                 were rejected)
  *   KN_INVALID -> 400 google.rpc.Status{code 3 INVALID_ARGUMENT}
  *   KN_AGAIN   -> 503 + Retry-After, Status{code 14 UNAVAILABLE}
+ *   opts.auth refuses the credentials -> 401 + WWW-Authenticate,
+ *                 Status{code 16 UNAUTHENTICATED} (checked first),
  *   other path 404, other method 405 (Allow), other content type 415,
  *   unknown Content-Encoding 415, corrupt gzip/zstd 400, body over
  *   max_request_body_size (after decompression too) 413.
@@ -29,12 +31,16 @@
 #include <stdint.h>
 
 #include "../core/kn_err.h"
+#include "../core/kn_extension.h"
 #include "../core/kn_ingest.h"
 #include "../core/kn_tls_server.h"
 
 #define KN_OTLP_HTTP_DEFAULT_ENDPOINT "0.0.0.0:4318"
 #define KN_OTLP_HTTP_DEFAULT_PATH "/v1/traces"
 #define KN_OTLP_HTTP_DEFAULT_MAX_BODY (20u << 20)
+#define KN_OTLP_HTTP_NO_TIMEOUT UINT64_MAX  /* = KN_HTTPD_NO_TIMEOUT */
+
+struct kn_metric;
 
 /* Zero / NULL means "default" for every field. Names follow
  * receivers.otlp.protocols.http of the OpenTelemetry Collector. */
@@ -44,7 +50,13 @@ struct kn_otlp_http_opts {
 	const char *traces_url_path;   /* "/v1/traces" when NULL */
 	size_t max_request_body_size;  /* bytes after decompression; 0 = 20 MiB */
 	uint32_t threads;              /* event-loop threads; 0 = 2 */
-	uint64_t idle_timeout_ns;      /* keep-alive idle close; 0 = 60 s */
+	/* read_header_timeout / read_timeout / idle_timeout (kn_httpd.h says
+	 * what each measures); 0 = 60 s, KN_OTLP_HTTP_NO_TIMEOUT = none */
+	uint64_t read_header_timeout_ns;
+	uint64_t read_timeout_ns;
+	uint64_t idle_timeout_ns;
+	/* optional counters of the connections those timeouts close */
+	struct kn_metric *closed_read_header_timeout, *closed_read_timeout, *closed_idle_timeout;
 	struct {
 		/* exact origins, "*" for any, or one wildcard star as in "https://(star).example.com" */
 		const char *const *allowed_origins;
@@ -56,13 +68,23 @@ struct kn_otlp_http_opts {
 		uint64_t max_age;      /* seconds; 0 = no Access-Control-Max-Age */
 	} cors;
 	const struct kn_tls_server_cfg *tls;  /* NULL = plaintext; must outlive the receiver */
+	/* A server authenticator (kn_extension.h; NULL = none) checked on the
+	 * headers before the body is read: a refusal is 401 with
+	 * WWW-Authenticate and Status{code 16 UNAUTHENTICATED}, reported to
+	 * sink.refused as "unauthenticated". CORS preflights are not checked.
+	 * Both must outlive the receiver. */
+	const struct kn_server_auth_ops *auth;
+	void *auth_inst;
 };
 
 struct kn_otlp_http_stats {
 	uint64_t requests;          /* POSTs answered by the handler */
 	uint64_t ok, invalid, unavailable;
 	uint64_t refused;           /* answered with 4xx before ingest */
+	uint64_t unauthenticated;   /* of those: 401 (opts.auth refused the credentials) */
 	uint64_t preflights;        /* CORS OPTIONS answered */
+	/* connections the server closed on its own, by the timeout that closed them */
+	uint64_t closed_read_header_timeout, closed_read_timeout, closed_idle_timeout;
 };
 
 struct kn_otlp_http;

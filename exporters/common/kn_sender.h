@@ -18,6 +18,46 @@
  * With sending_queue disabled, enqueue still hands the batch to a consumer
  * thread (queue of 1 per consumer) so shard workers never block on I/O.
  *
+ * Persistent queue (`sending_queue.storage: <id of a file_storage extension>`,
+ * through kn_storage.h; otlp, otlphttp and the loadbalancing endpoints):
+ *  - enqueue appends the batch to the queue's log before it returns, on the
+ *    shard worker (one write per batch; batches are large), so a batch is on
+ *    disk before the exporter's first try; the record is marked done after
+ *    the server accepted it or it was dropped (permanent error, retries
+ *    exhausted: counted as before). A batch is also kept in memory (the
+ *    ring) while fewer than a window of batches (4 per consumer, at least 8,
+ *    and 16 MiB) wait there and nothing waits on disk; otherwise it is
+ *    released and read back from disk when a consumer is free. Consumers take
+ *    from memory first, then from disk, so the queue stays first in first
+ *    out, and records found on disk at start go out before anything new.
+ *  - bounds: queue_size counts batches not yet finished (on disk or in
+ *    memory), and sending_queue.max_bytes (kansatsu's own key; 0 = none)
+ *    the bytes of the queue's files. Past either the sender raises an
+ *    exporter backpressure source (kn_backpressure.h): receivers refuse
+ *    (retryable) until it is below again. The bounds are soft: what was
+ *    acknowledged before receivers saw the flag still arrives and is
+ *    appended, so they may be passed by what the pipeline holds.
+ *  - a failed append (disk full, quota, file size limit, I/O error) never
+ *    drops the batch: it stays in memory (charged to the memory budget,
+ *    which bounds it) and is sent from there, without a disk copy; receivers
+ *    refuse for one second (a backpressure pulse), after which the next
+ *    append probes the disk again. At shutdown such a batch gets one more
+ *    append try before it is counted as dropped.
+ *  - shutdown does not send what is on disk: consumers finish the attempt in
+ *    flight and stop; batches on disk stay for the next start (a batch whose
+ *    attempt was interrupted is sent again: at least once).
+ *  - the load-balancing exporter takes back a removed endpoint's batches as
+ *    before (kn_sender_reclaim), and marks their records done once they are
+ *    routed again; what was only on disk stays in that endpoint's queue, which
+ *    the exporter reads and routes again (kn_exporter_loadbalancing.h).
+ * Metrics with a persistent queue: kansatsu_exporter_queue_batches/_bytes
+ * count batches waiting in memory and on disk; kansatsu_exporter_queue_disk_bytes,
+ * _disk_batches (gauges), _replayed_batches_total / _replayed_spans_total
+ * (found on disk at start), _spilled_batches_total (kept on disk only),
+ * _persisted_spans_total (written to disk),
+ * _skipped_records_total{reason}, _append_failures_total{reason},
+ * kansatsu_exporter_queue_full (gauge, 1 while receivers refuse for it).
+ *
  * Metrics (labels exporter="<id>"):
  *   kansatsu_exporter_sent_spans_total, kansatsu_exporter_sent_requests_total,
  *   kansatsu_exporter_retries_total, kansatsu_exporter_failed_requests_total,
@@ -52,6 +92,8 @@ struct kn_sender_queue_cfg {
 	int enabled;
 	uint64_t num_consumers;
 	uint64_t queue_size;          /* batches */
+	char *storage;                /* id of a storage extension, or NULL (in memory) */
+	uint64_t max_bytes;           /* with storage: bytes on disk past which receivers refuse; 0 = none */
 };
 
 struct kn_sender_retry_cfg {
@@ -86,16 +128,35 @@ typedef int (*kn_send_fn)(void *ctx, const struct kn_batch *b, uint64_t deadline
 			  uint64_t *retry_after_ns, struct kn_err *err);
 
 struct kn_sender;
+struct kn_component_ctx;
+struct kn_storage_ops;
 
+/* An in-memory sender; sending_queue.storage set is an error (an exporter
+ * without a persistent queue). */
 struct kn_sender *kn_sender_create(const char *exporter_id, const struct kn_sender_cfg *cfg,
 				   kn_send_fn send, void *send_ctx, struct kn_metrics *m,
 				   struct kn_err *err);
+/* The exporter's sender, named by ctx->id, metrics in ctx->metrics; with
+ * sending_queue.storage, the storage extension is found through ctx->rt
+ * (errors name exporters.<id>.sending_queue.storage). */
+struct kn_sender *kn_sender_create_ctx(const struct kn_component_ctx *ctx,
+				       const struct kn_sender_cfg *cfg, kn_send_fn send,
+				       void *send_ctx, struct kn_err *err);
+/* The same with the storage given (NULL: in memory); for tests and for
+ * exporters that resolved the extension themselves. */
+struct kn_sender *kn_sender_create_with(const char *exporter_id, const struct kn_sender_cfg *cfg,
+					kn_send_fn send, void *send_ctx, struct kn_metrics *m,
+					const struct kn_storage_ops *storage, void *storage_inst,
+					struct kn_err *err);
+/* Cross-field checks of a sending_queue block at `path` ("exporters.x.sending_queue"). */
+int kn_sender_queue_check(const struct kn_sender_queue_cfg *q, const char *path, struct kn_err *err);
 int kn_sender_start(struct kn_sender *s, struct kn_err *err);
 /* Takes ownership of b. KN_OK (queued) or KN_DROP (queue full or shut down: counted, freed). */
 int kn_sender_enqueue(struct kn_sender *s, struct kn_batch *b);
 /* Stops intake, sends what is queued until deadline_ns (retrying only while
  * time remains), then drops the rest (counted, reason "shutdown") and joins.
- * Safe twice and before start. */
+ * With a persistent queue, only the attempts in flight are finished and
+ * what is on disk stays there (see above). Safe twice and before start. */
 void kn_sender_shutdown(struct kn_sender *s, uint64_t deadline_ns);
 void kn_sender_destroy(struct kn_sender *s);
 

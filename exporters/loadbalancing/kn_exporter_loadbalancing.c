@@ -22,8 +22,10 @@
 #include <time.h>
 
 #include "../../collector/core/kn_clock.h"
+#include "../../collector/core/kn_extension.h"
 #include "../../collector/core/kn_log.h"
 #include "../../collector/core/kn_metrics.h"
+#include "../../collector/core/kn_storage.h"
 #include "kn_lb_config.h"
 #include "kn_lb_int.h"
 #include "kn_lb_resolve.h"
@@ -85,7 +87,7 @@ static struct lb_backend *backend_new(struct kn_lb *x, const char *ep, struct kn
 	snprintf(id, sizeof id, "%s/%s", x->id, ep);
 	struct kn_otlpexp_cfg c = x->otlp;
 	c.endpoint = (char *)ep;
-	struct kn_component_ctx ctx = {.id = id, .metrics = x->metrics};
+	struct kn_component_ctx ctx = {.id = id, .metrics = x->metrics, .rt = x->rt};
 	if (kn_exporter_otlp.create(&ctx, &c, &be->otlp, err) != KN_OK)
 		goto fail;
 	if (x->started && kn_exporter_otlp.start(be->otlp, err) != KN_OK)
@@ -130,6 +132,56 @@ static void backend_retire(struct kn_lb *x, struct lb_backend *be)
 	backend_free(be);
 }
 
+/* ---- persistent queues of endpoints not in the ring ---- */
+
+/* Reads every queue of this exporter on disk whose endpoint is not in ring
+ * r (left by an earlier run whose endpoints differed, or by an endpoint that
+ * was just retired with batches only on disk) and routes its batches again
+ * on r; each record is marked done once its batch was handed to (and so
+ * appended by) an endpoint's queue, so a crash in between sends it twice,
+ * never loses it. Under update_mu, outside read sections. */
+static void drain_orphans(struct kn_lb *x, const struct kn_lb_ring *r)
+{
+	if (!x->st || !r || r->n == 0)
+		return;
+	char prefix[320], **names = NULL;
+	size_t n = 0;
+	struct kn_err err;
+	snprintf(prefix, sizeof prefix, "%s/", x->id);
+	if (x->st->list(x->st_inst, prefix, &names, &n, &err) != KN_OK) {
+		kn_warn("exporter %s: %s", x->id, err.msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *ep = names[i] + strlen(prefix);
+		void *q = NULL;
+		struct kn_squeue_info info;
+		if (strchr(ep, '/') || kn_lb_ring_find(r, ep) >= 0 ||
+		    x->st->open(x->st_inst, names[i], x->metrics, &q, &info, &err) != KN_OK) {
+			if (!q && !strchr(ep, '/') && kn_lb_ring_find(r, ep) < 0)
+				kn_warn("exporter %s: %s", x->id, err.msg);
+			free(names[i]);
+			continue;
+		}
+		uint64_t batches = 0, spans = 0;
+		struct kn_batch *b;
+		uint64_t id;
+		struct kn_squeue_info sk;
+		while (x->st->next(q, &b, &id, &sk) == KN_OK) {
+			batches++;
+			spans += b->nspans;
+			reroute(x, b);
+			x->st->done(q, id);
+		}
+		x->st->close(q);
+		if (batches)
+			kn_info("exporter %s: %" PRIu64 " batches (%" PRIu64 " spans) left on disk for endpoint %s, "
+				"no longer in the ring, were routed again", x->id, batches, spans, ep);
+		free(names[i]);
+	}
+	free(names);
+}
+
 /* ---- ring updates (writers, under update_mu) ---- */
 
 static int update_locked(struct kn_lb *x, const char *const *eps, size_t n, struct kn_err *err)
@@ -155,6 +207,7 @@ static int update_locked(struct kn_lb *x, const char *const *eps, size_t n, stru
 		if (kn_lb_ring_find(nr, old->endpoints[j]) < 0)
 			backend_retire(x, old->user[j]);
 	kn_lb_ring_free(old);
+	drain_orphans(x, nr);
 	kn_gauge_set(x->m_backends, nr->n);
 	kn_counter_add(x->m_updates, 1);
 	char list[1024];
@@ -320,7 +373,9 @@ static int otlp_copy(struct kn_otlpexp_cfg *d, const struct kn_otlpexp_cfg *s)
 	d->tls.cert_file = dup_str(s->tls.cert_file, &oom);
 	d->tls.key_file = dup_str(s->tls.key_file, &oom);
 	d->compression = dup_str(s->compression, &oom);
+	d->auth.authenticator = dup_str(s->auth.authenticator, &oom);
 	d->sender = s->sender;
+	d->sender.queue.storage = dup_str(s->sender.queue.storage, &oom);
 	if (s->headers.n) {
 		d->headers.keys = calloc(s->headers.n, sizeof *d->headers.keys);
 		d->headers.values = calloc(s->headers.n, sizeof *d->headers.values);
@@ -397,6 +452,29 @@ static int lb_create(const struct kn_component_ctx *ctx, const void *cfgp, void 
 		kn_warn("%s.journey_id_attribute: ignored; used only with routing_key journey", path);
 	}
 	x->use_dns = cfg->resolver.has_dns;
+	x->rt = ctx->rt;
+	char ref[400];
+	snprintf(ref, sizeof ref, "%s.protocol.otlp.sending_queue", path);
+	if (kn_sender_queue_check(&cfg->protocol.otlp.sender.queue, ref, err) != KN_OK)
+		goto fail;
+	if (cfg->protocol.otlp.sender.queue.storage) {
+		struct kn_ext_ref ext;
+		snprintf(ref, sizeof ref, "%s.protocol.otlp.sending_queue.storage", path);
+		if (kn_extension_find(ctx->rt, cfg->protocol.otlp.sender.queue.storage, KN_EXT_STORAGE, ref,
+				      &ext, err) != KN_OK)
+			goto fail;
+		x->st = ext.comp->storage;
+		x->st_inst = ext.inst;
+	}
+	if (cfg->protocol.otlp.auth.authenticator) {
+		/* here, so a wrong id fails startup rather than each backend later */
+		char aref[400];
+		struct kn_ext_ref aext;
+		snprintf(aref, sizeof aref, "%s.protocol.otlp.auth.authenticator", path);
+		if (kn_extension_find(ctx->rt, cfg->protocol.otlp.auth.authenticator, KN_EXT_CLIENT_AUTH, aref,
+				      &aext, err) != KN_OK)
+			goto fail;
+	}
 	if (otlp_copy(&x->otlp, &cfg->protocol.otlp) != 0 || oom) {
 		kn_errf(err, "%s: out of memory", path);
 		goto fail;

@@ -84,6 +84,22 @@
  * so nothing accepted is dropped silently (a full queue elsewhere is counted
  * by that endpoint's sender).
  *
+ * Persistent queues (protocol.otlp.sending_queue.storage: a file_storage id):
+ * one queue per endpoint, named "<id>/<endpoint>", because each endpoint's
+ * sub-exporter sends, retries and finishes its own batches (one queue per
+ * exporter would need a record to be done only when every endpoint's part
+ * of it is). The cost of that choice is the endpoint set changing across a
+ * restart (dns) or during a run: after every ring update the exporter lists
+ * its queues on disk whose endpoint is not in the ring (kn_storage list),
+ * reads them and routes their batches again on the current ring (appended to
+ * the current endpoints' queues before the old record is marked done: a
+ * crash in between sends a batch twice, never loses it), then closes them (an
+ * emptied queue leaves no file). A retired endpoint's batches held in memory
+ * go back through kn_sender_reclaim as above, and their records are marked
+ * done once routed again. This runs under the writers' lock, on the thread
+ * that updated the ring (start, the dns thread), and takes as long as reading
+ * what those queues hold.
+ *
  * Metrics (exporter="<id>"): kansatsu_loadbalancer_routed_spans_total{endpoint},
  * kansatsu_loadbalancer_backends (gauge), kansatsu_loadbalancer_backend_updates_total,
  * kansatsu_loadbalancer_resolutions_total{resolver,success},

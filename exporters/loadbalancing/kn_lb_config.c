@@ -51,7 +51,7 @@ static void otlp_free(void *dst)
 static const struct kn_cfg_field protocol_fields[] = {
 	{.key = "otlp", .type = KN_F_CUSTOM, .off = offsetof(struct kn_lb_protocol_cfg, otlp), .def = "{}",
 	 .parse = otlp_parse, .free = otlp_free,
-	 .help = "the otlp exporter's settings for every endpoint (tls, compression, timeout, "
+	 .help = "the otlp exporter's settings for every endpoint (tls, compression, timeout, auth, "
 		 "sending_queue, retry_on_failure, headers)"},
 	KN_CFG_END,
 };

@@ -35,6 +35,7 @@ struct kn_lb {
 	char *id;
 	char path[300];               /* "exporters.<id>" */
 	struct kn_metrics *metrics, *own_metrics;
+	struct kn_runtime *rt;        /* finds the extensions the backends use (auth, storage); may be NULL */
 	int by_service;
 	int by_journey;               /* routing_key journey */
 	char *jid_key;                /* journey_id_attribute (by_journey only) */
@@ -70,6 +71,13 @@ struct kn_lb {
 	struct kn_metric *m_backends, *m_updates, *m_rerouted, *m_res_ok, *m_res_fail;
 	struct kn_metric *m_drop_noep, *m_drop_route, *m_drop_shutdown;
 	struct kn_metric *m_jid_routed, *m_jid_trace, *m_jid_invalid; /* by_journey only */
+
+	/* persistent queues (protocol.otlp.sending_queue.storage): one per
+	 * endpoint, named "<id>/<endpoint>"; those of endpoints that left the
+	 * ring are read and routed again after each ring update (x->rt, above,
+	 * finds the storage extension for the backends) */
+	const struct kn_storage_ops *st;  /* NULL: in-memory queues */
+	void *st_inst;
 };
 
 unsigned kn_lb_read_enter(struct kn_lb *x);

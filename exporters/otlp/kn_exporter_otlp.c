@@ -33,7 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "../../collector/core/kn_clock.h"
+#include "../../collector/core/kn_extension.h"
 #include "../../collector/core/kn_log.h"
 #include "../common/kn_export_status.h"
 
@@ -56,6 +59,12 @@ static const struct kn_cfg_field tls_fields[] = {
 	KN_CFG_END,
 };
 
+static const struct kn_cfg_field auth_fields[] = {
+	{.key = "authenticator", .type = KN_F_STR, .off = 0, .required = 1,
+	 .help = "id of a client authenticator extension (bearertokenauth, basicauth) in service.extensions"},
+	KN_CFG_END,
+};
+
 static const struct kn_cfg_field otlp_fields[] = {
 	{.key = "endpoint", .type = KN_F_STR, .off = offsetof(struct kn_otlpexp_cfg, endpoint),
 	 .required = 1, .help = "host:port of the OTLP/gRPC server (http:// = insecure, https:// = TLS)"},
@@ -71,6 +80,8 @@ static const struct kn_cfg_field otlp_fields[] = {
 	 .sub = kn_sender_queue_fields, .help = "queue between the pipeline and the senders"},
 	{.key = "retry_on_failure", .type = KN_F_SUB, .off = offsetof(struct kn_otlpexp_cfg, sender.retry),
 	 .sub = kn_sender_retry_fields, .help = "backoff for retryable failures"},
+	{.key = "auth", .type = KN_F_SUB, .off = offsetof(struct kn_otlpexp_cfg, auth), .sub = auth_fields,
+	 .help = "add a client authenticator extension's header to every call"},
 	KN_CFG_END,
 };
 
@@ -89,6 +100,8 @@ struct otlp {
 	grpc_completion_queue **cqs;
 	unsigned ncqs;
 	struct kn_sender *sender;
+	const struct kn_client_auth_ops *auth; /* NULL: none */
+	void *auth_inst;
 };
 
 /* Splits the endpoint into target and security. 0 ok, -1 malformed. */
@@ -230,7 +243,7 @@ static int otlp_create(const struct kn_component_ctx *ctx, const void *cfgp, voi
 		kn_errf(err, "%s: out of memory", path);
 		goto fail;
 	}
-	x->sender = kn_sender_create(ctx->id, &cfg->sender, send_batch, x, ctx->metrics, err);
+	x->sender = kn_sender_create_ctx(ctx, &cfg->sender, send_batch, x, err);
 	if (!x->sender)
 		goto fail;
 	x->ncqs = kn_sender_consumers(x->sender);
@@ -255,6 +268,17 @@ static int otlp_create(const struct kn_component_ctx *ctx, const void *cfgp, voi
 	if (oom) {
 		kn_errf(err, "%s: out of memory", path);
 		goto fail;
+	}
+	if (cfg->auth.authenticator) {
+		char ref[300];
+		struct kn_ext_ref ext;
+		snprintf(ref, sizeof ref, "%s.auth.authenticator", path);
+		if (kn_extension_find(ctx->rt, cfg->auth.authenticator, KN_EXT_CLIENT_AUTH, ref, &ext, err) != KN_OK)
+			goto fail;
+		x->auth = ext.comp->client_auth;
+		x->auth_inst = ext.inst;
+		if (!x->secure)
+			kn_warn("%s.auth: credentials go over a plaintext connection (tls.insecure or http://)", path);
 	}
 	*inst = x;
 	return KN_OK;
@@ -430,15 +454,38 @@ static int send_batch(void *ctx, const struct kn_batch *b, uint64_t deadline_ns,
 				  gpr_time_from_nanos(deadline_ns > now ? (int64_t)(deadline_ns - now) : 0,
 						      GPR_TIMESPAN));
 
-	/* Metadata: config headers, then this batch's trace context. */
-	grpc_metadata md[64 + 2];
-	grpc_metadata *mdp = x->nmd + 2 <= 66 ? md : malloc((x->nmd + 2) * sizeof *mdp);
+	/* Asked per call: a rotated token file is picked up. */
+	char aname[KN_AUTH_NAME_MAX], *aval = NULL;
+	if (x->auth) {
+		aval = malloc(KN_AUTH_VALUE_MAX);
+		if (!aval || x->auth->header(x->auth_inst, aname, sizeof aname, aval, KN_AUTH_VALUE_MAX) != KN_OK) {
+			free(aval);
+			kn_errf(err, "exporters.%s.auth: the authenticator has no credentials to give", x->id);
+			return KN_AGAIN;
+		}
+	}
+	/* Metadata: config headers (but the authenticator's), its header, then
+	 * this batch's trace context. */
+	grpc_metadata md[64 + 3];
+	grpc_metadata *mdp = x->nmd + 3 <= 67 ? md : malloc((x->nmd + 3) * sizeof *mdp);
 	if (!mdp) {
+		if (aval)
+			OPENSSL_cleanse(aval, KN_AUTH_VALUE_MAX);
+		free(aval);
 		kn_errf(err, "exporters.%s: out of memory", x->id);
 		return KN_AGAIN;
 	}
-	size_t nmd = x->nmd;
-	memcpy(mdp, x->md, nmd * sizeof *mdp);
+	size_t nmd = 0;
+	for (size_t i = 0; i < x->nmd; i++)
+		if (!aval || grpc_slice_str_cmp(x->md[i].key, aname) != 0)
+			mdp[nmd++] = x->md[i];
+	size_t nfixed = nmd; /* the entries below are ours to release */
+	if (aval) {
+		mdp[nmd].key = grpc_slice_from_copied_string(aname);
+		mdp[nmd++].value = grpc_slice_from_copied_string(aval);
+		OPENSSL_cleanse(aval, KN_AUTH_VALUE_MAX);
+		free(aval);
+	}
 	const struct kn_tracectx *tc = kn_batch_ctx(b);
 	if (tc) {
 		/* Copied: libgrpc may keep metadata slices past the call. */
@@ -542,8 +589,10 @@ done:
 	grpc_metadata_array_destroy(&trail_md);
 	grpc_slice_unref(details);
 	gpr_free((void *)errstr);
-	for (size_t i = x->nmd; i < nmd; i++)
+	for (size_t i = nfixed; i < nmd; i++) {
+		grpc_slice_unref(mdp[i].key);
 		grpc_slice_unref(mdp[i].value);
+	}
 	if (mdp != md)
 		free(mdp);
 	return rc;

@@ -7,7 +7,11 @@
  *     compression: gzip            # gzip | none
  *     headers: { authorization: "Bearer x" }   # sent as metadata
  *     timeout: 5s
+ *     auth: { authenticator: bearertokenauth }   # a client authenticator extension
  *     sending_queue: {...}  retry_on_failure: {...}    # see kn_sender.h
+ * auth adds the authenticator's header (e.g. authorization) to every call,
+ * asked for per call so a rotated token file is picked up; it replaces a
+ * `headers` entry of the same name.
  * tls.insecure_skip_verify is not supported over gRPC (libgrpc's core API
  * has no switch for it); it is rejected with a message.
  * Status mapping (OTLP spec): OK (partial_success counted as dropped, reason
@@ -36,6 +40,9 @@ struct kn_otlpexp_cfg {
 	char *compression;          /* "gzip" | "none" */
 	struct kn_strmap headers;
 	struct kn_sender_cfg sender;
+	struct {
+		char *authenticator;    /* client authenticator extension id, or NULL */
+	} auth;
 };
 
 extern const struct kn_component kn_exporter_otlp;

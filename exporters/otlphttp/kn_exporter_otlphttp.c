@@ -25,7 +25,10 @@
 #include <time.h>
 #include <zlib.h>
 
+#include <openssl/crypto.h>
+
 #include "../../collector/core/kn_clock.h"
+#include "../../collector/core/kn_extension.h"
 #include "../../collector/core/kn_log.h"
 #include "../common/kn_export_status.h"
 
@@ -46,6 +49,12 @@ static const struct kn_cfg_field tls_fields[] = {
 	KN_CFG_END,
 };
 
+static const struct kn_cfg_field auth_fields[] = {
+	{.key = "authenticator", .type = KN_F_STR, .off = 0, .required = 1,
+	 .help = "id of a client authenticator extension (bearertokenauth, basicauth) in service.extensions"},
+	KN_CFG_END,
+};
+
 static const struct kn_cfg_field otlphttp_fields[] = {
 	{.key = "endpoint", .type = KN_F_STR, .off = offsetof(struct kn_otlphttp_cfg, endpoint),
 	 .help = "base URL, \"/v1/traces\" is appended: http://host:4318"},
@@ -63,6 +72,8 @@ static const struct kn_cfg_field otlphttp_fields[] = {
 	 .sub = kn_sender_queue_fields, .help = "queue between the pipeline and the senders"},
 	{.key = "retry_on_failure", .type = KN_F_SUB, .off = offsetof(struct kn_otlphttp_cfg, sender.retry),
 	 .sub = kn_sender_retry_fields, .help = "backoff for retryable failures"},
+	{.key = "auth", .type = KN_F_SUB, .off = offsetof(struct kn_otlphttp_cfg, auth), .sub = auth_fields,
+	 .help = "add a client authenticator extension's header to every request"},
 	KN_CFG_END,
 };
 
@@ -92,6 +103,8 @@ struct otlphttp {
 	struct kn_sender *sender;
 	struct conn *conns;
 	unsigned nconns;
+	const struct kn_client_auth_ops *auth; /* NULL: none */
+	void *auth_inst;
 };
 
 static int has_scheme(const char *u)
@@ -223,7 +236,7 @@ static int otlphttp_create(const struct kn_component_ctx *ctx, const void *cfgp,
 		kn_errf(err, "%s: out of memory", path);
 		goto fail;
 	}
-	x->sender = kn_sender_create(ctx->id, &cfg->sender, send_batch, x, ctx->metrics, err);
+	x->sender = kn_sender_create_ctx(ctx, &cfg->sender, send_batch, x, err);
 	if (!x->sender)
 		goto fail;
 	x->nconns = kn_sender_consumers(x->sender);
@@ -231,6 +244,17 @@ static int otlphttp_create(const struct kn_component_ctx *ctx, const void *cfgp,
 	if (!x->conns) {
 		kn_errf(err, "%s: out of memory", path);
 		goto fail;
+	}
+	if (cfg->auth.authenticator) {
+		char ref[300];
+		struct kn_ext_ref ext;
+		snprintf(ref, sizeof ref, "%s.auth.authenticator", path);
+		if (kn_extension_find(ctx->rt, cfg->auth.authenticator, KN_EXT_CLIENT_AUTH, ref, &ext, err) != KN_OK)
+			goto fail;
+		x->auth = ext.comp->client_auth;
+		x->auth_inst = ext.inst;
+		if (strncmp(x->url, "https://", 8) != 0)
+			kn_warn("%s.auth: credentials go over a plaintext connection (http://)", path);
 	}
 	*inst = x;
 	return KN_OK;
@@ -404,8 +428,37 @@ static int send_batch(void *ctx, const struct kn_batch *b, uint64_t deadline_ns,
 	CURL *h = c->h;
 	struct curl_slist *hl = NULL, *t;
 	int rc = KN_AGAIN;
+	/* Asked per request: a rotated token file is picked up. */
+	char aname[KN_AUTH_NAME_MAX], *aline = NULL;
+	size_t anl = 0;
+	if (x->auth) {
+		aline = malloc(KN_AUTH_NAME_MAX + 2 + KN_AUTH_VALUE_MAX);
+		if (!aline || x->auth->header(x->auth_inst, aname, sizeof aname, aline + KN_AUTH_NAME_MAX + 2,
+					      KN_AUTH_VALUE_MAX) != KN_OK) {
+			free(aline);
+			kn_errf(err, "exporters.%s.auth: the authenticator has no credentials to give", x->id);
+			return KN_AGAIN;
+		}
+		anl = strlen(aname);
+		/* "name: value", built in place in front of the value */
+		char *v = aline + KN_AUTH_NAME_MAX + 2;
+		memmove(aline + anl + 2, v, strlen(v) + 1);
+		memcpy(aline, aname, anl);
+		aline[anl] = ':';
+		aline[anl + 1] = ' ';
+	}
 	for (size_t i = 0; i < x->nhdrs; i++) {
+		if (aline && strncasecmp(x->hdrs[i], aname, anl) == 0 && x->hdrs[i][anl] == ':')
+			continue; /* the authenticator's header replaces it */
 		if (!(t = curl_slist_append(hl, x->hdrs[i])))
+			goto oom;
+		hl = t;
+	}
+	if (aline) {
+		t = curl_slist_append(hl, aline);
+		OPENSSL_cleanse(aline, KN_AUTH_NAME_MAX + 2 + KN_AUTH_VALUE_MAX);
+		free(aline);
+		if (!t)
 			goto oom;
 		hl = t;
 	}

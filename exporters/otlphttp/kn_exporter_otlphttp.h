@@ -9,7 +9,11 @@
  *     headers: { authorization: "Bearer x" }
  *     timeout: 5s
  *     tls: { ca_file: ..., cert_file: ..., key_file: ..., insecure_skip_verify: false }
+ *     auth: { authenticator: basicauth/client }   # a client authenticator extension
  *     sending_queue: {...}  retry_on_failure: {...}    # see kn_sender.h
+ * auth adds the authenticator's header to every request, asked for per
+ * request (a rotated token file is picked up); it replaces a `headers`
+ * entry of the same name.
  * Status mapping (OTLP/HTTP spec): 2xx ok (partial_success counted as
  * dropped, reason rejected_by_server); 429/502/503/504 retryable honouring
  * Retry-After (seconds or HTTP-date); other statuses permanent; connection
@@ -35,6 +39,9 @@ struct kn_otlphttp_cfg {
 	struct kn_strmap headers;
 	struct kn_otlphttp_tls_cfg tls;
 	struct kn_sender_cfg sender;
+	struct {
+		char *authenticator;    /* client authenticator extension id, or NULL */
+	} auth;
 };
 
 extern const struct kn_component kn_exporter_otlphttp;

@@ -183,7 +183,8 @@ size_t kn_tail_tracestate_set_th(const char *in, size_t inlen, uint64_t threshol
 	if (kn_put(out, cap, &len, "ot=th:", 6) < 0 || kn_put(out, cap, &len, th, nth) < 0)
 		return 0;
 	/* the other ot sub-keys, in their order */
-	for (const char *q = ot, *oend = ot + otlen; ot && q < oend;) {
+	/* ot is NULL when there was no `ot` member: no arithmetic on it then */
+	for (const char *q = ot, *oend = ot ? ot + otlen : NULL; q && q < oend;) {
 		const char *e = memchr(q, ';', (size_t)(oend - q));
 		if (!e)
 			e = oend;

@@ -11,6 +11,7 @@ import { startCollector, makeTempDir, makeConfig, readJsonRecords, httpRequest }
 import { makeExporter, makeProvider, flushAndCheck, emitRichSpans, canonicalFromSdk, canonicalFromTracesData, assertSameSpans, rawSpan, serializeProto, serializeJson } from './otel.mjs';
 import { decodeStatus, decodeExportResponse } from './pb.mjs';
 import { grpcExport, GrpcStatus } from './sinks.mjs';
+import { scrape, metricSum, pollUntil } from './memory_limit_helpers.mjs';
 
 const LIMIT = 1048576; // receivers.otlp.protocols.http.max_request_body_size
 const PB = { 'content-type': 'application/x-protobuf' };
@@ -115,6 +116,11 @@ test('bad input is refused precisely and does not disturb the collector', async 
   await t.test('gRPC: message over max_recv_msg_size_mib (4) -> RESOURCE_EXHAUSTED', async () => {
     const r = await grpcExport(col.grpcPort, Buffer.alloc(5 * 1024 * 1024, 0x41));
     assert.equal(r.code, GrpcStatus.RESOURCE_EXHAUSTED, `grpc status ${r.code} ${r.details}\n${col.tail(15)}`);
+    // counted once (libgrpc answers the client; the receiver counts right after)
+    const match = { transport: 'grpc', reason: 'too_large' };
+    await pollUntil(async () => metricSum((await scrape(col)).samples,
+      'kansatsu_receiver_refused_requests_total', match) === 1, 20000,
+    'kansatsu_receiver_refused_requests_total{transport="grpc",reason="too_large"} == 1', 50);
   });
 
   await t.test('gRPC: 8-byte trace id among valid spans -> OK, rejected_spans 1', async () => {

@@ -108,6 +108,56 @@ test('bad config: a pipeline naming an undefined exporter', () => {
   assert.match(r.text, /nosuch/, r.ctx);
 });
 
+// Authenticators: a receiver's or exporter's auth.authenticator must name a
+// configured extension, listed in service.extensions, of the right kind.
+function withAuthExtensions(c) {
+  c.extensions.bearertokenauth = { token: 'hunter2-token' };
+  c.extensions['bearertokenauth/unlisted'] = { token: 'x' };
+  c.extensions['basicauth/client'] = { client_auth: { username: 'u', password: 'hunter2-pw' } };
+  c.service.extensions = [...c.service.extensions, 'bearertokenauth', 'basicauth/client'];
+  return c;
+}
+
+test('a good config with authenticators on receivers and exporters validates', () => {
+  const c = withAuthExtensions(good());
+  c.receivers.otlp.protocols.grpc.auth = { authenticator: 'bearertokenauth' };
+  c.exporters.otlphttp = { endpoint: 'https://127.0.0.1:4318', auth: { authenticator: 'basicauth/client' } };
+  c.service.pipelines.traces.exporters = ['file', 'otlphttp'];
+  const r = validate(c);
+  assert.equal(r.code, 0, r.ctx);
+});
+
+const authBad = [
+  ['receivers.otlp.protocols.grpc.auth.authenticator', /extension "nosuch" is not configured under extensions/,
+    (c) => { c.receivers.otlp.protocols.grpc.auth = { authenticator: 'nosuch' }; }],
+  ['receivers.otlp.protocols.http.auth.authenticator', /extension "bearertokenauth\/unlisted" is configured but not listed in service\.extensions/,
+    (c) => { c.receivers.otlp.protocols.http.auth = { authenticator: 'bearertokenauth/unlisted' }; }],
+  ['receivers.otlp.protocols.http.auth.authenticator', /extension "basicauth\/client" is not a server authenticator: it has client_auth only/,
+    (c) => { c.receivers.otlp.protocols.http.auth = { authenticator: 'basicauth/client' }; }],
+  ['exporters.otlp.auth.authenticator', /extension "nosuch" is not configured under extensions/,
+    (c) => {
+      c.exporters.otlp = { endpoint: '127.0.0.1:4317', tls: { insecure: true }, auth: { authenticator: 'nosuch' } };
+      c.service.pipelines.traces.exporters = ['otlp'];
+    }],
+  ['extensions.bearertokenauth.filename', /token and filename are both set/,
+    (c) => { c.extensions.bearertokenauth.filename = '/etc/token'; }],
+  ['extensions.basicauth/client.client_auth.username', /must not contain ':'/,
+    (c) => { c.extensions['basicauth/client'].client_auth.username = 'a:b'; }],
+];
+
+for (const [path, re, edit] of authBad) {
+  test(`bad config: authenticator -> non-zero exit naming ${path} (${re.source.slice(0, 40)})`, () => {
+    const c = withAuthExtensions(good());
+    edit(c);
+    const r = validate(c);
+    assert.notEqual(r.code, 0, `expected a non-zero exit: ${r.ctx}`);
+    assert.equal(r.signal, null, r.ctx);
+    assert.ok(r.text.includes(path), `message must name "${path}": ${r.ctx}`);
+    assert.match(r.text, re, r.ctx);
+    assert.ok(!r.text.includes('hunter2'), `no secret in the message: ${r.text}`);
+  });
+}
+
 test('bad config: not YAML at all', () => {
   const r = validate('receivers: [unclosed\n  - : :\n');
   assert.notEqual(r.code, 0, r.ctx);

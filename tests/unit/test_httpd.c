@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 #include <nghttp2/nghttp2.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -706,6 +707,155 @@ static void test_shutdown_with_open_connection(void **state)
 	kn_httpd_destroy(s);
 }
 
+/* ---- read timeouts (slow clients) ---- */
+
+static struct kn_httpd *start_timed(uint64_t header_ns, uint64_t read_ns, uint64_t idle_ns)
+{
+	struct kn_httpd_opts o = {
+		.endpoint = "127.0.0.1:0",
+		.name = "timed",
+		.threads = 2,
+		.decompress = 1,
+		.enable_h2c = 1,
+		.read_header_timeout_ns = header_ns,
+		.read_timeout_ns = read_ns,
+		.idle_timeout_ns = idle_ns,
+		.refused = on_refused,
+	};
+	struct kn_err err;
+	struct kn_httpd *s = kn_httpd_create(&o, handler, precheck, NULL, &err);
+	assert_non_null(s);
+	assert_int_equal(kn_httpd_start(s, &err), KN_OK);
+	return s;
+}
+
+/* Waits up to ms for the server to close the connection; 1 if it did. A
+ * wait on the socket, returning as soon as the close arrives. */
+static int closed_within(struct client *c, int ms)
+{
+	struct pollfd p = {.fd = c->fd, .events = POLLIN};
+	int r = poll(&p, 1, ms);
+	if (r <= 0)
+		return 0;
+	return client_eof(c);
+}
+
+/* Sends `bytes` one at a time, one every 50 ms (the pacing of a slow
+ * client), until the server closes the connection (1) or limit_ms passes or
+ * the bytes run out (0). */
+static int trickle_until_closed(struct client *c, const char *bytes, int limit_ms)
+{
+	uint64_t end = kn_now_ns() + (uint64_t)limit_ms * KN_NS_PER_MS;
+	for (size_t i = 0; bytes[i] && kn_now_ns() < end; i++) {
+		if (send(c->fd, bytes + i, 1, MSG_NOSIGNAL) != 1)
+			return 1; /* reset by the server's close */
+		if (closed_within(c, 50))
+			return 1;
+	}
+	return 0;
+}
+
+static void test_read_timeouts(void **state)
+{
+	(void)state;
+	/* idle_timeout (20 s) is longer than every wait below, so each close
+	 * seen here comes from a read timeout, and the counters say which */
+	struct kn_httpd *s = start_timed(500 * KN_NS_PER_MS, 1000 * KN_NS_PER_MS, 20 * KN_NS_PER_SEC);
+	uint16_t port = kn_httpd_port(s);
+	char slow[400];
+	memset(slow, 'a', sizeof slow - 1);
+	slow[sizeof slow - 1] = '\0';
+	struct kn_httpd_stats st;
+
+	/* headers a byte at a time: the bytes keep coming, the header timeout
+	 * still closes it (the idle timeout alone never would) */
+	struct client *a = client_open(port);
+	client_sends(a, "POST / HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+	assert_true(trickle_until_closed(a, slow, 10000));
+	client_close(a);
+	kn_httpd_stats(s, &st);
+	assert_int_equal(st.read_header_timeouts, 1);
+	assert_int_equal(st.read_timeouts, 0);
+
+	/* headers whole, the body a byte at a time: read_timeout */
+	struct client *b = client_open(port);
+	client_sends(b, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 399\r\n\r\n");
+	assert_true(trickle_until_closed(b, slow, 10000));
+	client_close(b);
+	kn_httpd_stats(s, &st);
+	assert_int_equal(st.read_header_timeouts, 1);
+	assert_int_equal(st.read_timeouts, 1);
+
+	/* a client that connects and sends nothing: timed from the accept */
+	struct client *n = client_open(port);
+	assert_true(closed_within(n, 10000));
+	client_close(n);
+	kn_httpd_stats(s, &st);
+	assert_int_equal(st.read_header_timeouts, 2);
+
+	/* an HTTP/2 preface cut short is a request that never gets its headers */
+	struct client *p = client_open(port);
+	client_sends(p, "PRI * HTTP/2.0\r\n");
+	assert_true(closed_within(p, 10000));
+	client_close(p);
+	kn_httpd_stats(s, &st);
+	assert_int_equal(st.read_header_timeouts, 3);
+
+	/* keep-alive: waiting between requests longer than both read timeouts
+	 * is idle time, not a slow request; the next one is timed from its
+	 * first byte and answered */
+	struct client *k = client_open(port);
+	struct resp r;
+	post(k, "/", "one");
+	assert_true(read_resp(k, &r));
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	assert_false(closed_within(k, 1500));
+	post(k, "/", "two");
+	assert_true(read_resp(k, &r));
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	client_close(k);
+
+	/* HTTP/2: a stream whose body never ends is closed by read_timeout */
+	struct client *h = client_open(port);
+	nghttp2_session_callbacks *cb;
+	nghttp2_session_callbacks_new(&cb);
+	nghttp2_session_callbacks_set_send_callback(cb, h2c_send);
+	nghttp2_session *hs;
+	assert_int_equal(nghttp2_session_client_new(&hs, cb, h), 0);
+	nghttp2_session_callbacks_del(cb);
+	nghttp2_submit_settings(hs, NGHTTP2_FLAG_NONE, NULL, 0);
+	nghttp2_nv nv[] = {
+		{(uint8_t *)":method", (uint8_t *)"POST", 7, 4, 0},
+		{(uint8_t *)":scheme", (uint8_t *)"http", 7, 4, 0},
+		{(uint8_t *)":authority", (uint8_t *)"x", 10, 1, 0},
+		{(uint8_t *)":path", (uint8_t *)"/", 5, 1, 0},
+	};
+	/* no data provider and no END_STREAM: headers only, the body pending */
+	assert_true(nghttp2_submit_headers(hs, NGHTTP2_FLAG_NONE, -1, NULL, nv, 4, NULL) > 0);
+	assert_int_equal(nghttp2_session_send(hs), 0);
+	uint64_t t0 = kn_now_ns();
+	int closed = 0;
+	while (!closed && kn_now_ns() - t0 < 10 * KN_NS_PER_SEC) {
+		uint8_t buf[4096];
+		ssize_t got = recv(h->fd, buf, sizeof buf, 0); /* SETTINGS, its ACK, then EOF */
+		closed = got == 0 || (got < 0 && errno == ECONNRESET);
+		assert_true(closed || got > 0);
+	}
+	assert_true(closed);
+	nghttp2_session_del(hs);
+	client_close(h);
+	kn_httpd_stats(s, &st);
+	assert_int_equal(st.read_timeouts, 2);
+	assert_int_equal(st.read_header_timeouts, 3);
+	assert_int_equal(st.idle_closed, 0);
+	/* requests whose headers arrived: the slow body, the two keep-alive
+	 * ones and the HTTP/2 stream */
+	assert_int_equal(st.requests, 4);
+	kn_httpd_destroy(s);
+}
+
 static void test_create_errors(void **state)
 {
 	(void)state;
@@ -737,6 +887,7 @@ int main(void)
 		cmocka_unit_test(test_max_connections),
 		cmocka_unit_test(test_h2c),
 		cmocka_unit_test(test_shutdown_with_open_connection),
+		cmocka_unit_test(test_read_timeouts),
 		cmocka_unit_test(test_create_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -41,6 +41,14 @@ static const char *minimal_config(const struct kn_component *c)
 		       "resolver: {static: {hostnames: [\"127.0.0.1:9\"]}}}";
 	if (c->kind == KN_PROCESSOR && strcmp(c->type, "tail_sampling") == 0)
 		return "{decision_wait: 1s, policies: [{name: all, type: always_sample}]}";
+	if (c->kind == KN_EXTENSION && strcmp(c->type, "bearertokenauth") == 0)
+		return "{token: t0k3n}";
+	if (c->kind == KN_EXTENSION && strcmp(c->type, "basicauth") == 0)
+		return "{htpasswd: {inline: \"user:password\"}}";
+	if (c->kind == KN_EXTENSION && strcmp(c->type, "file_storage") == 0) {
+		snprintf(buf, sizeof buf, "{directory: %s}", tmpdir);
+		return buf;
+	}
 	if (c->kind == KN_RECEIVER && strcmp(c->type, "otlp") == 0)
 		return "{protocols: {grpc: {endpoint: \"127.0.0.1:0\"}, http: {endpoint: \"127.0.0.1:0\"}}}";
 	return "{}";
@@ -176,7 +184,8 @@ static const struct bad bad_configs[] = {
 	{BASE_RECV BASE_EXP "service: {extensions: [health_check], pipelines: {traces: {receivers: [otlp], exporters: [debug]}}}\n",
 	 "service.extensions[0]: extension \"health_check\" is not configured under extensions"},
 	{BASE_RECV BASE_EXP "extensions: {pprof: {}}\n" PIPE,
-	 "extensions.pprof: unknown extension type (supported: health_check)"},
+	 "extensions.pprof: unknown extension type \"pprof\" (supported: health_check, bearertokenauth, "
+	 "basicauth, file_storage)"},
 	{"receivers: {otlp: {protocols: {}}}\n" BASE_EXP PIPE,
 	 "receivers.otlp.protocols: enable grpc and/or http"},
 	{"receivers: {otlp: {protocols: {grpc: {endpoint: \"127.0.0.1:0\"}, http: {traces_url_path: v1}}}}\n" BASE_EXP PIPE,

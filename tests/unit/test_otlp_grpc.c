@@ -27,6 +27,7 @@
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 
+#include "collector/core/kn_budget.h"
 #include "collector/core/kn_clock.h"
 #include "collector/grpc/kn_otlp_grpc.h"
 #include "google/rpc/status.pb-c.h"
@@ -128,7 +129,24 @@ static void sink_refused(void *ctx, uint32_t thread, const char *reason)
 		ts->refused_unimplemented++;
 	else
 		ts->refused_other++;
+	pthread_cond_broadcast(&ts->cv);
 	pthread_mutex_unlock(&ts->mu);
+}
+
+/* The client can see libgrpc's RESOURCE_EXHAUSTED before the server thread
+ * has handled the failed receive: wait (bounded) for the count. */
+static unsigned wait_too_large(struct test_sink *ts, unsigned n)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 20;
+	pthread_mutex_lock(&ts->mu);
+	while (ts->refused_too_large < n &&
+	       pthread_cond_timedwait(&ts->cv, &ts->mu, &until) == 0)
+		;
+	unsigned got = ts->refused_too_large;
+	pthread_mutex_unlock(&ts->mu);
+	return got;
 }
 
 /* ---- fixture: server + client channel ------------------------------------ */
@@ -365,6 +383,12 @@ static int details_eq(const struct ccall *c, const char *s)
 	return grpc_slice_str_cmp(c->details, s) == 0;
 }
 
+static int details_has(const struct ccall *c, const char *s)
+{
+	return memmem(GRPC_SLICE_START_PTR(c->details), GRPC_SLICE_LENGTH(c->details), s,
+		      strlen(s)) != NULL;
+}
+
 #define EXPORT KN_OTLP_GRPC_EXPORT_METHOD
 
 /* ---- cases --------------------------------------------------------------- */
@@ -499,9 +523,16 @@ static void test_too_large(void **state)
 
 	ccall_run(f, NULL, &c, EXPORT, req, len);
 	assert_int_equal(c.status, GRPC_STATUS_RESOURCE_EXHAUSTED);
-	/* libgrpc refuses it before the call reaches the server's queue */
+	/* libgrpc refuses it (its own status text); the receiver sees the
+	 * receive fail and counts it once, as too_large */
+	assert_true(details_has(&c, "Received message larger than max"));
+	assert_int_equal(wait_too_large(&f->sink, 1), 1);
 	assert_int_equal(f->sink.ingests, 0);
 	assert_int_equal(f->sink.refused_other, 0);
+	struct kn_otlp_grpc_stats st;
+	kn_otlp_grpc_stats(f->srv, &st);
+	assert_int_equal(st.too_large, 1);
+	assert_int_equal(st.calls, 1);
 	free(req);
 	ccall_free(&c);
 
@@ -519,9 +550,55 @@ static void test_too_large(void **state)
 	ccall_run(f, NULL, &c, EXPORT, req, len);
 	assert_int_equal(c.status, GRPC_STATUS_OK);
 	assert_int_equal(f->sink.ingests, 2);
+	assert_int_equal(f->sink.refused_too_large, 1);
+	kn_otlp_grpc_stats(f->srv, &st);
+	assert_int_equal(st.too_large, 1);
+	assert_int_equal(st.ok, 2);
 	free(req);
 	ccall_free(&c);
 	fx_free(f);
+}
+
+/* libgrpc's resource quota: the request-bytes bound of the memory limit,
+ * never below what one legal message needs (received and inflated) plus
+ * slack; none without a limit. A legal message near the size limit still
+ * passes with the quota at its floor. */
+static void test_memory_quota(void **state)
+{
+	(void)state;
+	struct kn_otlp_grpc_stats st;
+	struct ccall c = { 0 };
+	size_t len;
+	uint8_t *req;
+
+	kn_budget_req_set_limit(0);
+	struct fx *f = fx_new(1, 1, 0);
+	kn_otlp_grpc_stats(f->srv, &st);
+	assert_int_equal(st.quota_bytes, 0);
+	fx_free(f);
+
+	kn_budget_req_set_limit((size_t)64 << 20);
+	f = fx_new(1, 1, 0);
+	kn_otlp_grpc_stats(f->srv, &st);
+	assert_int_equal(st.quota_bytes, (size_t)64 << 20);
+	fx_free(f);
+
+	kn_budget_req_set_limit((size_t)1 << 20); /* less than one 4 MiB message */
+	f = fx_new(1, 4, 0);
+	kn_otlp_grpc_stats(f->srv, &st);
+	assert_int_equal(st.quota_bytes, (size_t)(2 * 4 + 4) << 20);
+	f->sink.keep_copy = 0;
+	req = make_request(4, 1000 * 1024, &len); /* ~3.9 MiB */
+	assert_true(len < (size_t)4 << 20);
+	for (int i = 0; i < 3; i++) {
+		ccall_run(f, NULL, &c, EXPORT, req, len);
+		assert_int_equal(c.status, GRPC_STATUS_OK);
+		ccall_free(&c);
+	}
+	assert_int_equal(f->sink.ingests, 3);
+	free(req);
+	fx_free(f);
+	kn_budget_req_set_limit(0);
 }
 
 static void test_gzip(void **state)
@@ -550,6 +627,7 @@ static void test_gzip(void **state)
 	req = make_request(3, 600 * 1024, &len);
 	ccall_run(f, gz, &c, EXPORT, req, len);
 	assert_int_equal(c.status, GRPC_STATUS_RESOURCE_EXHAUSTED);
+	assert_int_equal(wait_too_large(&f->sink, 1), 1);
 	assert_int_equal(f->sink.ingests, 1);
 	free(req);
 	ccall_free(&c);
@@ -846,6 +924,7 @@ int main(void)
 		cmocka_unit_test(test_invalid_argument),
 		cmocka_unit_test(test_unavailable_retry_info),
 		cmocka_unit_test(test_too_large),
+		cmocka_unit_test(test_memory_quota),
 		cmocka_unit_test(test_gzip),
 		cmocka_unit_test(test_unknown_method),
 		cmocka_unit_test(test_traceparent),
