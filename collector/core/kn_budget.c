@@ -17,6 +17,7 @@ static atomic_size_t limit;
 static atomic_size_t base, headroom; /* kn_budget_apply; read by kn_budget_trim */
 static atomic_size_t req_used, req_limit; /* request bodies (kn_budget_req_*) */
 static _Atomic int64_t held;              /* kn_budget_held_add */
+static atomic_int over;                   /* kn_budget_set_over */
 
 void kn_budget_init(size_t limit_bytes)
 {
@@ -46,7 +47,20 @@ static int charge(atomic_size_t *u, const atomic_size_t *l, size_t bytes, int al
 
 int kn_budget_try_charge(size_t bytes)
 {
+	if (atomic_load_explicit(&over, memory_order_relaxed) &&
+	    atomic_load_explicit(&used, memory_order_relaxed) > 0)
+		return 0;
 	return charge(&used, &limit, bytes, 0, 0);
+}
+
+void kn_budget_set_over(int o)
+{
+	atomic_store_explicit(&over, o ? 1 : 0, memory_order_relaxed);
+}
+
+int kn_budget_over(void)
+{
+	return atomic_load_explicit(&over, memory_order_relaxed);
 }
 
 void kn_budget_req_set_limit(size_t limit_bytes)
@@ -91,10 +105,18 @@ size_t kn_budget_limit(void)
 
 struct kn_budget_split kn_budget_for_process(size_t limit_bytes, size_t base_bytes)
 {
+	return kn_budget_for_process_min(limit_bytes, base_bytes, 0);
+}
+
+struct kn_budget_split kn_budget_for_process_min(size_t limit_bytes, size_t base_bytes,
+						 size_t min_headroom)
+{
 	struct kn_budget_split s = {.limit = limit_bytes, .base = base_bytes};
 	s.headroom = limit_bytes / 8;
 	if (s.headroom < KN_BUDGET_HEADROOM_MIN)
 		s.headroom = KN_BUDGET_HEADROOM_MIN;
+	if (s.headroom < min_headroom)
+		s.headroom = min_headroom;
 	size_t floor = limit_bytes / 4;
 	size_t fixed = base_bytes + s.headroom;
 	if (fixed < base_bytes || fixed >= limit_bytes || limit_bytes - fixed < floor) {

@@ -67,6 +67,10 @@ struct kn_budget_split {
  * still accepts data (and the caller warns). */
 #define KN_BUDGET_HEADROOM_MIN ((size_t)16 << 20)
 struct kn_budget_split kn_budget_for_process(size_t limit_bytes, size_t base_bytes);
+/* The same with a headroom of at least min_headroom (a memory_limiter's
+ * spike: refusals then start at limit - spike at the latest). */
+struct kn_budget_split kn_budget_for_process_min(size_t limit_bytes, size_t base_bytes,
+						 size_t min_headroom);
 
 /* Applies a split: the span limit becomes s->spans (as kn_budget_set_limit)
  * and base and headroom are kept for kn_budget_trim(). */
@@ -88,6 +92,16 @@ int kn_budget_trim(void);
  * back in). Relaxed atomic; any thread; the holder adds and removes its own. */
 void kn_budget_held_add(int64_t delta);
 size_t kn_budget_held(void);
+
+/* A soft limit on the whole process measured by someone else (the
+ * memory_limiter processor compares the RSS with its soft limit every
+ * check_interval): while `over` is set, kn_budget_try_charge fails as when
+ * the span budget is spent, so receivers refuse retryably (reason
+ * memory_limit), except when nothing is charged at all (refusing then
+ * would free nothing, and the pipeline would never drain a stuck state).
+ * Relaxed atomic; any thread. */
+void kn_budget_set_over(int over);
+int kn_budget_over(void);
 
 /* The process's resident set size in bytes (/proc/self/statm), 0 if unknown.
  * One open+read: for startup and metric scrapes, not for hot paths. */

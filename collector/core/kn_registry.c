@@ -7,9 +7,14 @@
 
 extern const struct kn_component kn_receiver_otlp;
 extern const struct kn_component kn_processor_batch;
+extern const struct kn_component kn_processor_probabilistic_sampler;
+extern const struct kn_component kn_processor_memory_limiter;
 extern const struct kn_component kn_processor_tail_sampling;
 extern const struct kn_component kn_processor_sli;
 extern const struct kn_component kn_processor_journey;
+extern const struct kn_component kn_processor_resource;
+extern const struct kn_component kn_processor_attributes;
+extern const struct kn_component kn_processor_resourcedetection;
 extern const struct kn_component kn_exporter_otlp;
 extern const struct kn_component kn_exporter_otlphttp;
 extern const struct kn_component kn_exporter_file;
@@ -22,9 +27,14 @@ extern const struct kn_component kn_extension_file_storage;
 const struct kn_component *const kn_components[] = {
 	&kn_receiver_otlp,
 	&kn_processor_batch,
+	&kn_processor_probabilistic_sampler,
+	&kn_processor_memory_limiter,
 	&kn_processor_tail_sampling,
 	&kn_processor_sli,
 	&kn_processor_journey,
+	&kn_processor_resource,
+	&kn_processor_attributes,
+	&kn_processor_resourcedetection,
 	&kn_exporter_otlp,
 	&kn_exporter_otlphttp,
 	&kn_exporter_file,

@@ -638,10 +638,34 @@ static int64_t memory_used(void *ctx)
 	return (int64_t)kn_budget_used();
 }
 
+/* The process limit in force: kansatsu.memory_limit_mib, or a component's
+ * lower cap (kn_runtime_limit_memory). */
+static size_t effective_limit(const struct kn_runtime *rt, size_t *spike)
+{
+	size_t own = (size_t)rt->memory_limit_mib << 20;
+	*spike = 0;
+	if (rt->comp_limit && rt->comp_limit < own) {
+		*spike = rt->comp_spike;
+		return rt->comp_limit;
+	}
+	return own;
+}
+
+void kn_runtime_limit_memory(struct kn_runtime *rt, size_t limit_bytes, size_t spike_bytes,
+			     const char *who)
+{
+	if (!rt || !limit_bytes || (rt->comp_limit && rt->comp_limit <= limit_bytes))
+		return;
+	rt->comp_limit = limit_bytes;
+	rt->comp_spike = spike_bytes;
+	snprintf(rt->comp_who, sizeof rt->comp_who, "%s", who ? who : "a component");
+}
+
 static int64_t memory_limit(void *ctx)
 {
 	const struct kn_runtime *rt = ctx;
-	return (int64_t)(rt->memory_limit_mib << 20);
+	size_t spike;
+	return (int64_t)effective_limit(rt, &spike);
 }
 
 static int64_t memory_budget(void *ctx)
@@ -674,8 +698,8 @@ static int64_t memory_rss(void *ctx)
  * the admin servers) it is lowered to what the measured base leaves. */
 static void apply_memory_limit(struct kn_runtime *rt, int final)
 {
-	struct kn_budget_split sp = kn_budget_for_process(rt->memory_limit_mib << 20,
-							  kn_budget_process_rss());
+	size_t spike, lim = effective_limit(rt, &spike);
+	struct kn_budget_split sp = kn_budget_for_process_min(lim, kn_budget_process_rss(), spike);
 	kn_budget_req_set_limit(sp.headroom / 2); /* request bodies in the receivers */
 	if (!final) {
 		kn_budget_init(sp.spans);
@@ -683,6 +707,22 @@ static void apply_memory_limit(struct kn_runtime *rt, int final)
 	}
 	kn_budget_apply(&sp);
 	double mib = 1024.0 * 1024.0;
+	if (spike || rt->comp_limit) {
+		/* a memory_limiter: say which bound won and where refusals start */
+		char why[256];
+		if (spike)
+			snprintf(why, sizeof why, "%s: limit %.1f MiB, spike %.1f MiB, soft limit %.1f MiB; "
+				 "below kansatsu.memory_limit_mib %llu MiB", rt->comp_who, lim / mib,
+				 spike / mib, (lim - (spike < lim ? spike : lim)) / mib,
+				 (unsigned long long)rt->memory_limit_mib);
+		else
+			snprintf(why, sizeof why, "kansatsu.memory_limit_mib; %s asks for %.1f MiB, the "
+				 "lower bound wins", rt->comp_who, rt->comp_limit / mib);
+		kn_info("memory: limit %.1f MiB (%s) = %.1f MiB process at start + %.1f MiB headroom "
+			"+ %.1f MiB for spans%s", lim / mib, why, sp.base / mib, sp.headroom / mib,
+			sp.spans / mib, sp.floored ? " (too small: the process will grow past it)" : "");
+		return;
+	}
 	if (sp.floored)
 		kn_warn("kansatsu.memory_limit_mib: %llu MiB is too small for this process (%.1f MiB "
 			"resident after start, plus %.1f MiB headroom); spans get %.1f MiB, and the "

@@ -25,6 +25,15 @@ void kn_runtime_shutdown(struct kn_runtime *rt);
 void kn_runtime_destroy(struct kn_runtime *rt);
 
 struct kn_metrics *kn_runtime_metrics(struct kn_runtime *rt);
+
+/* A component (the memory_limiter processor) caps the process's memory at
+ * create: limit_bytes for the whole process (RSS), of which spike_bytes are
+ * kept free as headroom, so receivers start refusing at limit - spike. The
+ * runtime applies the lowest of every cap and kansatsu.memory_limit_mib
+ * (the headroom is at least the spike of the cap that won) and its startup
+ * log line names who set it. `who` is the component's config path. */
+void kn_runtime_limit_memory(struct kn_runtime *rt, size_t limit_bytes, size_t spike_bytes,
+			     const char *who);
 /* 1 once start() completed and until shutdown() begins. */
 int kn_runtime_ready(const struct kn_runtime *rt);
 

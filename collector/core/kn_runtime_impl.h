@@ -66,6 +66,8 @@ struct kn_runtime {
 	/* settings (kansatsu: section) */
 	uint64_t nshards;
 	uint64_t memory_limit_mib;
+	size_t comp_limit, comp_spike;    /* kn_runtime_limit_memory: lowest limit, its spike */
+	char comp_who[96];                /* the component that set it */
 	uint64_t shutdown_timeout_ns;
 	uint64_t ring_size;
 	int whole_traces;             /* some processor needs a trace's spans in one shard */

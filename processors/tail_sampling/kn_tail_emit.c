@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../../collector/core/kn_grow.h"
+#include "../../collector/core/kn_tracestate.h"
 #include "../../collector/wire/kn_wire_field.h"
 #include "kn_tail_frame.h"
 #include "kn_tail_policy.h"
@@ -95,8 +96,8 @@ static size_t span_tracestate(const uint8_t *span, uint64_t len, uint64_t thresh
 			tslen = bl;
 		}
 	}
-	return kn_tail_tracestate_set_th(ts ? (const char *)ts : "", ts ? tslen : 0, threshold, out,
-					 TS_CAP);
+	return kn_tracestate_set_th(ts ? (const char *)ts : "", ts ? tslen : 0, threshold, out,
+				    TS_CAP);
 }
 
 static int g_push(struct kn_tail_emit *e, uint32_t *ng)

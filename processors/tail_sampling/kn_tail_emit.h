@@ -7,7 +7,7 @@
  * takes the last occurrence of a singular one):
  *  - an `attributes` entry (field 9) KeyValue{key, string_value: policy}
  *    naming the policy that kept the trace (policy_attribute), and/or
- *  - a `trace_state` (field 3) computed by kn_tail_tracestate_set_th from
+ *  - a `trace_state` (field 3) computed by kn_tracestate_set_th from
  *    the span's current trace_state (its last field 3), carrying the
  *    consistent-sampling threshold ot=th (left as it is when the result
  *    would not fit 2 KiB);

@@ -82,11 +82,4 @@ void kn_tail_engine_shard_destroy(struct kn_tail_engine_shard *s);
 void kn_tail_decide(struct kn_tail_engine_shard *s, const struct kn_tail_trace *t, uint64_t now_ns,
 		    struct kn_tail_verdict *v);
 
-/* tracestate rewriting for consistent probability sampling: writes `in` with
- * its `ot` member's `th` sub-key set to `threshold` (other members and
- * sub-keys kept, `ot` moved to the front as W3C requires for a modified
- * member) into out[cap]; returns the length, or 0 if it does not fit. */
-size_t kn_tail_tracestate_set_th(const char *in, size_t inlen, uint64_t threshold, char *out,
-				 size_t cap);
-
 #endif

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "collector/config/kn_config.h"
+#include "collector/core/kn_tracestate.h"
 #include "processors/tail_sampling/kn_tail_policy.h"
 #include "processors/tail_sampling/kn_tail_scan.h"
 #include "processors/tail_sampling/kn_tail_view.h"
@@ -237,7 +238,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (l && (s < (const char *)buf || s + l > (const char *)buf + size))
 					abort();
 			}
-			kn_tail_tracestate_set_th(sp.trace_state, sp.trace_state_len, 0x80000000000000ull,
+			kn_tracestate_set_th(sp.trace_state, sp.trace_state_len, 0x80000000000000ull,
 						  out, sizeof out);
 		}
 	}

@@ -39,8 +39,14 @@ static const char *minimal_config(const struct kn_component *c)
 	if (c->kind == KN_EXPORTER && strcmp(c->type, "loadbalancing") == 0)
 		return "{protocol: {otlp: {tls: {insecure: true}}}, "
 		       "resolver: {static: {hostnames: [\"127.0.0.1:9\"]}}}";
+	if (c->kind == KN_PROCESSOR && strcmp(c->type, "memory_limiter") == 0)
+		return "{check_interval: 1s, limit_mib: 4000}";
 	if (c->kind == KN_PROCESSOR && strcmp(c->type, "tail_sampling") == 0)
 		return "{decision_wait: 1s, policies: [{name: all, type: always_sample}]}";
+	if (c->kind == KN_PROCESSOR && strcmp(c->type, "resource") == 0)
+		return "{attributes: [{key: k, value: v, action: upsert}]}";
+	if (c->kind == KN_PROCESSOR && strcmp(c->type, "attributes") == 0)
+		return "{actions: [{key: k, action: delete}]}";
 	if (c->kind == KN_EXTENSION && strcmp(c->type, "bearertokenauth") == 0)
 		return "{token: t0k3n}";
 	if (c->kind == KN_EXTENSION && strcmp(c->type, "basicauth") == 0)

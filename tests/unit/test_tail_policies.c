@@ -19,6 +19,7 @@
 
 #include "collector/config/kn_config.h"
 #include "collector/core/kn_metrics.h"
+#include "collector/core/kn_tracestate.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "processors/tail_sampling/kn_tail_policy.h"
 #include "processors/tail_sampling/kn_tail_view.h"
@@ -683,19 +684,19 @@ static void test_tracestate_set_th(void **state)
 	};
 	char out[600];
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		size_t n = kn_tail_tracestate_set_th(cases[i].in, strlen(cases[i].in), cases[i].th, out, sizeof out);
+		size_t n = kn_tracestate_set_th(cases[i].in, strlen(cases[i].in), cases[i].th, out, sizeof out);
 		assert_int_equal(n, strlen(cases[i].out));
 		out[n] = '\0';
 		assert_string_equal(out, cases[i].out);
 	}
 	/* does not fit */
-	assert_int_equal(kn_tail_tracestate_set_th("a=1", 3, 0, out, 8), 0);
+	assert_int_equal(kn_tracestate_set_th("a=1", 3, 0, out, 8), 0);
 	/* 32 members at most: the last one is dropped to make room for ot */
 	char big[400];
 	size_t bl = 0;
 	for (int i = 0; i < 32; i++)
 		bl += (size_t)snprintf(big + bl, sizeof big - bl, "%sk%d=v", i ? "," : "", i);
-	size_t n = kn_tail_tracestate_set_th(big, bl, 0, out, sizeof out);
+	size_t n = kn_tracestate_set_th(big, bl, 0, out, sizeof out);
 	out[n] = '\0';
 	assert_non_null(strstr(out, "k30=v"));
 	assert_null(strstr(out, "k31=v"));

@@ -78,8 +78,8 @@ static int kn_prob_create(const struct kn_tail_pcfg *pc, uint32_t nshards, void 
 	if (ratio >= 1) {
 		p->th = 0;
 	} else {
-		long double keep = roundl((long double)ratio * (long double)KN_TAIL_MAX_TH);
-		p->th = KN_TAIL_MAX_TH - (uint64_t)keep;
+		long double keep = roundl((long double)ratio * (long double)KN_TRACESTATE_MAX_TH);
+		p->th = KN_TRACESTATE_MAX_TH - (uint64_t)keep;
 		p->never = (uint64_t)keep == 0;
 	}
 	*state = p;
@@ -102,9 +102,9 @@ static int kn_prob_span(void *ctx, const struct kn_tail_span *sp)
 	if (sp->flags & 0x02)
 		r->consistent = 1;
 	if (!sp->trace_state_len ||
-	    kn_tail_tracestate_get(sp->trace_state, sp->trace_state_len, "ot", 2, &ot, &otlen) != 1)
+	    kn_tracestate_get(sp->trace_state, sp->trace_state_len, "ot", 2, &ot, &otlen) != 1)
 		return 0;
-	kn_tail_ot_parse(ot, otlen, &sth, &th, &srv, &rv);
+	kn_tracestate_ot_parse(ot, otlen, &sth, &th, &srv, &rv);
 	if (sth) {
 		r->consistent = 1;
 		if (!r->has_tin || th > r->tin)

@@ -56,8 +56,8 @@ static int kn_ts_span(void *ctx, const struct kn_tail_span *sp)
 	const struct kn_ts_run *r = ctx;
 	const char *val;
 	size_t vlen;
-	if (kn_tail_tracestate_get(sp->trace_state, sp->trace_state_len, r->c->key, r->klen, &val,
-				   &vlen) != 1)
+	if (kn_tracestate_get(sp->trace_state, sp->trace_state_len, r->c->key, r->klen, &val,
+			      &vlen) != 1)
 		return 0;
 	for (size_t i = 0; i < r->c->values.n; i++)
 		if (strlen(r->c->values.v[i]) == vlen && memcmp(r->c->values.v[i], val, vlen) == 0)

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../../../collector/core/kn_tracestate.h"
 #include "../kn_tail_policy.h"
 #include "../kn_tail_scan.h"
 #include "../kn_tail_view.h"
@@ -139,21 +140,8 @@ enum kn_tail_decision kn_tail_match_attr(struct kn_tail_eval *ev, const char *ke
 					 size_t keylen, kn_tail_attr_match_fn match, void *ctx,
 					 int invert);
 
-/* tracestate helpers (kn_tail_tracestate.c). */
-/* Finds list-member `key` in a W3C tracestate; 1 and its value, 0 when
- * absent, -1 when the tracestate is not valid W3C syntax. */
-int kn_tail_tracestate_get(const char *ts, size_t len, const char *key, size_t keylen,
-			   const char **val, size_t *vlen);
-/* Parses the OpenTelemetry `ot` member value ("th:8;rv:..."): has_th/th and
- * has_rv/rv are set for valid sub-keys (an invalid th or rv is ignored, as
- * the spec asks). */
-void kn_tail_ot_parse(const char *v, size_t len, int *has_th, uint64_t *th, int *has_rv,
-		      uint64_t *rv);
-/* 56-bit threshold <-> hex ("th" value: 1..14 hex digits, trailing zeros
- * removed; zero is "0"). format returns the length written (<= 14). */
-size_t kn_tail_th_format(uint64_t th, char out[15]);
-
-#define KN_TAIL_MAX_TH (1ull << 56)
+/* tracestate helpers: collector/core/kn_tracestate.h (shared with the
+ * probabilistic_sampler processor). */
 
 /* FNV-1a, 64 bit (Go's hash/fnv New64a): start from KN_TAIL_FNV_OFFSET. */
 #define KN_TAIL_FNV_OFFSET 14695981039346656037ull

@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kn_wire_edit: splicing editor of Resources and Spans in encoded bytes (see
+ * kn_wire_edit.h). Pass 1 visits every Resource and Span in order, one
+ * record each (new length, splice count), and one group record per
+ * ResourceSpans / ScopeSpans (new size, changed or not, where its records
+ * end); pass 2 replays them: a group with nothing changed inside is copied
+ * whole, a message without splices is copied whole. */
+#include "kn_wire_edit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kn_wire_field.h"
+#include "../core/kn_batch.h"
+#include "../core/kn_budget.h"
+#include "../core/kn_grow.h"
+
+#define TOO_BIG 0x7fffffffull
+
+struct grp {
+	uint32_t size;      /* new payload size */
+	uint32_t dirty;     /* something inside changed */
+	uint32_t has_res;   /* ResourceSpans: a Resource field is present */
+	uint32_t rec_end;   /* first record / group after this group's own */
+	uint32_t g_end;
+};
+
+void kn_wire_edit_init(struct kn_wire_edit *ed)
+{
+	memset(ed, 0, sizeof *ed);
+	kn_wire_index_init(&ed->ix);
+}
+
+void kn_wire_edit_free(struct kn_wire_edit *ed)
+{
+	if (!ed)
+		return;
+	free(ed->sp);
+	free(ed->rec);
+	free(ed->g);
+	free(ed->arena);
+	kn_wire_index_free(&ed->ix);
+	memset(ed, 0, sizeof *ed);
+}
+
+uint8_t *kn_wire_edit_splice(struct kn_wire_edit *ed, uint32_t off, uint32_t del, uint32_t n)
+{
+	if (ed->failed || off < ed->cur_end || del > ed->cur_len || off > ed->cur_len - del ||
+	    n > TOO_BIG || (uint64_t)ed->narena + n > TOO_BIG) {
+		ed->failed = 1;
+		return NULL;
+	}
+	if (kn_grow((void **)&ed->sp, &ed->cap_sp, ed->nsp, sizeof *ed->sp)) {
+		ed->failed = 1;
+		return NULL;
+	}
+	if (!ed->arena || (uint64_t)ed->narena + n > ed->cap_arena) {
+		uint64_t cap = ed->cap_arena ? ed->cap_arena : 4096;
+		while (cap < (uint64_t)ed->narena + n)
+			cap *= 2;
+		if (cap > TOO_BIG + 1)
+			cap = TOO_BIG + 1;
+		uint8_t *a = realloc(ed->arena, (size_t)cap);
+		if (!a) {
+			ed->failed = 1;
+			return NULL;
+		}
+		ed->arena = a;
+		ed->cap_arena = (uint32_t)cap;
+	}
+	struct kn_wire_splice *s = &ed->sp[ed->nsp++];
+	s->off = off;
+	s->del = del;
+	s->ins_off = ed->narena;
+	s->ins_len = n;
+	ed->narena += n;
+	ed->cur_end = off + del;
+	return ed->arena + s->ins_off;
+}
+
+static size_t fsize(uint64_t len)
+{
+	return 1 + kn_wire_varint_len(len) + (size_t)len;
+}
+
+static int rec_push(struct kn_wire_edit *ed, uint32_t len)
+{
+	if (kn_grow((void **)&ed->rec, &ed->cap_rec, ed->nrec, sizeof *ed->rec))
+		return -1;
+	uint64_t n = len;
+	for (uint32_t i = ed->cur_first; i < ed->nsp; i++)
+		n = n - ed->sp[i].del + ed->sp[i].ins_len;
+	if (n > TOO_BIG)
+		return -1;
+	ed->rec[ed->nrec].new_len = (uint32_t)n;
+	ed->rec[ed->nrec].nsplices = ed->nsp - ed->cur_first;
+	ed->nrec++;
+	return 0;
+}
+
+static void begin(struct kn_wire_edit *ed, uint32_t len)
+{
+	ed->cur_len = len;
+	ed->cur_end = 0;
+	ed->cur_first = ed->nsp;
+}
+
+static struct grp *grp_at(struct kn_wire_edit *ed, uint32_t i)
+{
+	return (struct grp *)(void *)ed->g + i;
+}
+
+static int grp_push(struct kn_wire_edit *ed, uint32_t *slot)
+{
+	/* g is a uint32_t array used as struct grp records */
+	uint32_t words = sizeof(struct grp) / sizeof(uint32_t);
+	uint32_t need = (ed->ng + 1) * words;
+	while (ed->cap_g < need)
+		if (kn_grow((void **)&ed->g, &ed->cap_g, ed->cap_g, sizeof *ed->g))
+			return -1;
+	*slot = ed->ng++;
+	memset(grp_at(ed, *slot), 0, sizeof(struct grp));
+	return 0;
+}
+
+/* The first field `num` (LEN) of a message, or NULL. */
+static const uint8_t *first_len(const uint8_t *m, size_t len, uint32_t num, uint32_t *out_len)
+{
+	const uint8_t *p = m, *end = m + len;
+	struct kn_wire_field f;
+	while (kn_wire_field_next(&p, end, &f) > 0)
+		if (f.num == num && f.wt == KN_WIRE_FIELD_LEN) {
+			*out_len = (uint32_t)f.len;
+			return f.payload;
+		}
+	*out_len = 0;
+	return NULL;
+}
+
+/* Pass 1. Returns the output size, or UINT64_MAX. */
+static uint64_t measure(struct kn_wire_edit *ed, const struct kn_wire_edit_ops *ops, void *ctx,
+			const uint8_t *buf, size_t len)
+{
+	uint64_t total = 0;
+	const uint8_t *p = buf, *end = buf + len;
+	struct kn_wire_field f, s, x;
+	uint32_t ridx = 0;
+	int r;
+	for (;;) {
+		const uint8_t *f0 = p;
+		if ((r = kn_wire_field_next(&p, end, &f)) < 0)
+			return UINT64_MAX;
+		if (r == 0)
+			break;
+		if (f.num != 1 || f.wt != KN_WIRE_FIELD_LEN) {   /* an unknown field: kept */
+			total += (uint64_t)(p - f0);
+			continue;
+		}
+		uint32_t rslot;
+		if (grp_push(ed, &rslot))
+			return UINT64_MAX;
+		uint64_t rsz = 0;
+		int rdirty = 0;
+		uint32_t reslen;
+		const uint8_t *res = first_len(f.payload, f.len, 1, &reslen);
+		grp_at(ed, rslot)->has_res = res != NULL;
+		if (!res) {
+			begin(ed, 0);
+			struct kn_wire_edit_res rr = {.msg = NULL, .len = 0, .resource_idx = ridx};
+			if (ops->resource && ops->resource(ctx, ed, &rr) < 0)
+				return UINT64_MAX;
+			if (ed->failed || rec_push(ed, 0))
+				return UINT64_MAX;
+			const struct kn_wire_edit_rec *rc = &ed->rec[ed->nrec - 1];
+			if (rc->nsplices) {
+				rdirty = 1;
+				if (rc->new_len)
+					rsz += fsize(rc->new_len);
+			}
+		}
+		const uint8_t *q = f.payload, *qend = f.payload + f.len;
+		for (;;) {
+			const uint8_t *s0 = q;
+			if ((r = kn_wire_field_next(&q, qend, &s)) < 0)
+				return UINT64_MAX;
+			if (r == 0)
+				break;
+			if (s.num == 1 && s.wt == KN_WIRE_FIELD_LEN) {
+				begin(ed, (uint32_t)s.len);
+				struct kn_wire_edit_res rr = {.msg = s.payload, .len = (uint32_t)s.len,
+							      .resource_idx = ridx};
+				if (ops->resource && ops->resource(ctx, ed, &rr) < 0)
+					return UINT64_MAX;
+				if (ed->failed || rec_push(ed, (uint32_t)s.len))
+					return UINT64_MAX;
+				const struct kn_wire_edit_rec *rc = &ed->rec[ed->nrec - 1];
+				if (rc->nsplices) {
+					rdirty = 1;
+					rsz += fsize(rc->new_len);
+				} else {
+					rsz += (uint64_t)(q - s0);
+				}
+				continue;
+			}
+			if (s.num != 2 || s.wt != KN_WIRE_FIELD_LEN) {
+				rsz += (uint64_t)(q - s0);
+				continue;
+			}
+			uint32_t sslot;
+			if (grp_push(ed, &sslot))
+				return UINT64_MAX;
+			uint64_t ssz = 0;
+			int sdirty = 0;
+			uint32_t scopelen;
+			const uint8_t *scope = first_len(s.payload, s.len, 1, &scopelen);
+			const uint8_t *u = s.payload, *uend = s.payload + s.len;
+			for (;;) {
+				const uint8_t *x0 = u;
+				if ((r = kn_wire_field_next(&u, uend, &x)) < 0)
+					return UINT64_MAX;
+				if (r == 0)
+					break;
+				if (x.num != 2 || x.wt != KN_WIRE_FIELD_LEN) {
+					ssz += (uint64_t)(u - x0);
+					continue;
+				}
+				begin(ed, (uint32_t)x.len);
+				struct kn_wire_edit_span sp = {
+					.resource = res, .resource_len = reslen,
+					.scope = scope, .scope_len = scopelen,
+					.span = x.payload, .span_len = (uint32_t)x.len,
+					.resource_idx = ridx,
+				};
+				if (ops->span && ops->span(ctx, ed, &sp) < 0)
+					return UINT64_MAX;
+				if (ed->failed || rec_push(ed, (uint32_t)x.len))
+					return UINT64_MAX;
+				const struct kn_wire_edit_rec *rc = &ed->rec[ed->nrec - 1];
+				if (rc->nsplices) {
+					sdirty = 1;
+					ssz += fsize(rc->new_len);
+				} else {
+					ssz += (uint64_t)(u - x0);
+				}
+			}
+			if (ssz > TOO_BIG)
+				return UINT64_MAX;
+			struct grp *sg = grp_at(ed, sslot);
+			sg->size = (uint32_t)ssz;
+			sg->dirty = (uint32_t)sdirty;
+			sg->rec_end = ed->nrec;
+			sg->g_end = ed->ng;
+			if (sdirty) {
+				rdirty = 1;
+				rsz += fsize(ssz);
+			} else {
+				rsz += (uint64_t)(q - s0);
+			}
+		}
+		if (rsz > TOO_BIG)
+			return UINT64_MAX;
+		struct grp *rg = grp_at(ed, rslot);
+		rg->size = (uint32_t)rsz;
+		rg->dirty = (uint32_t)rdirty;
+		rg->rec_end = ed->nrec;
+		rg->g_end = ed->ng;
+		total += rdirty ? fsize(rsz) : (uint64_t)(p - f0);
+		if (total > TOO_BIG)
+			return UINT64_MAX;
+		ridx++;
+	}
+	return total > TOO_BIG ? UINT64_MAX : total;
+}
+
+static uint8_t *put_field(uint8_t *w, uint8_t tag, uint64_t len)
+{
+	*w++ = tag;
+	return w + kn_wire_put_varint(w, len);
+}
+
+/* Writes one visited message (record *ri, splices from *si). */
+static uint8_t *write_msg(const struct kn_wire_edit *ed, const uint8_t *m, uint32_t len,
+			  uint32_t *ri, uint32_t *si, uint8_t *o)
+{
+	const struct kn_wire_edit_rec *rc = &ed->rec[(*ri)++];
+	if (!rc->nsplices) {
+		memcpy(o, m, len);
+		return o + len;
+	}
+	uint32_t pos = 0;
+	for (uint32_t k = 0; k < rc->nsplices; k++) {
+		const struct kn_wire_splice *s = &ed->sp[(*si)++];
+		memcpy(o, m + pos, s->off - pos);
+		o += s->off - pos;
+		memcpy(o, ed->arena + s->ins_off, s->ins_len);
+		o += s->ins_len;
+		pos = s->off + s->del;
+	}
+	memcpy(o, m + pos, len - pos);
+	return o + (len - pos);
+}
+
+/* The splices a skipped (unchanged) group's records hold: none. */
+static uint8_t *write_all(struct kn_wire_edit *ed, const uint8_t *buf, size_t len, uint8_t *o)
+{
+	uint32_t gi = 0, ri = 0, si = 0;
+	const uint8_t *p = buf, *end = buf + len;
+	struct kn_wire_field f, s, x;
+	for (;;) {
+		const uint8_t *f0 = p;
+		if (kn_wire_field_next(&p, end, &f) <= 0)
+			break;
+		if (f.num != 1 || f.wt != KN_WIRE_FIELD_LEN) {
+			memcpy(o, f0, (size_t)(p - f0));
+			o += p - f0;
+			continue;
+		}
+		const struct grp *rg = grp_at(ed, gi++);
+		if (!rg->dirty) {
+			memcpy(o, f0, (size_t)(p - f0));
+			o += p - f0;
+			ri = rg->rec_end;
+			gi = rg->g_end;
+			continue;
+		}
+		o = put_field(o, 0x0a, rg->size);
+		if (!rg->has_res) {
+			uint32_t r0 = ri;
+			const struct kn_wire_edit_rec *rc = &ed->rec[r0];
+			if (rc->nsplices && rc->new_len)
+				o = put_field(o, 0x0a, rc->new_len);
+			o = write_msg(ed, (const uint8_t *)"", 0, &ri, &si, o);
+		}
+		const uint8_t *q = f.payload, *qend = f.payload + f.len;
+		for (;;) {
+			const uint8_t *s0 = q;
+			if (kn_wire_field_next(&q, qend, &s) <= 0)
+				break;
+			if (s.num == 1 && s.wt == KN_WIRE_FIELD_LEN) {
+				const struct kn_wire_edit_rec *rc = &ed->rec[ri];
+				if (!rc->nsplices) {
+					memcpy(o, s0, (size_t)(q - s0));
+					o += q - s0;
+					ri++;
+				} else {
+					o = put_field(o, 0x0a, rc->new_len);
+					o = write_msg(ed, s.payload, (uint32_t)s.len, &ri, &si, o);
+				}
+				continue;
+			}
+			if (s.num != 2 || s.wt != KN_WIRE_FIELD_LEN) {
+				memcpy(o, s0, (size_t)(q - s0));
+				o += q - s0;
+				continue;
+			}
+			const struct grp *sg = grp_at(ed, gi++);
+			if (!sg->dirty) {
+				memcpy(o, s0, (size_t)(q - s0));
+				o += q - s0;
+				ri = sg->rec_end;
+				gi = sg->g_end;
+				continue;
+			}
+			o = put_field(o, 0x12, sg->size);
+			const uint8_t *u = s.payload, *uend = s.payload + s.len;
+			for (;;) {
+				const uint8_t *x0 = u;
+				if (kn_wire_field_next(&u, uend, &x) <= 0)
+					break;
+				if (x.num != 2 || x.wt != KN_WIRE_FIELD_LEN) {
+					memcpy(o, x0, (size_t)(u - x0));
+					o += u - x0;
+					continue;
+				}
+				const struct kn_wire_edit_rec *rc = &ed->rec[ri];
+				if (!rc->nsplices) {
+					memcpy(o, x0, (size_t)(u - x0));
+					o += u - x0;
+					ri++;
+				} else {
+					o = put_field(o, 0x12, rc->new_len);
+					o = write_msg(ed, x.payload, (uint32_t)x.len, &ri, &si, o);
+				}
+			}
+		}
+	}
+	return o;
+}
+
+int kn_wire_edit_run(struct kn_wire_edit *ed, const struct kn_wire_edit_ops *ops, void *ctx,
+		     const uint8_t *buf, size_t len, uint32_t nspans,
+		     const struct kn_chunk *like, struct kn_chunk **out, struct kn_err *err)
+{
+	struct kn_chunk *c = NULL;
+	*out = NULL;
+	ed->nsp = ed->nrec = ed->ng = ed->narena = 0;
+	ed->failed = 0;
+	if (len > TOO_BIG)
+		return kn_errf(err, "wire edit: input over 2 GiB");
+	uint64_t size = measure(ed, ops, ctx, buf, len);
+	if (size == UINT64_MAX)
+		return kn_errf(err, "wire edit: malformed input, a failed edit, out of memory, or a result over 2 GiB");
+	if (ed->nsp == 0)
+		return KN_OK;
+	c = kn_chunk_alloc(nspans, (uint32_t)size);
+	if (!c)
+		return kn_errf(err, "wire edit: out of memory for a %llu-byte chunk",
+			       (unsigned long long)size);
+	if ((uint64_t)(write_all(ed, buf, len, c->data) - c->data) != size) {
+		kn_errf(err, "wire edit: wrote an unexpected size");
+		goto fail;
+	}
+	c->len = (uint32_t)size;
+	if (kn_wire_index_trusted(&ed->ix, c->data, c->len, err) != KN_OK)
+		goto fail;
+	if (ed->ix.nspans != nspans || ed->ix.rejected) {
+		kn_errf(err, "wire edit: the edited bytes index %u spans (%u rejected), expected %u",
+			ed->ix.nspans, ed->ix.rejected, nspans);
+		goto fail;
+	}
+	if (nspans)
+		memcpy(c->spans, ed->ix.spans, (size_t)nspans * sizeof *c->spans);
+	if (like) {
+		c->shard = like->shard;
+		c->source = like->source;
+		c->accepted_ns = like->accepted_ns;
+		c->ctx = like->ctx;
+	}
+	*out = c;
+	return KN_OK;
+fail:
+	kn_chunk_unref(c);
+	return KN_ERR;
+}
+
+int kn_wire_edit_batch(struct kn_wire_edit *ed, const struct kn_wire_edit_ops *ops, void *ctx,
+		       struct kn_batch *b, uint64_t *dropped, struct kn_err *err)
+{
+	int rc = KN_OK;
+	uint32_t w = 0;
+	for (uint32_t i = 0; i < b->n; i++) {
+		struct kn_chunk *c = b->chunks[i], *nc = NULL;
+		if (kn_wire_edit_run(ed, ops, ctx, c->data, c->len, c->nspans, c, &nc, err) != KN_OK) {
+			*dropped += c->nspans;
+			b->nspans -= c->nspans;
+			b->bytes -= c->len;
+			kn_chunk_unref(c);
+			rc = KN_ERR;
+			continue;
+		}
+		if (nc) {
+			if (kn_budget_try_charge(nc->len))
+				nc->charged = nc->len;
+			b->bytes = b->bytes - c->len + nc->len;
+			kn_chunk_unref(c);
+			c = nc;
+		}
+		b->chunks[w++] = c;
+	}
+	b->n = w;
+	return rc;
+}
