@@ -33,6 +33,11 @@ persistent-queue: passthrough with the otlp exporter's queue on disk
 fsync off and fsync on, three runs of each alternating with three plain
 passthrough runs, medians of spans per collector CPU-second compared (the
 queue's cost, measured in the same run).
+agent: W1 (loadgen --pool 16 --stamp, so every trace id is new) through
+[memory_limiter, resource (1 upsert), attributes (2 upserts, 1 delete),
+probabilistic_sampler 50%, batch], three runs alternating with three plain
+passthrough runs of the same load; medians of spans accepted per collector
+CPU-second compared, and the share the sampler kept.
 passthrough, http, latency and overload run with NO processor in the
 pipeline (no batch processor: its timeout would be the latency measured).
 A scenario whose processors `kansatsu validate` does not know is reported as
@@ -214,6 +219,29 @@ JOURNEY_SLI = ("  journey:\n    propagate:\n"
                "        end: {kind: consumer}\n        threshold: 3s\n        objective: 99\n")
 
 
+# The agent scenario's processors: the chain nearly every OpenTelemetry
+# Collector agent config has, sized as issue 12's benchmark names it.
+AGENT_PROCESSORS = """  memory_limiter:
+    check_interval: 1s
+    limit_mib: {memory_mib}
+    spike_limit_mib: 64
+  resource:
+    attributes:
+      - {key: deployment.environment.name, value: bench, action: upsert}
+  attributes:
+    actions:
+      - {key: http.route, value: /redacted, action: upsert}
+      - {key: app.tier, value: web, action: upsert}
+      - {key: server.port, action: delete}
+  probabilistic_sampler:
+    sampling_percentage: 50
+  batch:
+    send_batch_size: 2048
+    send_batch_max_size: 4096
+    timeout: 200ms
+"""
+
+
 def service_yaml(processors, exporter):
     """The service block every scenario config ends with: metrics on an
     ephemeral port, one traces pipeline from the otlp receiver."""
@@ -251,6 +279,8 @@ def collector_config(scenario, sink_grpc, memory_mib, redis_port=None, tls=None,
         "journey-sli": (["journey", "sli"], JOURNEY_SLI.replace("{registry}", "")),
         "journey-fleet": (["journey", "sli"], JOURNEY_SLI.replace("{registry}", registry)),
         "journey-fleet-local": (["journey", "sli"], JOURNEY_SLI.replace("{registry}", "")),
+        "agent": (["memory_limiter", "resource", "attributes", "probabilistic_sampler", "batch"],
+                  AGENT_PROCESSORS.replace("{memory_mib}", str(memory_mib))),
     }[scenario]
     names, body = procs
     return f"""receivers:
@@ -483,6 +513,39 @@ def run_tls(env, name, lg_args, duration, runs=3):
         "plain_rss_max_mib": [r["rss_max_mib"] for r in plain],
         "tls_rss_max_mib": [r["rss_max_mib"] for r in tls],
     }
+    return row
+
+
+def run_agent(env, lg_args, duration, runs=3):
+    """Passthrough and the agent chain, alternating, `runs` each, the same
+    load; the sink counts what the sampler kept (settled, not an exact
+    count), so the check is accepted == collector accepted, exit 0."""
+    out = {"plain": [], "agent": []}
+    for i in range(runs):
+        for kind in ("plain", "agent"):
+            label = f"agent-{kind}-{i + 1}"
+            name = "passthrough" if kind == "plain" else "agent"
+            r = run_scenario(env, name, lg_args, duration, label=label,
+                             settle=None if kind == "plain" else 3, drain_timeout=90)
+            if "skipped" in r:
+                return r
+            want = r["spans_accepted"] if kind == "plain" else None
+            if r["collector_exit"] != 0 or (want is not None and r["sink_spans"] != want) or \
+                    r["collector_accepted"] != r["spans_accepted"]:
+                raise RuntimeError(f"{label}: accepted {r['spans_accepted']} collector "
+                                   f"{r['collector_accepted']} sink {r['sink_spans']} exit {r['collector_exit']}")
+            kept = r["sink_spans"] / r["spans_accepted"] if r["spans_accepted"] else 0
+            log(f"  {label}: {r['spans_per_s']:.0f} spans/s, {r['spans_per_cpu_s']:.0f} per collector CPU-s, "
+                f"kept {kept * 100:.2f}%")
+            r["kept"] = kept
+            out[kind].append(r)
+    row = dict(median_row(out["agent"]))
+    row["scenario"] = "agent"
+    row["agent"] = {k: {"spans_per_cpu_s": [r["spans_per_cpu_s"] for r in v],
+                        "spans_per_s": [r["spans_per_s"] for r in v],
+                        "kept": [r["kept"] for r in v],
+                        "rss_max_mib": [r["rss_max_mib"] for r in v]} for k, v in out.items()}
+    row["agent"]["runs"] = runs
     return row
 
 
@@ -736,6 +799,23 @@ def markdown(results, meta):
             out.append(f"| {what} | {v:.0f} | {'-' if kind == 'plain' else f'{cost:.1f}%'} | "
                        f"{median(k['spans_per_s']):.0f} | {median(k['p99_ms']):.2f} | {median(k['rss_max_mib'])} | "
                        f"{median(k['spilled']):.0f} | {' '.join(f'{s:.0f}' for s in k['spans_per_cpu_s'])} |")
+    ag = next((r for r in results if r["scenario"] == "agent" and "skipped" not in r), None)
+    if ag:
+        x = ag["agent"]
+        base = median(x["plain"]["spans_per_cpu_s"])
+        out += ["", "The agent chain [memory_limiter, resource (1 upsert), attributes (2 upserts, 1 delete), "
+                "probabilistic_sampler 50%, batch] against plain passthrough, in the same run "
+                f"({x['runs']} runs each, alternating; medians; loadgen --pool 16 --stamp, {ag['connections']} "
+                "connections; gRPC in, otlp out; spans counted as accepted by the collector):", "",
+                "| pipeline | spans per collector core | vs passthrough | spans/s | kept by the sampler | RSS max MiB | "
+                "runs (spans per core) |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for kind, what in (("plain", "passthrough (no processor)"), ("agent", "agent chain")):
+            k = x[kind]
+            v = median(k["spans_per_cpu_s"])
+            out.append(f"| {what} | {v:.0f} | {v / base * 100:.1f}% | {median(k['spans_per_s']):.0f} | "
+                       f"{median(k['kept']) * 100:.2f}% | {median(k['rss_max_mib'])} | "
+                       f"{' '.join(f'{s:.0f}' for s in k['spans_per_cpu_s'])} |")
     ov = next((r for r in results if r["scenario"] == "overload" and "skipped" not in r), None)
     if ov:
         retryable = all(k in ("grpc UNAVAILABLE", "grpc RESOURCE_EXHAUSTED", "http 429", "http 503")
@@ -850,6 +930,8 @@ def main():
                     r = run_fleet(env, name, ["-c", c, "--async-pct", 20, "--stamp"], d)
                 elif name == "persistent-queue":
                     r = run_pq(env, ["-c", c, "--pool", 16], d)
+                elif name == "agent":
+                    r = run_agent(env, ["-c", c, "--pool", 16, "--stamp"], d)
                 elif name in ("tls-grpc", "tls-http"):
                     r = run_tls(env, name, ["-c", c, "--pool", 16], d)
                 elif name == "overload":

@@ -3,7 +3,10 @@
  * (ResourceSpans -> ScopeSpans -> Span), records the new size of every kept
  * group in f->g (0 for a group left out) and the total; pass 2 replays the
  * walk and writes. The input was indexed by this collector, so pass 2 does
- * not check again what pass 1 checked. */
+ * not check again what pass 1 checked, and it writes the new chunk's span
+ * headers as it goes (a kept span's header is its old one with the offsets
+ * moved and the ResourceSpans / ScopeSpans renumbered): the output is never
+ * walked again. test_wire_filter checks them against a fresh index. */
 #include "kn_wire_filter.h"
 
 #include <stdlib.h>
@@ -17,14 +20,12 @@
 void kn_wire_filter_init(struct kn_wire_filter *f)
 {
 	memset(f, 0, sizeof *f);
-	kn_wire_index_init(&f->ix);
 }
 
 void kn_wire_filter_free(struct kn_wire_filter *f)
 {
 	if (!f)
 		return;
-	kn_wire_index_free(&f->ix);
 	free(f->g);
 	memset(f, 0, sizeof *f);
 }
@@ -134,18 +135,23 @@ static uint64_t pass1(struct kn_wire_filter *f, struct walk *wk, uint32_t *nkept
 	return total;
 }
 
-/* Replays pass 1's walk (the bytes were checked there). */
+/* Replays pass 1's walk (the bytes were checked there); writes into n's
+ * data and headers. */
 static uint8_t *pass2(const struct kn_wire_filter *f, struct walk *wk, const uint8_t *arena,
-		      uint8_t *w)
+		      struct kn_chunk *n)
 {
 	const uint8_t *p = wk->c->data, *end = p + wk->c->len;
 	struct kn_wire_field rf, sf, xf;
-	uint32_t ng = 0;
+	uint32_t ng = 0, nres = 0, nscopes = 0, nout = 0;
+	uint8_t *w = n->data;
 	while (kn_wire_field_next(&p, end, &rf) > 0) {
 		uint32_t rsz = f->g[ng++];
 		const uint8_t *q = rf.payload, *qend = q + rf.len;
-		if (rsz != UINT32_MAX)
+		uint32_t res_idx = nres;
+		if (rsz != UINT32_MAX) {
 			w = put_field(w, 0x0a, rsz);
+			nres++;
+		}
 		for (const uint8_t *f0 = q; kn_wire_field_next(&q, qend, &sf) > 0; f0 = q) {
 			if (sf.num != 2 || sf.wt != KN_WIRE_FIELD_LEN) {
 				if (rsz != UINT32_MAX) {
@@ -156,8 +162,11 @@ static uint8_t *pass2(const struct kn_wire_filter *f, struct walk *wk, const uin
 			}
 			uint32_t ssz = f->g[ng++];
 			int out = rsz != UINT32_MAX && ssz != UINT32_MAX;
-			if (out)
+			uint32_t scope_idx = nscopes;
+			if (out) {
 				w = put_field(w, 0x12, ssz);
+				nscopes++;
+			}
 			const uint8_t *u = sf.payload, *uend = u + sf.len;
 			for (const uint8_t *f1 = u; kn_wire_field_next(&u, uend, &xf) > 0; f1 = u) {
 				if (xf.num != 2 || xf.wt != KN_WIRE_FIELD_LEN) {
@@ -167,10 +176,18 @@ static uint8_t *pass2(const struct kn_wire_filter *f, struct walk *wk, const uin
 					}
 					continue;
 				}
+				const struct kn_span_hdr *oh = &wk->c->spans[wk->k];
 				const struct kn_wire_keep *k = &wk->keep[wk->k++];
 				if (!k->keep)
 					continue;
 				w = put_field(w, 0x12, xf.len + k->add_len);
+				struct kn_span_hdr *h = &n->spans[nout++];
+				*h = *oh;
+				h->off = (uint32_t)(w - n->data);
+				h->len = oh->len + k->add_len;
+				h->name_off = h->off + (oh->name_off - oh->off);
+				h->resource_idx = res_idx;
+				h->scope_idx = scope_idx;
 				memcpy(w, xf.payload, xf.len);
 				w += xf.len;
 				if (k->add_len) {
@@ -200,22 +217,12 @@ int kn_wire_filter_run(struct kn_wire_filter *f, const struct kn_chunk *c,
 	if (!n)
 		return kn_errf(err, "out of memory for a %llu-byte chunk", (unsigned long long)size);
 	wk.k = 0;
-	uint8_t *w = pass2(f, &wk, arena, n->data);
+	uint8_t *w = pass2(f, &wk, arena, n);
 	n->len = (uint32_t)size;
 	if ((uint64_t)(w - n->data) != size) {
 		kn_chunk_unref(n);
 		return kn_errf(err, "filter wrote an unexpected size");
 	}
-	if (kn_wire_index_trusted(&f->ix, n->data, n->len, err) != KN_OK) {
-		kn_chunk_unref(n);
-		return KN_ERR;
-	}
-	if (f->ix.nspans != nkept || f->ix.rejected) {
-		kn_chunk_unref(n);
-		return kn_errf(err, "filtered chunk indexes %u spans (%u rejected), expected %u",
-			       f->ix.nspans, f->ix.rejected, nkept);
-	}
-	memcpy(n->spans, f->ix.spans, (size_t)nkept * sizeof *n->spans);
 	n->nspans = nkept;
 	n->shard = c->shard;
 	n->source = c->source;

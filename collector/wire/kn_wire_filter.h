@@ -14,14 +14,16 @@
  * unknown fields at the framing levels are copied verbatim; a ScopeSpans
  * whose spans were all left out is left out, and so is a ResourceSpans
  * whose ScopeSpans all were (as OpenTelemetry's processors remove empty
- * groups). Lengths are written anew (two passes: sizes, then bytes); then
- * kn_wire_index_trusted rebuilds the span headers and must find exactly the
- * kept spans.
+ * groups). Lengths are written anew (two passes: sizes, then bytes); the
+ * kept spans' headers are carried over with their offsets moved (the bytes
+ * are not indexed again), so appended bytes must not be fields a span
+ * header records (ids, times, name, kind, status, flags, attributes,
+ * links): `trace_state` is what the samplers append.
  *
  * The caller decides when to call: when every span is kept unchanged it
  * should pass the chunk on by reference, and when none is kept, unref it.
  *
- * Scratch (group sizes, the index) lives in the kn_wire_filter and only
+ * Scratch (group sizes) lives in the kn_wire_filter and only
  * grows. Threads: one per thread (per shard). */
 #ifndef KN_WIRE_FILTER_H
 #define KN_WIRE_FILTER_H
@@ -38,7 +40,6 @@ struct kn_wire_keep {
 };
 
 struct kn_wire_filter {
-	struct kn_wire_index ix;
 	uint32_t *g;
 	uint32_t cap_g;
 };

@@ -24,7 +24,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startCollector, makeTempDir, makeConfig, httpRequest, readJsonRecords } from './harness.mjs';
-import { makeExporter, makeProvider, flushAndCheck, emitSimpleSpans } from './otel.mjs';
+import { makeExporter, makeProvider, flushAndCheck, emitSimpleSpans, otelKeeps } from './otel.mjs';
 import { decodeStatus } from './pb.mjs';
 import {
   startSwitchableSink, requestFactory, scrape, metricSum, rssBytes, pollUntil, pause,
@@ -158,18 +158,6 @@ test('memory_limiter under a flood: refuse from the soft limit, stay under the h
   assert.ok(sink.hasAll(acked), 'every acknowledged span delivered');
   for (const [id, n] of sink.counts) assert.ok(acked.has(id), `span ${id} delivered but never acknowledged (${n}x)`);
 });
-
-// OTel's hash_seed decision, written here independently of the C code:
-// FNV-1a 32 over the seed's 4 little-endian bytes and the 16 trace-id bytes;
-// kept iff (hash & 0x3fff) < floor(pct * 163.84) (float32).
-function otelKeeps(traceIdHex, seed, pct) {
-  let h = 0x811c9dc5;
-  const step = (b) => { h ^= b; h = Math.imul(h, 0x01000193) >>> 0; };
-  for (let i = 0; i < 4; i++) step((seed >>> (8 * i)) & 0xff);
-  for (let i = 0; i < 16; i++) step(parseInt(traceIdHex.slice(2 * i, 2 * i + 2), 16));
-  const scaled = Math.floor(Math.fround(Math.fround(pct) * Math.fround(163.84)));
-  return (h & 0x3fff) < scaled;
-}
 
 test('agent pipeline [memory_limiter, probabilistic_sampler, batch] with the JS SDK', async (t) => {
   const dir = makeTempDir('agent');

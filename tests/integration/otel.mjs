@@ -163,6 +163,18 @@ export function emitSimpleSpans(provider, n, tag = 's') {
   return n;
 }
 
+// The OTel probabilistic_sampler's hash_seed decision for a trace id (hex):
+// FNV-1a-32 over the seed's 4 little-endian bytes and the 16 id bytes, kept
+// when its low 14 bits are below floor(pct * 163.84) in float32.
+export function otelKeeps(traceIdHex, seed, pct) {
+  let h = 0x811c9dc5;
+  const step = (b) => { h ^= b; h = Math.imul(h, 0x01000193) >>> 0; };
+  for (let i = 0; i < 4; i++) step((seed >>> (8 * i)) & 0xff);
+  for (let i = 0; i < 16; i++) step(parseInt(traceIdHex.slice(2 * i, 2 * i + 2), 16));
+  const scaled = Math.floor(Math.fround(Math.fround(pct) * Math.fround(163.84)));
+  return (h & 0x3fff) < scaled;
+}
+
 // ---- canonical form --------------------------------------------------------
 const hrToNs = (t) => (BigInt(t[0]) * 1000000000n + BigInt(t[1])).toString();
 
