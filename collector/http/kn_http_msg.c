@@ -16,6 +16,81 @@
 
 #include "../core/kn_budget.h"
 
+/* Body buffers of finished requests, per loop thread, for the next body.
+ * A body above glibc's mmap threshold (128 KiB, see collector/main.c) is a
+ * fresh mapping per request: every page of it faults on the first write,
+ * growing it by realloc moves the mapping (TLB shootdowns) and freeing it
+ * unmaps it again; on a 2-core VM that was a third of the CPU of OTLP/HTTP
+ * passthrough. Two buffers of at most 1 MiB per thread: at most 2 MiB per
+ * loop thread outside the span budget (inside the memory limit's headroom),
+ * uncharged while cached, charged again when a request takes one. A msg
+ * lives on its loop thread (or the thread of a unit test), so no locks;
+ * kn_http_msg_cache_release frees a thread's buffers when its loop ends. */
+#define BODY_CACHE_SLOTS 2
+#define BODY_CACHE_MIN (64 * 1024)    /* smaller ones stay with their connection */
+#define BODY_CACHE_MAX (1024 * 1024)
+
+static __thread struct {
+	uint8_t *p[BODY_CACHE_SLOTS];
+	size_t cap[BODY_CACHE_SLOTS];
+} body_cache;
+
+/* The smallest cached buffer of at least want bytes (removed), or NULL. */
+static uint8_t *cache_take(size_t want, size_t *cap)
+{
+	int best = -1;
+	for (int i = 0; i < BODY_CACHE_SLOTS; i++)
+		if (body_cache.p[i] && body_cache.cap[i] >= want &&
+		    (best < 0 || body_cache.cap[i] < body_cache.cap[best]))
+			best = i;
+	if (best < 0)
+		return NULL;
+	uint8_t *b = body_cache.p[best];
+	*cap = body_cache.cap[best];
+	body_cache.p[best] = NULL;
+	body_cache.cap[best] = 0;
+	return b;
+}
+
+/* Keeps b for a later body when it is worth keeping (an empty slot, or
+ * bigger than the smallest kept one, which is freed); else frees it. */
+static void cache_put(uint8_t *b, size_t cap)
+{
+	if (!b)
+		return;
+	if (cap < BODY_CACHE_MIN || cap > BODY_CACHE_MAX) {
+		free(b);
+		return;
+	}
+	int slot = 0;
+	for (int i = 0; i < BODY_CACHE_SLOTS; i++) {
+		if (!body_cache.p[i]) {
+			slot = i;
+			break;
+		}
+		if (body_cache.cap[i] < body_cache.cap[slot])
+			slot = i;
+	}
+	if (body_cache.p[slot]) {
+		if (body_cache.cap[slot] >= cap) {
+			free(b);
+			return;
+		}
+		free(body_cache.p[slot]);
+	}
+	body_cache.p[slot] = b;
+	body_cache.cap[slot] = cap;
+}
+
+void kn_http_msg_cache_release(void)
+{
+	for (int i = 0; i < BODY_CACHE_SLOTS; i++) {
+		free(body_cache.p[i]);
+		body_cache.p[i] = NULL;
+		body_cache.cap[i] = 0;
+	}
+}
+
 /* Gives the body buffer's charge back. */
 static void body_uncharge(struct kn_http_msg *m)
 {
@@ -23,11 +98,12 @@ static void body_uncharge(struct kn_http_msg *m)
 	m->charged = 0;
 }
 
-/* Frees the body buffer and gives its charge back. */
+/* Gives the body buffer to the thread's cache (or frees it) and its charge
+ * back. */
 static void body_drop(struct kn_http_msg *m)
 {
 	body_uncharge(m);
-	free(m->body);
+	cache_put(m->body, m->body_cap);
 	m->body = NULL;
 	m->body_cap = 0;
 }
@@ -48,7 +124,9 @@ void kn_http_msg_reset(struct kn_http_msg *m)
 	m->method[0] = '\0';
 	m->nhdr = 0;
 	m->body_len = 0;
-	if (m->body_cap > 65536) /* do not pin large buffers on idle connections */
+	m->content_length = 0;
+	m->has_content_length = 0;
+	if (m->body_cap > BODY_CACHE_MIN) /* do not pin large buffers on idle connections */
 		body_drop(m);
 	else /* a small one stays for the next request, uncharged while idle */
 		body_uncharge(m);
@@ -278,6 +356,8 @@ int kn_http_msg_headers_done(const struct kn_http_conn_cfg *cfg, struct kn_http_
 			*reason = "too_large";
 			return 413;
 		}
+		m->content_length = (size_t)cl;
+		m->has_content_length = 1;
 	}
 	if (cfg->precheck) {
 		int st = cfg->precheck(cfg->ctx, &m->req);
@@ -296,22 +376,39 @@ int kn_http_msg_body(const struct kn_http_conn_cfg *cfg, struct kn_http_msg *m,
 		*reason = "too_large";
 		return 413;
 	}
-	size_t ncap = m->body_cap;
-	if (m->body_len + len > ncap) {
+	size_t need = m->body_len + len, ncap = m->body_cap;
+	uint8_t *cached = NULL;
+	if (need > ncap) {
+		/* room grows as bytes arrive (a client claiming max_body and
+		 * sending nothing must not hold max_body), never beyond the
+		 * declared length; past BODY_CACHE_MIN a cached buffer is taken
+		 * whole when there is one (small uploads keep small buffers) */
+		size_t cl = m->has_content_length && m->content_length >= need ? m->content_length : 0;
 		ncap = ncap ? ncap : 4096;
-		while (ncap < m->body_len + len)
+		while (ncap < need)
 			ncap *= 2;
+		if (cl && ncap > cl)
+			ncap = cl;
 		if (ncap > cfg->max_body)
 			ncap = cfg->max_body;
+		size_t ccap;
+		if (ncap >= BODY_CACHE_MIN && (cached = cache_take(ncap, &ccap)) != NULL)
+			ncap = ccap;
 	}
 	if (ncap > m->charged) {
 		if (!kn_budget_req_try_charge(ncap - m->charged, m->charged)) {
+			cache_put(cached, ncap);
 			*reason = "memory_limit";
 			return 503;
 		}
 		m->charged = ncap;
 	}
-	if (ncap > m->body_cap) {
+	if (cached) {
+		memcpy(cached, m->body, m->body_len);
+		free(m->body);
+		m->body = cached;
+		m->body_cap = ncap;
+	} else if (ncap > m->body_cap) {
 		uint8_t *n = realloc(m->body, ncap);
 		if (!n) {
 			*reason = "no_memory";

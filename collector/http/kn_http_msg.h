@@ -6,7 +6,9 @@
  * The request line and headers are appended into one growable text buffer
  * (bounded by KN_HTTP_MAX_HEADER_BYTES) as offsets, resolved into pointers
  * once the headers are complete (so reallocations never dangle). The body
- * grows by doubling, never beyond max_body. A msg is owned by its connection
+ * buffer grows by doubling as bytes arrive, never beyond Content-Length or
+ * max_body; past 64 KiB it comes from, and goes back to, a small per-thread
+ * cache of body buffers. A msg is owned by its connection
  * (HTTP/1.1) or stream (HTTP/2) and lives on that connection's thread. */
 #ifndef KN_HTTP_MSG_H
 #define KN_HTTP_MSG_H
@@ -60,6 +62,8 @@ struct kn_http_msg {
 	struct kn_http_header headers[KN_HTTP_MAX_HEADERS];
 	uint8_t *body;
 	size_t body_len, body_cap;
+	size_t content_length;     /* declared by the Content-Length header ... */
+	int has_content_length;    /* ... when there is one */
 	size_t charged;            /* request-body bytes charged (kn_budget_req_*) */
 	enum kn_encoding enc;
 	int resolved;
@@ -70,6 +74,8 @@ void kn_http_msg_init(struct kn_http_msg *m, int http2, int thread);
 /* Forgets the request; keeps small buffers for the next one. */
 void kn_http_msg_reset(struct kn_http_msg *m);
 void kn_http_msg_free(struct kn_http_msg *m);
+/* Frees the calling thread's cached body buffers (a loop thread, at exit). */
+void kn_http_msg_cache_release(void);
 
 /* Appends to the text buffer; -1 when KN_HTTP_MAX_HEADER_BYTES is passed. */
 int kn_http_msg_text(struct kn_http_msg *m, const char *data, size_t len);

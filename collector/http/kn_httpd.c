@@ -640,6 +640,7 @@ static void *loop_main(void *arg)
 		if (draining && !l->conns)
 			break;
 	}
+	kn_http_msg_cache_release();
 	return NULL;
 }
 
