@@ -38,6 +38,10 @@ agent: W1 (loadgen --pool 16 --stamp, so every trace id is new) through
 probabilistic_sampler 50%, batch], three runs alternating with three plain
 passthrough runs of the same load; medians of spans accepted per collector
 CPU-second compared, and the share the sampler kept.
+ottl: W1 (loadgen --pool 16 --stamp) through [filter (drop spans whose
+http.route is /healthz or that last under 1 ms), transform (two set, one
+replace_pattern, one delete_key)]; run it with passthrough in the same
+invocation (--scenarios passthrough,ottl) for the baseline beside it.
 passthrough, http, latency and overload run with NO processor in the
 pipeline (no batch processor: its timeout would be the latency measured).
 A scenario whose processors `kansatsu validate` does not know is reported as
@@ -65,6 +69,19 @@ import urllib.request
 
 TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+# --compression, --exporter, --export-connections (set by main): the exporter
+# every scenario's collector sends to the sink with (debug: no sink traffic,
+# spans counted as exported by the collector's own metrics)
+EXPORT = {"compression": "none", "exporter": "otlp", "connections": 0}
+# --cores N (set by main): the collector runs on CPUs 0..N-1 with N shards and
+# N receiver threads per transport, loadgen and the sink on the other CPUs
+# (taskset -c LIST); None = not pinned, the collector's own defaults
+PIN = {"cores": None, "collector": None, "others": None}
+
+
+def pinned(argv, who):
+    """argv under taskset when --cores is given (who: "collector" or "others")."""
+    return ["taskset", "-c", PIN[who]] + argv if PIN[who] else argv
 
 
 def log(msg):
@@ -242,6 +259,23 @@ AGENT_PROCESSORS = """  memory_limiter:
 """
 
 
+# The ottl scenario's processors (issue 13's benchmark): OTTL filter + transform.
+OTTL_PROCESSORS = r"""  filter:
+    error_mode: ignore
+    traces:
+      span:
+        - 'attributes["http.route"] == "/healthz"'
+        - 'end_time_unix_nano - start_time_unix_nano < 1000000'
+  transform:
+    error_mode: ignore
+    trace_statements:
+      - 'set(span.attributes["deployment.environment.name"], "bench")'
+      - 'set(span.attributes["app.tier"], "web")'
+      - 'replace_pattern(span.attributes["http.route"], "\\{id\\}", "ID")'
+      - 'delete_key(span.attributes, "server.port")'
+"""
+
+
 def service_yaml(processors, exporter):
     """The service block every scenario config ends with: metrics on an
     ephemeral port, one traces pipeline from the otlp receiver."""
@@ -262,6 +296,8 @@ def collector_config(scenario, sink_grpc, memory_mib, redis_port=None, tls=None,
     tls_block = ""
     if tls:
         tls_block = f"\n        tls:\n          cert_file: {tls['cert']}\n          key_file: {tls['key']}"
+    threads = f"\n        threads: {PIN['cores']}" if PIN["cores"] else ""       # --cores
+    shards = f"  shards: {PIN['cores']}\n" if PIN["cores"] else ""
     registry = ""
     if redis_port:
         registry = ("    registry:\n      redis:\n"
@@ -281,6 +317,7 @@ def collector_config(scenario, sink_grpc, memory_mib, redis_port=None, tls=None,
         "journey-fleet-local": (["journey", "sli"], JOURNEY_SLI.replace("{registry}", "")),
         "agent": (["memory_limiter", "resource", "attributes", "probabilistic_sampler", "batch"],
                   AGENT_PROCESSORS.replace("{memory_mib}", str(memory_mib))),
+        "ottl": (["filter", "transform"], OTTL_PROCESSORS),
     }[scenario]
     names, body = procs
     return f"""receivers:
@@ -288,19 +325,49 @@ def collector_config(scenario, sink_grpc, memory_mib, redis_port=None, tls=None,
     protocols:
       grpc:
         endpoint: 127.0.0.1:0
-        max_recv_msg_size_mib: 16{tls_block}
+        max_recv_msg_size_mib: 16{threads}{tls_block}
       http:
-        endpoint: 127.0.0.1:0{tls_block}
+        endpoint: 127.0.0.1:0{threads}{tls_block}
 processors:{(chr(10) + body) if body else " {}"}
 exporters:
-  otlp:
-    endpoint: 127.0.0.1:{sink_grpc}
-    tls:
-      insecure: true
-    compression: none
-{storage_yaml(storage, service_yaml(names, "otlp"))}kansatsu:
+{export_yaml(sink_grpc)}{storage_yaml(storage, service_yaml(names, export_name()))}kansatsu:
   memory_limit_mib: {memory_mib}
-"""
+{shards}"""
+
+
+def export_name():
+    """zstd goes over otlphttp: libgrpc 1.51 has no zstd message encoding."""
+    if EXPORT["exporter"] == "debug":
+        return "debug"
+    return "otlphttp" if EXPORT["compression"] == "zstd" else "otlp"
+
+
+def export_yaml(sink_grpc):
+    """The exporter to the sink (--compression, --export-connections), plus
+    a debug exporter with --exporter debug."""
+    conns = f"    connections: {EXPORT['connections']}\n" if EXPORT["connections"] else ""
+    if export_name() == "otlphttp":
+        out = (f"  otlphttp:\n    endpoint: http://127.0.0.1:{EXPORT['sink_http']}\n"
+               f"    compression: zstd\n{conns}")
+    else:
+        out = (f"  otlp:\n    endpoint: 127.0.0.1:{sink_grpc}\n    tls:\n      insecure: true\n"
+               f"    compression: {'none' if EXPORT['compression'] == 'zstd' else EXPORT['compression']}\n{conns}")
+    if EXPORT["exporter"] == "debug":
+        out += "  debug:\n    verbosity: basic\n"
+    return out
+
+
+def wait_exported(port, want, timeout):
+    """--exporter debug: waits until the collector's exporters counted `want`
+    spans sent; returns sink-like stats."""
+    deadline, n = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        n = metrics(port).get("kansatsu_exporter_sent_spans_total", 0)
+        if n >= want:
+            break
+        time.sleep(0.1)
+    return {"spans": int(n), "traces_approx": 0,
+            "e2e_latency_ms": {"samples": 0, "p50": 0, "p99": 0, "p999": 0, "max": 0}}
 
 
 def storage_yaml(storage, service):
@@ -328,12 +395,13 @@ class Env:
         self.procs = []
 
     def start_sink(self, name):
-        s = Proc([self.sink], os.path.join(self.tmp, f"sink-{name}.log"))
+        s = Proc(pinned([self.sink], "others"), os.path.join(self.tmp, f"sink-{name}.log"))
         self.procs.append(s)
         m = s.wait_for(r"^sink: ready$")
         txt = s.text()
         ports = {k: int(re.search(rf"^sink: listening {k} (\d+)$", txt, re.M).group(1))
                  for k in ("grpc", "http", "stats")}
+        EXPORT["sink_http"] = ports["http"]  # --compression zstd exports over otlphttp
         del m
         return s, ports
 
@@ -343,7 +411,8 @@ class Env:
         return r.returncode == 0, (r.stdout + r.stderr).strip()
 
     def start_collector(self, name, cfg_path):
-        c = Proc([self.kansatsu, "--config", cfg_path], os.path.join(self.tmp, f"kansatsu-{name}.log"))
+        c = Proc(pinned([self.kansatsu, "--config", cfg_path], "collector"),
+                 os.path.join(self.tmp, f"kansatsu-{name}.log"))
         self.procs.append(c)
         c.wait_for(r"^kansatsu: ready", timeout=30)
         txt = c.text()
@@ -357,7 +426,7 @@ class Env:
 
     def run_loadgen(self, name, args, timeout):
         out = os.path.join(self.tmp, f"loadgen-{name}.json")
-        argv = [self.loadgen, "--quiet", "--json", out] + [str(a) for a in args]
+        argv = pinned([self.loadgen, "--quiet", "--json", out] + [str(a) for a in args], "others")
         r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
         if r.returncode != 0:
             raise RuntimeError(f"loadgen {' '.join(argv[1:])}: exit {r.returncode}\n{r.stdout}{r.stderr}")
@@ -419,7 +488,10 @@ def run_scenario(env, name, lg_args, duration, memory_mib=512, drain_timeout=60,
         lg = env.run_loadgen(label or name, args, timeout=duration + 120)
         cpu_load = cpu_s(col.p.pid) - samp.cpu0
         acked = lg["spans_accepted"]
-        st = wait_sink(sp["stats"], None if settle else acked, drain_timeout, settle=settle)
+        if EXPORT["exporter"] == "debug" and not settle:
+            st = wait_exported(cp["metrics"], acked, drain_timeout)
+        else:
+            st = wait_sink(sp["stats"], None if settle else acked, drain_timeout, settle=settle)
         cpu, wall = samp.finish()
         mt = metrics(cp["metrics"])
         hwm = status_kib(col.p.pid, "VmHWM")
@@ -723,7 +795,10 @@ def run_direct(env, name, lg_args, duration):
 
 def markdown(results, meta):
     out = [f"Machine: {meta['cpu_model']}, {meta['cores']} cores, {meta['kernel']}; "
-           f"build `{meta['build']}`; {meta['date']}; loadgen shape W1 (512 spans/request).", ""]
+           f"build `{meta['build']}`; {meta['date']}; loadgen shape W1 (512 spans/request)"
+           + (f"; collector pinned to CPUs {meta['pin']['collector']} (shards = receiver threads = "
+              f"{meta['pin']['cores']}), loadgen and sink to {meta['pin']['others']}"
+              if meta.get("pin", {}).get("cores") else "") + ".", ""]
     out.append("| scenario | transport | conns | target spans/s | spans/s accepted | spans accepted | sink spans | "
                "collector dropped | refused | retries | collector CPU s / s | spans per collector core | RSS max MiB | "
                "p50 ms | p99 ms | p99.9 ms |")
@@ -900,7 +975,24 @@ def main():
     ap.add_argument("--sustainable", type=float, default=None,
                     help="spans/s to base latency (1/2) and overload (3x) on when passthrough is not run")
     ap.add_argument("--smoke", action="store_true", help="CI check: counts only, a few seconds")
+    ap.add_argument("--compression", choices=("none", "gzip", "zstd"), default="none",
+                    help="the exporter's compression towards the sink, in every scenario (default none; "
+                         "zstd goes over otlphttp to the sink's HTTP port: libgrpc 1.51 has no zstd encoding)")
+    ap.add_argument("--exporter", choices=("otlp", "debug"), default="otlp",
+                    help="otlp (to the sink, default) or debug (verbosity basic: no export traffic; the "
+                         "ingest side alone, for the otlp vs debug passthrough ratio)")
+    ap.add_argument("--export-connections", type=int, default=0,
+                    help="the otlp exporter's connections key (default 0: its own default)")
+    ap.add_argument("--cores", type=int, default=0,
+                    help="pin the collector to CPUs 0..N-1 with shards = receiver threads = N, loadgen and "
+                         "the sink to the other CPUs (taskset; default 0: not pinned, the collector's defaults)")
     a = ap.parse_args()
+    if a.cores:
+        ncpu = os.cpu_count() or 1
+        if not 0 < a.cores < ncpu:
+            sys.exit(f"run_scenarios: --cores {a.cores}: needs 1..{ncpu - 1} (loadgen and the sink need a CPU)")
+        PIN.update(cores=a.cores, collector=f"0-{a.cores - 1}", others=f"{a.cores}-{ncpu - 1}")
+    EXPORT.update(compression=a.compression, exporter=a.exporter, connections=a.export_connections)
     with tempfile.TemporaryDirectory(prefix="kansatsu-scenarios.") as tmp:
         env = Env(a.build, tmp)
         try:
@@ -932,6 +1024,8 @@ def main():
                     r = run_pq(env, ["-c", c, "--pool", 16], d)
                 elif name == "agent":
                     r = run_agent(env, ["-c", c, "--pool", 16, "--stamp"], d)
+                elif name == "ottl":   # the filter drops spans: the sink settles below acked
+                    r = run_scenario(env, name, ["-c", c, "--pool", 16, "--stamp"], d, drain_timeout=60, settle=5)
                 elif name in ("tls-grpc", "tls-http"):
                     r = run_tls(env, name, ["-c", c, "--pool", 16], d)
                 elif name == "overload":
@@ -948,7 +1042,7 @@ def main():
             env.stop_all()
     meta = {"cpu_model": cpu_model(), "cores": os.cpu_count(), "kernel": platform.release(),
             "build": a.build, "date": time.strftime("%Y-%m-%d"), "duration_s": a.duration,
-            "connections": a.connections}
+            "connections": a.connections, "export": dict(EXPORT), "pin": dict(PIN)}
     md = markdown(results, meta)
     print(md)
     if a.out:

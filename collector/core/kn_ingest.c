@@ -5,6 +5,11 @@
  * Costs per request: one pass of the wire reader over the bytes, one chunk
  * allocation per shard that receives spans, one memcpy of the span bytes,
  * one budget CAS, one ring enqueue per shard. Nothing per span is allocated.
+ * A refusal that is known before the spans are read (shutting down, a full
+ * persistent queue, no room in the budget for the request's size) costs a
+ * walk of the request's three message levels instead, to count its spans:
+ * refusing stays much cheaper than accepting, which matters when refused
+ * clients come back every few milliseconds (kn_drain.h).
  *
  * Routing: by trace id (kn_shard_of) when some processor keeps state per
  * trace (rt->whole_traces: tail_sampling, journey, sli); otherwise the whole
@@ -26,6 +31,12 @@
 #include "kn_clock.h"
 #include "kn_metrics.h"
 #include "kn_runtime_impl.h"
+#include "../wire/kn_wire_field.h"
+
+/* The delay of refusals that do not depend on the drain (shutting down, a
+ * persistent queue full, out of memory, the memory_limiter's RSS check):
+ * their state changes on its own clock, not with the budget. */
+#define RETRY_FIXED_MS 1000
 
 static struct kn_metric *refused_spans(struct kn_producer *p, const char *reason)
 {
@@ -132,13 +143,70 @@ void kn_ingest_count_refused_request(struct kn_producer *p, const char *reason)
 }
 
 static int refuse(struct kn_ingest_result *res, struct kn_metric *m, uint32_t nspans,
-		  uint32_t retry_after_s, const char *why)
+		  uint32_t retry_after_ms, const char *why)
 {
 	kn_counter_add(m, nspans);
 	res->accepted = 0;
-	res->retry_after_s = retry_after_s;
+	res->retry_after_ms = retry_after_ms;
 	snprintf(res->message, sizeof res->message, "%s", why);
 	return KN_AGAIN;
+}
+
+/* The spans of an ExportTraceServiceRequest (resource_spans = 1 ->
+ * scope_spans = 2 -> spans = 2), without looking into them: -1 when the
+ * framing of those three levels is broken (the full reader then decides). */
+static int count_spans(const uint8_t *req, size_t len, uint32_t *n)
+{
+	const uint8_t *p = req, *end = req + len;
+	struct kn_wire_field f, g, h;
+	uint32_t count = 0;
+	int rc;
+	while ((rc = kn_wire_field_read(&p, end, &f, KN_WIRE_FIELD_STRICT)) == 1) {
+		if (f.num != 1 || f.wt != KN_WIRE_FIELD_LEN)
+			continue;
+		const uint8_t *q = f.payload, *qend = f.payload + f.len;
+		int rq;
+		while ((rq = kn_wire_field_read(&q, qend, &g, KN_WIRE_FIELD_STRICT)) == 1) {
+			if (g.num != 2 || g.wt != KN_WIRE_FIELD_LEN)
+				continue;
+			const uint8_t *r = g.payload, *rend = g.payload + g.len;
+			int rr;
+			while ((rr = kn_wire_field_read(&r, rend, &h, KN_WIRE_FIELD_STRICT)) == 1)
+				count += h.num == 2 && h.wt == KN_WIRE_FIELD_LEN;
+			if (rr < 0)
+				return -1;
+		}
+		if (rq < 0)
+			return -1;
+	}
+	if (rc < 0)
+		return -1;
+	*n = count;
+	return 0;
+}
+
+/* Refusals decided by the pipeline's state and the request's size alone;
+ * KN_OK when none applies (or the request is empty or malformed: the wire
+ * reader answers those). */
+static int refuse_early(struct kn_producer *p, const uint8_t *req, size_t len,
+			struct kn_ingest_result *res)
+{
+	struct kn_runtime *rt = p->rt;
+	int closed = !atomic_load_explicit(&rt->accepting, memory_order_acquire);
+	int queue = !closed && kn_bp_active();
+	int memory = !closed && !queue && !kn_budget_would_fit(len);
+	uint32_t n;
+	if (!(closed || queue || memory) || count_spans(req, len, &n) != 0 || n == 0)
+		return KN_OK;
+	if (closed)
+		return refuse(res, p->refused_shutdown, n, RETRY_FIXED_MS,
+			      "the collector is shutting down");
+	if (queue)
+		return refuse(res, p->refused_queue, n, RETRY_FIXED_MS,
+			      "an exporter's persistent queue is full; retry later");
+	return refuse(res, p->refused_memory, n,
+		      kn_budget_over() ? RETRY_FIXED_MS : kn_budget_retry_ms(len),
+		      "the collector's memory limit is reached; retry later");
 }
 
 static uint32_t route_whole(const struct kn_span_hdr *h, void *ctx)
@@ -156,9 +224,11 @@ int kn_ingest(struct kn_producer *p, const uint8_t *req, size_t len,
 
 	res->accepted = 0;
 	res->rejected = 0;
-	res->retry_after_s = 0;
+	res->retry_after_ms = 0;
 	res->message[0] = '\0';
 
+	if (refuse_early(p, req, len, res) == KN_AGAIN)
+		return KN_AGAIN;
 	int rc = kn_wire_index_request(&p->ix, req, len, &err);
 	if (rc == KN_INVALID) {
 		kn_counter_add(p->refused_decode, 1);
@@ -166,7 +236,7 @@ int kn_ingest(struct kn_producer *p, const uint8_t *req, size_t len,
 		return KN_INVALID;
 	}
 	if (rc != KN_OK)
-		return refuse(res, p->refused_memory, 0, 1, "out of memory");
+		return refuse(res, p->refused_memory, 0, RETRY_FIXED_MS, "out of memory");
 
 	uint32_t nspans = p->ix.nspans;
 	res->rejected = p->ix.rejected;
@@ -179,11 +249,12 @@ int kn_ingest(struct kn_producer *p, const uint8_t *req, size_t len,
 		return KN_OK;
 
 	if (!atomic_load_explicit(&rt->accepting, memory_order_acquire))
-		return refuse(res, p->refused_shutdown, nspans, 1, "the collector is shutting down");
+		return refuse(res, p->refused_shutdown, nspans, RETRY_FIXED_MS,
+			      "the collector is shutting down");
 	/* A persistent sending queue that is full (or whose disk is) must not
 	 * drop what we acknowledge: it asks for refusals instead. */
 	if (kn_bp_active())
-		return refuse(res, p->refused_queue, nspans, 1,
+		return refuse(res, p->refused_queue, nspans, RETRY_FIXED_MS,
 			      "an exporter's persistent queue is full; retry later");
 
 	/* Room in every ring that will receive a chunk? Only this thread enqueues. */
@@ -198,19 +269,20 @@ int kn_ingest(struct kn_producer *p, const uint8_t *req, size_t len,
 		}
 	}
 	if (!rt->whole_traces && whole == UINT32_MAX)
-		return refuse(res, p->refused_full, nspans, 1, "the pipeline is full; retry later");
+		return refuse(res, p->refused_full, nspans, kn_budget_retry_ms(len),
+			      "the pipeline is full; retry later");
 	for (uint32_t i = 0; rt->whole_traces && i < nspans; i++) {
 		uint32_t s = kn_shard_of(p->ix.spans[i].trace_id, nshards);
 		struct kn_pring *r = &p->rings[s];
 		if (ck_ring_size(&r->ring) + 1 >= ck_ring_capacity(&r->ring))
-			return refuse(res, p->refused_full, nspans, 1,
+			return refuse(res, p->refused_full, nspans, kn_budget_retry_ms(len),
 				      "the pipeline is full; retry later");
 	}
 
 	if ((rt->whole_traces ? kn_wire_split(&p->ix, req, nshards, p->out, &err)
 			      : kn_wire_split_by(&p->ix, req, nshards, route_whole, &whole, p->out,
 						 &err)) != KN_OK)
-		return refuse(res, p->refused_memory, nspans, 1, "out of memory");
+		return refuse(res, p->refused_memory, nspans, RETRY_FIXED_MS, "out of memory");
 
 	size_t total = 0;
 	for (uint32_t s = 0; s < nshards; s++)
@@ -222,7 +294,8 @@ int kn_ingest(struct kn_producer *p, const uint8_t *req, size_t len,
 			kn_chunk_unref(p->out[s]);
 			p->out[s] = NULL;
 		}
-		return refuse(res, p->refused_memory, nspans, 1,
+		return refuse(res, p->refused_memory, nspans,
+			      kn_budget_over() ? RETRY_FIXED_MS : kn_budget_retry_ms(total),
 			      "the collector's memory limit is reached; retry later");
 	}
 

@@ -28,7 +28,9 @@ struct kn_producer;
 struct kn_ingest_result {
 	uint32_t accepted;       /* spans now inside the pipeline */
 	uint32_t rejected;       /* invalid spans left out (partial success) */
-	uint32_t retry_after_s;  /* KN_AGAIN: suggested client back-off */
+	uint32_t retry_after_ms; /* KN_AGAIN: suggested client back-off, milliseconds
+				  * (gRPC RetryInfo as is; HTTP Retry-After rounds
+				  * up to whole seconds) */
 	char message[256];       /* KN_INVALID: what is wrong; KN_OK with rejected: why */
 };
 
@@ -43,7 +45,11 @@ struct kn_producer *kn_producer_create(struct kn_runtime *rt, uint16_t source,
 /* Returns KN_OK, KN_INVALID (nothing accepted; message says why) or KN_AGAIN
  * (nothing accepted; pipeline full, memory budget spent, an exporter's
  * persistent queue full (kn_backpressure.h) or shutting down). `ctx` may be
- * NULL. */
+ * NULL. A refusal known before the spans are read (shutting down, a queue
+ * full, a budget without room for `len` bytes) skips the wire reader: the
+ * refused spans are counted by a walk of the three message levels only.
+ * retry_after_ms: from the budget's drain rate (kn_budget_retry_ms) for the
+ * budget and a full pipeline; 1000 for the rest. */
 int kn_ingest(struct kn_producer *p, const uint8_t *req, size_t len,
 	      const struct kn_tracectx *ctx, struct kn_ingest_result *res);
 

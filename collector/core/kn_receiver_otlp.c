@@ -18,6 +18,7 @@
 #include "../http/kn_otlp_http.h"
 #include "kn_clock.h"
 #include "kn_component.h"
+#include "kn_cpus.h"
 #include "kn_extension.h"
 #include "kn_ingest.h"
 #include "kn_log.h"
@@ -112,8 +113,8 @@ static const struct kn_cfg_field grpc_fields[] = {
 	 .help = "host:port to listen on (default: this host only; 0.0.0.0:4317 for every interface)"},
 	{.key = "max_recv_msg_size_mib", .type = KN_F_UINT, .off = G(max_recv_msg_size_mib), .def = "4",
 	 .help = "largest request after decompression; larger -> RESOURCE_EXHAUSTED", .min = 1, .max = 2047},
-	{.key = "threads", .type = KN_F_UINT, .off = G(threads), .def = "2",
-	 .help = "serving threads (completion queues)", .min = 1, .max = 64},
+	{.key = "threads", .type = KN_F_UINT, .off = G(threads), .def = "0",
+	 .help = "serving threads (completion queues); 0 = one per CPU of the process, at most 64", .min = 0, .max = 64},
 	{.key = "max_concurrent_streams", .type = KN_F_UINT, .off = G(max_concurrent_streams), .def = "0",
 	 .help = "per connection; 0 = library default"},
 	{.key = "keepalive", .type = KN_F_SUB, .off = G(keepalive), .sub = keepalive_fields},
@@ -139,8 +140,8 @@ static const struct kn_cfg_field http_fields[] = {
 	{.key = "max_request_body_size", .type = KN_F_UINT, .off = H(max_request_body_size),
 	 .def = "20971520", .help = "bytes, after decompression; larger -> 413", .min = 1,
 	 .max = 2147483647.0},
-	{.key = "threads", .type = KN_F_UINT, .off = H(threads), .def = "2",
-	 .help = "event-loop threads", .min = 1, .max = 64},
+	{.key = "threads", .type = KN_F_UINT, .off = H(threads), .def = "0",
+	 .help = "event-loop threads; 0 = one per CPU of the process, at most 64", .min = 0, .max = 64},
 	{.key = "traces_url_path", .type = KN_F_STR, .off = H(traces_url_path), .def = "/v1/traces"},
 	/* confighttp's names; read_timeout defaults to 1m here where OTel's is
 	 * 0 (none): no OTLP client waits a minute for its answer, and without
@@ -329,6 +330,13 @@ static int ms(uint64_t ns)
 	return v > 0x7fffffff ? 0x7fffffff : (int)v;
 }
 
+/* threads: 0 = one per CPU the process may use (kn_cpus), at most 64. */
+static uint32_t threads_or_auto(uint64_t threads)
+{
+	unsigned n = threads ? (unsigned)threads : kn_cpus();
+	return n > 64 ? 64 : n;
+}
+
 static int otlp_create(const struct kn_component_ctx *ctx, const void *cfgp, void **inst,
 		       struct kn_err *err)
 {
@@ -346,7 +354,7 @@ static int otlp_create(const struct kn_component_ctx *ctx, const void *cfgp, voi
 	char name[160];
 	if (cfg->protocols.grpc_on) {
 		const struct otlp_grpc_cfg *g = &cfg->protocols.grpc;
-		o->tg = (struct otlp_transport){.nthreads = (uint32_t)g->threads, .transport = "grpc", .owner = o};
+		o->tg = (struct otlp_transport){.nthreads = threads_or_auto(g->threads), .transport = "grpc", .owner = o};
 		if (g->auth.authenticator && auth_setup(ctx, &o->tg, g->auth.authenticator, err) != KN_OK)
 			return KN_ERR;
 		snprintf(name, sizeof name, "%s/grpc", ctx->id);
@@ -354,7 +362,7 @@ static int otlp_create(const struct kn_component_ctx *ctx, const void *cfgp, voi
 			.endpoint = g->endpoint,
 			.name = name,
 			.max_recv_msg_size_mib = (uint32_t)g->max_recv_msg_size_mib,
-			.threads = (uint32_t)g->threads,
+			.threads = o->tg.nthreads,
 			.max_concurrent_streams = (uint32_t)g->max_concurrent_streams,
 			.keepalive_time_ms = (uint32_t)ms(g->keepalive.server_parameters.time_ns),
 			.keepalive_timeout_ms = (uint32_t)ms(g->keepalive.server_parameters.timeout_ns),
@@ -375,7 +383,7 @@ static int otlp_create(const struct kn_component_ctx *ctx, const void *cfgp, voi
 	}
 	if (cfg->protocols.http_on) {
 		const struct otlp_http_cfg *h = &cfg->protocols.http;
-		o->th = (struct otlp_transport){.nthreads = (uint32_t)h->threads, .transport = "http", .owner = o};
+		o->th = (struct otlp_transport){.nthreads = threads_or_auto(h->threads), .transport = "http", .owner = o};
 		if (h->auth.authenticator && auth_setup(ctx, &o->th, h->auth.authenticator, err) != KN_OK)
 			return KN_ERR;
 		snprintf(name, sizeof name, "%s/http", ctx->id);
@@ -384,7 +392,7 @@ static int otlp_create(const struct kn_component_ctx *ctx, const void *cfgp, voi
 			.name = name,
 			.traces_url_path = h->traces_url_path,
 			.max_request_body_size = h->max_request_body_size,
-			.threads = (uint32_t)h->threads,
+			.threads = o->th.nthreads,
 			.read_header_timeout_ns = http_timeout(h->read_header_timeout_ns),
 			.read_timeout_ns = http_timeout(h->read_timeout_ns),
 			.idle_timeout_ns = http_timeout(h->idle_timeout_ns),

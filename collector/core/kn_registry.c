@@ -15,6 +15,8 @@ extern const struct kn_component kn_processor_journey;
 extern const struct kn_component kn_processor_resource;
 extern const struct kn_component kn_processor_attributes;
 extern const struct kn_component kn_processor_resourcedetection;
+extern const struct kn_component kn_processor_filter;
+extern const struct kn_component kn_processor_transform;
 extern const struct kn_component kn_exporter_otlp;
 extern const struct kn_component kn_exporter_otlphttp;
 extern const struct kn_component kn_exporter_file;
@@ -35,6 +37,8 @@ const struct kn_component *const kn_components[] = {
 	&kn_processor_resource,
 	&kn_processor_attributes,
 	&kn_processor_resourcedetection,
+	&kn_processor_filter,
+	&kn_processor_transform,
 	&kn_exporter_otlp,
 	&kn_exporter_otlphttp,
 	&kn_exporter_file,

@@ -16,6 +16,7 @@
 #include "../http/kn_httpd.h"
 #include "kn_budget.h"
 #include "kn_clock.h"
+#include "kn_cpus.h"
 #include "kn_extension.h"
 #include "kn_log.h"
 #include "kn_metrics.h"
@@ -32,7 +33,7 @@ struct settings {
 
 static const struct kn_cfg_field settings_fields[] = {
 	{.key = "shards", .type = KN_F_UINT, .off = offsetof(struct settings, shards), .def = "0",
-	 .help = "shard workers; 0 = one per CPU", .min = 0, .max = KN_MAX_SHARDS},
+	 .help = "shard workers; 0 = one per CPU of the process (its affinity)", .min = 0, .max = KN_MAX_SHARDS},
 	{.key = "memory_limit_mib", .type = KN_F_UINT, .off = offsetof(struct settings, memory_limit_mib),
 	 .def = "512", .help = "the process's resident memory limit; spans get what the process itself "
 			       "and a headroom leave of it, past that receivers refuse (retryable)",
@@ -561,8 +562,7 @@ struct kn_runtime *kn_runtime_create(const struct kn_cnode *tree, struct kn_err 
 		goto fail;
 	rt->nshards = root.kansatsu.shards;
 	if (rt->nshards == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		rt->nshards = n > 0 ? (uint64_t)n : 1;
+		rt->nshards = kn_cpus(); /* the process's affinity: taskset / cpusets size it */
 		if (rt->nshards > KN_MAX_SHARDS)
 			rt->nshards = KN_MAX_SHARDS;
 	}
@@ -692,6 +692,22 @@ static int64_t memory_rss(void *ctx)
 	return (int64_t)kn_budget_process_rss();
 }
 
+/* The retry delay receivers advertise (kn_drain.h) and the drain estimate
+ * it comes from: a collector, since the delay is a fraction of a second. */
+static void retry_delay_collect(void *ctx, struct kn_metrics_out *o)
+{
+	(void)ctx;
+	kn_metrics_out_family(o, KN_MFAM_GAUGE, "kansatsu_receiver_retry_delay_seconds",
+			      "Delay (before jitter) the latest refusal by the memory budget or a full "
+			      "pipeline advised: gRPC RetryInfo as is, HTTP Retry-After rounded up to "
+			      "whole seconds; 0 before any.");
+	kn_metrics_out_sample(o, "", "", (double)kn_budget_retry_advertised_ns() / 1e9, NULL);
+	kn_metrics_out_family(o, KN_MFAM_GAUGE, "kansatsu_memory_drain_bytes_per_second",
+			      "How fast accepted spans leave the memory budget (moving average while "
+			      "it holds a backlog); retry delays follow it. 0 before any estimate.");
+	kn_metrics_out_sample(o, "", "", (double)kn_budget_drain_rate(), NULL);
+}
+
 /* kansatsu.memory_limit_mib is the whole process (see kn_budget.h). Before
  * anything starts the span budget is set from the RSS so far (a safe upper
  * bound); once everything runs (libgrpc's threads, the exporters' channels,
@@ -756,6 +772,8 @@ int kn_runtime_start(struct kn_runtime *rt, struct kn_err *err)
 			    "headroom of kansatsu.memory_limit_mib).", "", request_bytes_limit, NULL);
 	kn_metrics_gauge_fn(rt->metrics, "kansatsu_process_resident_memory_bytes",
 			    "Resident set size of the process.", "", memory_rss, NULL);
+	if (kn_metrics_collector(rt->metrics, retry_delay_collect, NULL) != 0)
+		return kn_errf(err, "out of memory");
 	for (uint32_t i = 0; i < rt->nextensions; i++) {
 		struct kn_instance *in = &rt->extensions[i];
 		if (in->comp->start && in->comp->start(in->inst, err) != KN_OK)

@@ -255,7 +255,7 @@ static size_t answer_export(struct kn_grpc_slot *sl, grpc_op *ops, grpc_status_c
 		n++;
 		msg = "";
 	} else if (*code == GRPC_STATUS_UNAVAILABLE) {
-		int64_t delay = res.retry_after_s ? (int64_t)res.retry_after_s : 1;
+		int64_t delay = res.retry_after_ms ? (int64_t)res.retry_after_ms : 1000;
 		blen = kn_grpc_reply_retry_status(buf, GRPC_STATUS_UNAVAILABLE, msg, delay);
 		sl->trailer.key = grpc_slice_from_static_string(DETAILS_BIN_KEY);
 		sl->trailer.value = grpc_slice_from_copied_buffer((const char *)buf, blen);

@@ -39,17 +39,20 @@ size_t kn_grpc_reply_export_response(uint8_t buf[KN_GRPC_REPLY_BUF], int64_t rej
 }
 
 size_t kn_grpc_reply_retry_status(uint8_t buf[KN_GRPC_REPLY_BUF], int32_t code,
-				  const char *message, int64_t retry_delay_s)
+				  const char *message, int64_t retry_delay_ms)
 {
 	Google__Rpc__Duration delay = GOOGLE__RPC__DURATION__INIT;
 	Google__Rpc__RetryInfo info = GOOGLE__RPC__RETRY_INFO__INIT;
 	Google__Rpc__Any any = GOOGLE__RPC__ANY__INIT;
 	Google__Rpc__Any *details[1] = { &any };
 	Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
-	uint8_t info_buf[32]; /* Duration{int64}: at most 2 + 11 + 2 bytes */
+	uint8_t info_buf[32]; /* Duration{int64, int32}: at most 2 + 11 + 11 + 2 bytes */
 	char msg[KN_GRPC_REPLY_MAX_MSG];
 
-	delay.seconds = retry_delay_s;
+	if (retry_delay_ms < 0)
+		retry_delay_ms = 0;
+	delay.seconds = retry_delay_ms / 1000;
+	delay.nanos = (int32_t)(retry_delay_ms % 1000) * 1000000;
 	info.retry_delay = &delay;
 	any.type_url = (char *)RETRY_INFO_TYPE_URL;
 	any.value.data = info_buf;

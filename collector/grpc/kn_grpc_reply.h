@@ -24,9 +24,11 @@
 size_t kn_grpc_reply_export_response(uint8_t buf[KN_GRPC_REPLY_BUF], int64_t rejected,
 				     const char *message);
 
-/* google.rpc.Status {code, message, details: [Any{RetryInfo{retry_delay}}]}.
- * Returns the encoded length (<= KN_GRPC_REPLY_BUF). */
+/* google.rpc.Status {code, message, details: [Any{RetryInfo{retry_delay}}]},
+ * the delay in milliseconds (a Duration of seconds + nanos: clients that
+ * honour RetryInfo wait exactly this long). Returns the encoded length
+ * (<= KN_GRPC_REPLY_BUF). */
 size_t kn_grpc_reply_retry_status(uint8_t buf[KN_GRPC_REPLY_BUF], int32_t code,
-				  const char *message, int64_t retry_delay_s);
+				  const char *message, int64_t retry_delay_ms);
 
 #endif

@@ -9,6 +9,10 @@
  * library's bounded working memory (zlib ~45 KiB; zstd's window is capped at
  * 2^KN_DECOMP_ZSTD_WINDOW_LOG). Every allocation, the library's included, goes
  * through a counting allocator so callers (and tests) can see the peak.
+ * gzip is decoded by libdeflate in one shot when the body's ISIZE trailer
+ * (at most max_out) lets the output be sized up front, else by zlib as above
+ * (see kn_decompress.c); libdeflate's fixed-size decoder state (~10 KiB) is
+ * not counted in lib_peak.
  *
  * Stateless and thread-safe: each call owns its decoder. Cost: one pass over
  * the input, O(log(out/in)) reallocations of the output. */

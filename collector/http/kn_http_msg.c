@@ -404,7 +404,8 @@ int kn_http_msg_body(const struct kn_http_conn_cfg *cfg, struct kn_http_msg *m,
 		m->charged = ncap;
 	}
 	if (cached) {
-		memcpy(cached, m->body, m->body_len);
+		if (m->body_len) /* body may still be NULL: memcpy's source must not be */
+			memcpy(cached, m->body, m->body_len);
 		free(m->body);
 		m->body = cached;
 		m->body_cap = ncap;

@@ -433,7 +433,9 @@ static void handle(void *ctx, const struct kn_http_req *req, struct kn_http_resp
 		STAT(r, unavailable);
 		resp->status = 503;
 		char v[16];
-		snprintf(v, sizeof v, "%u", res.retry_after_s ? res.retry_after_s : 1);
+		/* whole seconds (RFC 9110 delay-seconds), rounded up: at least 1 */
+		uint32_t ms = res.retry_after_ms ? res.retry_after_ms : 1000;
+		snprintf(v, sizeof v, "%u", (unsigned)(ms / 1000 + (ms % 1000 != 0)));
 		kn_http_resp_header(resp, "Retry-After", v);
 		status_body(ct, 14, res.message[0] ? res.message : "pipeline full, retry later", resp);
 	} else {

@@ -20,7 +20,7 @@
 struct grp {
 	uint32_t size;      /* new payload size */
 	uint32_t dirty;     /* something inside changed */
-	uint32_t has_res;   /* ResourceSpans: a Resource field is present */
+	uint32_t has_res;   /* a Resource (ResourceSpans) / scope (ScopeSpans) field is present */
 	uint32_t rec_end;   /* first record / group after this group's own */
 	uint32_t g_end;
 };
@@ -213,6 +213,21 @@ static uint64_t measure(struct kn_wire_edit *ed, const struct kn_wire_edit_ops *
 			int sdirty = 0;
 			uint32_t scopelen;
 			const uint8_t *scope = first_len(s.payload, s.len, 1, &scopelen);
+			grp_at(ed, sslot)->has_res = scope != NULL;
+			if (ops->scope && !scope) {   /* no scope: splices at 0 create one */
+				begin(ed, 0);
+				struct kn_wire_edit_scope sc = {.msg = NULL, .len = 0, .resource_idx = ridx};
+				if (ops->scope(ctx, ed, &sc) < 0)
+					return UINT64_MAX;
+				if (ed->failed || rec_push(ed, 0))
+					return UINT64_MAX;
+				const struct kn_wire_edit_rec *rc = &ed->rec[ed->nrec - 1];
+				if (rc->nsplices) {
+					sdirty = 1;
+					if (rc->new_len)
+						ssz += fsize(rc->new_len);
+				}
+			}
 			const uint8_t *u = s.payload, *uend = s.payload + s.len;
 			for (;;) {
 				const uint8_t *x0 = u;
@@ -220,6 +235,23 @@ static uint64_t measure(struct kn_wire_edit *ed, const struct kn_wire_edit_ops *
 					return UINT64_MAX;
 				if (r == 0)
 					break;
+				if (ops->scope && x.num == 1 && x.wt == KN_WIRE_FIELD_LEN && x.payload == scope) {
+					begin(ed, (uint32_t)x.len);
+					struct kn_wire_edit_scope sc = {.msg = x.payload, .len = (uint32_t)x.len,
+									.resource_idx = ridx};
+					if (ops->scope(ctx, ed, &sc) < 0)
+						return UINT64_MAX;
+					if (ed->failed || rec_push(ed, (uint32_t)x.len))
+						return UINT64_MAX;
+					const struct kn_wire_edit_rec *rc = &ed->rec[ed->nrec - 1];
+					if (rc->nsplices) {
+						sdirty = 1;
+						ssz += fsize(rc->new_len);
+					} else {
+						ssz += (uint64_t)(u - x0);
+					}
+					continue;
+				}
 				if (x.num != 2 || x.wt != KN_WIRE_FIELD_LEN) {
 					ssz += (uint64_t)(u - x0);
 					continue;
@@ -362,11 +394,31 @@ static uint8_t *write_all(struct kn_wire_edit *ed, const uint8_t *buf, size_t le
 				continue;
 			}
 			o = put_field(o, 0x12, sg->size);
+			uint32_t scopelen;
+			const uint8_t *scope = ed->scope_ops ? first_len(s.payload, s.len, 1, &scopelen) : NULL;
+			if (ed->scope_ops && !sg->has_res) {
+				const struct kn_wire_edit_rec *rc = &ed->rec[ri];
+				if (rc->nsplices && rc->new_len)
+					o = put_field(o, 0x0a, rc->new_len);
+				o = write_msg(ed, (const uint8_t *)"", 0, &ri, &si, o);
+			}
 			const uint8_t *u = s.payload, *uend = s.payload + s.len;
 			for (;;) {
 				const uint8_t *x0 = u;
 				if (kn_wire_field_next(&u, uend, &x) <= 0)
 					break;
+				if (ed->scope_ops && x.num == 1 && x.wt == KN_WIRE_FIELD_LEN && x.payload == scope) {
+					const struct kn_wire_edit_rec *rc = &ed->rec[ri];
+					if (!rc->nsplices) {
+						memcpy(o, x0, (size_t)(u - x0));
+						o += u - x0;
+						ri++;
+					} else {
+						o = put_field(o, 0x0a, rc->new_len);
+						o = write_msg(ed, x.payload, (uint32_t)x.len, &ri, &si, o);
+					}
+					continue;
+				}
 				if (x.num != 2 || x.wt != KN_WIRE_FIELD_LEN) {
 					memcpy(o, x0, (size_t)(u - x0));
 					o += u - x0;
@@ -395,6 +447,7 @@ int kn_wire_edit_run(struct kn_wire_edit *ed, const struct kn_wire_edit_ops *ops
 	*out = NULL;
 	ed->nsp = ed->nrec = ed->ng = ed->narena = 0;
 	ed->failed = 0;
+	ed->scope_ops = ops->scope != NULL;
 	if (len > TOO_BIG)
 		return kn_errf(err, "wire edit: input over 2 GiB");
 	uint64_t size = measure(ed, ops, ctx, buf, len);

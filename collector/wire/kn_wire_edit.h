@@ -7,6 +7,8 @@
  *   ops->resource(ctx, ed, res)  once per ResourceSpans (res->msg NULL when
  *                                the ResourceSpans has no Resource: splices
  *                                at offset 0 then create one), and
+ *   ops->scope(ctx, ed, sc)      once per ScopeSpans' InstrumentationScope
+ *                                (optional; msg NULL when absent), and
  *   ops->span(ctx, ed, sp)       once per Span, with its Resource and scope
  *                                (the original bytes) for matching.
  * A callback describes its change as splices on the message it was given:
@@ -61,6 +63,7 @@ struct kn_wire_edit {
 	/* the message being edited (checks on splices) */
 	uint32_t cur_len, cur_end, cur_first;
 	int failed;
+	int scope_ops;               /* the run visits scopes (records for them) */
 };
 
 /* What a span callback is told. Pointers are into the input buffer. */
@@ -76,10 +79,20 @@ struct kn_wire_edit_res {
 	uint32_t resource_idx;
 };
 
+/* An InstrumentationScope (ScopeSpans field 1). */
+struct kn_wire_edit_scope {
+	const uint8_t *msg; uint32_t len;   /* NULL when the ScopeSpans has none */
+	uint32_t resource_idx;
+};
+
 struct kn_wire_edit_ops {
 	/* Each optional; 0, or -1 to abandon the run (KN_ERR). */
 	int (*resource)(void *ctx, struct kn_wire_edit *ed, const struct kn_wire_edit_res *res);
 	int (*span)(void *ctx, struct kn_wire_edit *ed, const struct kn_wire_edit_span *sp);
+	/* Once per ScopeSpans, at its scope field (the first one; before the
+	 * spans when, as encoders write it, the scope comes first), or before
+	 * its spans with msg NULL when it has none (splices at 0 create one). */
+	int (*scope)(void *ctx, struct kn_wire_edit *ed, const struct kn_wire_edit_scope *sc);
 };
 
 void kn_wire_edit_init(struct kn_wire_edit *ed);

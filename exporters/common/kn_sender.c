@@ -45,6 +45,7 @@
 #include "../../collector/core/kn_backpressure.h"
 #include "../../collector/core/kn_clock.h"
 #include "../../collector/core/kn_component.h"
+#include "../../collector/core/kn_cpus.h"
 #include "../../collector/core/kn_extension.h"
 #include "../../collector/core/kn_log.h"
 #include "../../collector/core/kn_metrics.h"
@@ -62,8 +63,8 @@ const struct kn_cfg_field kn_sender_queue_fields[] = {
 	{.key = "enabled", .type = KN_F_BOOL, .off = offsetof(struct kn_sender_queue_cfg, enabled),
 	 .def = "true", .help = "queue batches and send them from consumer threads"},
 	{.key = "num_consumers", .type = KN_F_UINT,
-	 .off = offsetof(struct kn_sender_queue_cfg, num_consumers), .def = "4",
-	 .help = "sending threads (concurrent requests)", .min = 1, .max = 256},
+	 .off = offsetof(struct kn_sender_queue_cfg, num_consumers), .def = "0",
+	 .help = "sending threads (concurrent requests); 0 = max(4, CPUs), at most 64", .min = 0, .max = 256},
 	{.key = "queue_size", .type = KN_F_UINT, .off = offsetof(struct kn_sender_queue_cfg, queue_size),
 	 .def = "65536",
 	 .help = "batches held before new ones are dropped; the default is large so that "
@@ -79,6 +80,12 @@ const struct kn_cfg_field kn_sender_queue_fields[] = {
 			     "receivers refuse (retryable); 0 = no bound but the disk"},
 	KN_CFG_END,
 };
+
+unsigned kn_sender_auto_consumers(void)
+{
+	unsigned n = kn_cpus();
+	return n < 4 ? 4 : n > 64 ? 64 : n;
+}
 
 const struct kn_cfg_field kn_sender_retry_fields[] = {
 	{.key = "enabled", .type = KN_F_BOOL, .off = offsetof(struct kn_sender_retry_cfg, enabled),
@@ -369,12 +376,12 @@ struct kn_sender *kn_sender_create_with(const char *exporter_id, const struct kn
 		kn_errf(err, "exporters.%s: out of memory", exporter_id);
 		goto fail;
 	}
-	if (cfg->queue.num_consumers < 1 || cfg->queue.num_consumers > 256) {
-		kn_errf(err, "exporters.%s.sending_queue.num_consumers: must be in [1, 256], got %" PRIu64,
+	if (cfg->queue.num_consumers > 256) {
+		kn_errf(err, "exporters.%s.sending_queue.num_consumers: must be in [0, 256], got %" PRIu64,
 			s->id, cfg->queue.num_consumers);
 		goto fail;
 	}
-	s->nconsumers = (unsigned)cfg->queue.num_consumers;
+	s->nconsumers = cfg->queue.num_consumers ? (unsigned)cfg->queue.num_consumers : kn_sender_auto_consumers();
 	if (cfg->queue.enabled) {
 		if (cfg->queue.queue_size < 1 || cfg->queue.queue_size > (1u << 24)) {
 			kn_errf(err, "exporters.%s.sending_queue.queue_size: must be in [1, 16777216], got %" PRIu64,

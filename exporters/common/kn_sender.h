@@ -7,12 +7,14 @@
  *
  * Config follows the OpenTelemetry Collector's exporterhelper:
  *   timeout: 5s
- *   sending_queue: { enabled: true, num_consumers: 4, queue_size: 65536 }  # batches
- * num_consumers is 10 in the OpenTelemetry Collector; here it is 4: a batch
- * already holds many requests' spans (shards batch before export), the
- * target machines have few cores, and each consumer holds one connection /
- * completion queue, so 4 in-flight requests per exporter keep a remote
- * collector busy without a thread per core pair idling in poll.
+ *   sending_queue: { enabled: true, num_consumers: 0, queue_size: 65536 }  # batches
+ * num_consumers is 10 in the OpenTelemetry Collector; here 0 means auto:
+ * max(4, CPUs of the process), at most 64 (kn_sender_auto_consumers). A batch
+ * already holds many requests' spans (shards batch before export) and each
+ * consumer holds one request in flight, so 4 keep a remote collector busy on
+ * a small machine; on a large one a consumer also compresses its batch
+ * (gzip, zstd), so compression scales with the cores only when there is
+ * about one consumer per core. Idle consumers sleep on a condition variable.
  *   retry_on_failure: { enabled: true, initial_interval: 5s, max_interval: 30s,
  *                       max_elapsed_time: 300s, multiplier: 1.5, randomization_factor: 0.5 }
  * With sending_queue disabled, enqueue still hands the batch to a consumer
@@ -175,6 +177,8 @@ void kn_sender_destroy(struct kn_sender *s);
 typedef void (*kn_sender_reclaim_fn)(void *ctx, struct kn_batch *b);
 unsigned kn_sender_reclaim(struct kn_sender *s, kn_sender_reclaim_fn fn, void *ctx);
 
+/* The consumers num_consumers 0 stands for: max(4, kn_cpus()), at most 64. */
+unsigned kn_sender_auto_consumers(void);
 /* Number of consumer threads (fixed at create). */
 unsigned kn_sender_consumers(const struct kn_sender *s);
 /* Inside a send function: the calling consumer's index in

@@ -373,6 +373,8 @@ static int otlp_copy(struct kn_otlpexp_cfg *d, const struct kn_otlpexp_cfg *s)
 	d->tls.cert_file = dup_str(s->tls.cert_file, &oom);
 	d->tls.key_file = dup_str(s->tls.key_file, &oom);
 	d->compression = dup_str(s->compression, &oom);
+	d->compression_params = s->compression_params;
+	d->connections = s->connections;
 	d->auth.authenticator = dup_str(s->auth.authenticator, &oom);
 	d->sender = s->sender;
 	d->sender.queue.storage = dup_str(s->sender.queue.storage, &oom);

@@ -4,15 +4,25 @@
  *
  * Threads: export() runs on shard workers and only enqueues into the
  * kn_sender. The sender's consumer threads call send_batch(); each consumer
- * owns one pluck completion queue (slot kn_sender_consumer_index(), created
- * on its first call, no locks). All consumers share one channel (HTTP/2
- * multiplexes their calls on one connection); libgrpc's own threads do the
- * I/O.
+ * owns one pluck completion queue and one compressor (slot
+ * kn_sender_consumer_index(), created on its first call, no locks). The
+ * exporter opens `connections` channels, each with its own subchannel pool
+ * (GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL: channels with equal arguments would
+ * otherwise share one connection); consumer i calls on channel i mod N
+ * (kn_conns.h), and HTTP/2 multiplexes the calls of the consumers that share
+ * a channel. libgrpc's own threads do the I/O.
  *
- * Message: one grpc_slice per chunk, pointing at the chunk's bytes with a
- * chunk reference held by the slice (released by libgrpc when it is done), so
- * nothing is flattened or copied on our side; gzip (the channel's default
- * compression algorithm) is applied by libgrpc.
+ * Message without compression: one grpc_slice per chunk, pointing at the
+ * chunk's bytes with a chunk reference held by the slice (released by
+ * libgrpc when it is done), so nothing is flattened or copied on our side.
+ * With gzip: the consumer compresses the batch itself (libdeflate, from the
+ * chunks, kn_compress.h) and sends the result as a *compressed* byte buffer
+ * (grpc_raw_compressed_byte_buffer_create with GRPC_COMPRESS_GZIP): the core
+ * then sets GRPC_WRITE_INTERNAL_COMPRESS on the message, so its compression
+ * filter leaves it alone and the transport sets the frame's compressed flag;
+ * the channel's default algorithm (gzip) makes the filter send
+ * `grpc-encoding: gzip`. The slice holds a reference on the compressed
+ * buffer, dropped when libgrpc is done; the consumer then reuses it.
  *
  * Lifecycle: create checks the config and copies what it needs (no grpc
  * calls); start takes a grpc_init reference, reads the TLS files and opens the
@@ -38,11 +48,13 @@
 #include "../../collector/core/kn_clock.h"
 #include "../../collector/core/kn_extension.h"
 #include "../../collector/core/kn_log.h"
+#include "../common/kn_compress.h"
+#include "../common/kn_conns.h"
 #include "../common/kn_export_status.h"
 
 #define EXPORT_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
-static const char *const compression_choices[] = {"gzip", "none", NULL};
+static const char *const compression_choices[] = {"gzip", "zstd", "none", NULL};
 
 static const struct kn_cfg_field tls_fields[] = {
 	{.key = "insecure", .type = KN_F_BOOL, .off = offsetof(struct kn_otlpexp_tls_cfg, insecure),
@@ -65,13 +77,24 @@ static const struct kn_cfg_field auth_fields[] = {
 	KN_CFG_END,
 };
 
+static const struct kn_cfg_field compression_params_fields[] = {
+	{.key = "level", .type = KN_F_INT, .off = 0, .def = "0",
+	 .help = "compression level; 0 = the default (gzip: 1, libdeflate's 1..12)"},
+	KN_CFG_END,
+};
+
 static const struct kn_cfg_field otlp_fields[] = {
 	{.key = "endpoint", .type = KN_F_STR, .off = offsetof(struct kn_otlpexp_cfg, endpoint),
 	 .required = 1, .help = "host:port of the OTLP/gRPC server (http:// = insecure, https:// = TLS)"},
 	{.key = "tls", .type = KN_F_SUB, .off = offsetof(struct kn_otlpexp_cfg, tls), .sub = tls_fields,
 	 .help = "TLS settings"},
 	{.key = "compression", .type = KN_F_STR, .off = offsetof(struct kn_otlpexp_cfg, compression),
-	 .def = "gzip", .help = "message compression", .choices = compression_choices},
+	 .def = "gzip", .help = "message compression (zstd is not available over gRPC with libgrpc 1.51)",
+	 .choices = compression_choices},
+	{.key = "compression_params", .type = KN_F_SUB, .off = offsetof(struct kn_otlpexp_cfg, compression_params),
+	 .sub = compression_params_fields, .help = "compression settings"},
+	{.key = "connections", .type = KN_F_UINT, .off = offsetof(struct kn_otlpexp_cfg, connections), .def = "0",
+	 .help = KN_CONNS_HELP, .min = 0, .max = KN_CONNS_MAX},
 	{.key = "headers", .type = KN_F_STRMAP, .off = offsetof(struct kn_otlpexp_cfg, headers),
 	 .help = "extra request metadata"},
 	{.key = "timeout", .type = KN_F_DURATION, .off = offsetof(struct kn_otlpexp_cfg, sender.timeout_ns),
@@ -88,16 +111,18 @@ static const struct kn_cfg_field otlp_fields[] = {
 struct otlp {
 	char *id;
 	char *target;              /* "host:port" */
-	int secure, gzip;
+	int secure, gzip, level;
 	char *ca_file, *cert_file, *key_file;
 	char **hkeys, **hvals;     /* config headers (keys lowercased), copied at create */
 	size_t nh;
 	grpc_metadata *md;         /* the same as slices, built at start (slices need grpc_init) */
 	size_t nmd;
 	int grpc_up;
-	grpc_channel *ch;
+	grpc_channel **ch;         /* nconns channels, one connection each */
+	unsigned nconns;
 	grpc_slice method;
 	grpc_completion_queue **cqs;
+	struct kn_compressor **zc; /* per consumer, with gzip */
 	unsigned ncqs;
 	struct kn_sender *sender;
 	const struct kn_client_auth_ops *auth; /* NULL: none */
@@ -156,8 +181,20 @@ static int otlp_validate(const void *cfgp, const char *path, struct kn_err *err)
 	if (split_endpoint(cfg->endpoint, cfg->tls.insecure, target, sizeof target, &secure) != 0)
 		return kn_errf(err, "%s.endpoint: expected host:port (optionally http:// or https://), got \"%s\"",
 			       path, cfg->endpoint);
-	if (cfg->compression && strcmp(cfg->compression, "gzip") != 0 && strcmp(cfg->compression, "none") != 0)
+	enum kn_zalg alg;
+	if (cfg->compression && strcmp(cfg->compression, "zstd") == 0)
+		return kn_errf(err, "%s.compression: zstd is not available over gRPC here: libgrpc 1.51 (Debian 12) "
+			       "has no zstd message encoding; use gzip or none, or the otlphttp exporter, "
+			       "which sends zstd", path);
+	if (kn_zalg_parse(cfg->compression, &alg) != 0 || alg == KN_Z_ZSTD)
 		return kn_errf(err, "%s.compression: expected gzip or none, got \"%s\"", path, cfg->compression);
+	if (cfg->compression_params.level && alg == KN_Z_NONE)
+		return kn_errf(err, "%s.compression_params.level: set, but compression is none", path);
+	if (kn_zalg_level_ok(alg, cfg->compression_params.level) != 0)
+		return kn_errf(err, "%s.compression_params.level: gzip levels are 1 to %d (0 = default %d), got %" PRId64,
+			       path, KN_GZIP_LEVEL_MAX, KN_GZIP_LEVEL_DEFAULT, cfg->compression_params.level);
+	if (kn_conns_check(cfg->connections, cfg->sender.queue.num_consumers, path, err) != KN_OK)
+		return KN_ERR;
 	if (cfg->tls.insecure_skip_verify)
 		return kn_errf(err, "%s.tls.insecure_skip_verify: not supported by the gRPC exporter; "
 			       "give the server's CA in tls.ca_file", path);
@@ -179,14 +216,19 @@ static void otlp_destroy(void *inst)
 		return;
 	kn_sender_destroy(x->sender); /* joins the consumers first */
 	for (unsigned i = 0; x->cqs && i < x->ncqs; i++) {
+		if (x->zc)
+			kn_compressor_free(x->zc[i]);
 		if (!x->cqs[i])
 			continue;
 		grpc_completion_queue_shutdown(x->cqs[i]);
 		grpc_completion_queue_destroy(x->cqs[i]);
 	}
 	free(x->cqs);
-	if (x->ch)
-		grpc_channel_destroy(x->ch);
+	free(x->zc);
+	for (unsigned i = 0; x->ch && i < x->nconns; i++)
+		if (x->ch[i])
+			grpc_channel_destroy(x->ch[i]);
+	free(x->ch);
 	for (size_t i = 0; x->md && i < x->nmd; i++) {
 		grpc_slice_unref(x->md[i].key);
 		grpc_slice_unref(x->md[i].value);
@@ -236,6 +278,7 @@ static int otlp_create(const struct kn_component_ctx *ctx, const void *cfgp, voi
 	x->id = dup_opt(ctx->id, &oom);
 	x->target = dup_opt(target, &oom);
 	x->gzip = !cfg->compression || strcmp(cfg->compression, "gzip") == 0;
+	x->level = kn_zalg_level(KN_Z_GZIP, cfg->compression_params.level);
 	x->ca_file = dup_opt(cfg->tls.ca_file, &oom);
 	x->cert_file = dup_opt(cfg->tls.cert_file, &oom);
 	x->key_file = dup_opt(cfg->tls.key_file, &oom);
@@ -243,12 +286,16 @@ static int otlp_create(const struct kn_component_ctx *ctx, const void *cfgp, voi
 		kn_errf(err, "%s: out of memory", path);
 		goto fail;
 	}
-	x->sender = kn_sender_create_ctx(ctx, &cfg->sender, send_batch, x, err);
+	struct kn_sender_cfg scfg = cfg->sender;
+	kn_conns_resolve(cfg->connections, &scfg.queue.num_consumers, &x->nconns);
+	x->sender = kn_sender_create_ctx(ctx, &scfg, send_batch, x, err);
 	if (!x->sender)
 		goto fail;
 	x->ncqs = kn_sender_consumers(x->sender);
 	x->cqs = calloc(x->ncqs, sizeof *x->cqs);
-	if (!x->cqs) {
+	x->zc = calloc(x->ncqs, sizeof *x->zc);
+	x->ch = calloc(x->nconns, sizeof *x->ch);
+	if (!x->cqs || !x->zc || !x->ch) {
 		kn_errf(err, "%s: out of memory", path);
 		goto fail;
 	}
@@ -355,8 +402,11 @@ static int otlp_start(void *inst, struct kn_err *err)
 		kn_errf(err, "exporters.%s.tls: cannot create credentials", x->id);
 		goto done;
 	}
-	grpc_arg args[3];
+	grpc_arg args[4];
 	size_t nargs = 0;
+	args[nargs].type = GRPC_ARG_INTEGER;
+	args[nargs].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL; /* a connection per channel */
+	args[nargs++].value.integer = 1;
 	args[nargs].type = GRPC_ARG_INTEGER;
 	args[nargs].key = (char *)GRPC_ARG_ENABLE_RETRIES; /* kn_sender retries, with metrics */
 	args[nargs++].value.integer = 0;
@@ -364,15 +414,18 @@ static int otlp_start(void *inst, struct kn_err *err)
 	args[nargs].key = (char *)GRPC_ARG_PRIMARY_USER_AGENT_STRING;
 	args[nargs++].value.string = (char *)"kansatsu/" KN_VERSION;
 	if (x->gzip) {
+		/* only for the grpc-encoding header: messages arrive compressed */
 		args[nargs].type = GRPC_ARG_INTEGER;
 		args[nargs].key = (char *)GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM;
 		args[nargs++].value.integer = GRPC_COMPRESS_GZIP;
 	}
 	grpc_channel_args ca_args = {.num_args = nargs, .args = args};
-	x->ch = grpc_channel_create(x->target, creds, &ca_args);
-	if (!x->ch) {
-		kn_errf(err, "exporters.%s.endpoint: cannot create a channel to %s", x->id, x->target);
-		goto done;
+	for (unsigned i = 0; i < x->nconns; i++) {
+		x->ch[i] = grpc_channel_create(x->target, creds, &ca_args);
+		if (!x->ch[i]) {
+			kn_errf(err, "exporters.%s.endpoint: cannot create a channel to %s", x->id, x->target);
+			goto done;
+		}
 	}
 	rc = kn_sender_start(x->sender, err);
 done:
@@ -415,6 +468,25 @@ static const char *status_name(grpc_status_code c)
 		"UNAUTHENTICATED",
 	};
 	return (unsigned)c < sizeof names / sizeof names[0] ? names[c] : "?";
+}
+
+static void unref_zbuf(void *z)
+{
+	kn_zbuf_unref(z);
+}
+
+/* The batch gzip-compressed by this consumer, as a compressed byte buffer. */
+static grpc_byte_buffer *gzip_message_of(struct otlp *x, int idx, const struct kn_batch *b)
+{
+	if (!x->zc[idx] && !(x->zc[idx] = kn_compressor_new(KN_Z_GZIP, x->level)))
+		return NULL;
+	struct kn_zbuf *z = kn_compress_batch(x->zc[idx], b);
+	if (!z)
+		return NULL;
+	grpc_slice sl = grpc_slice_new_with_user_data(z->data, z->len, unref_zbuf, z);
+	grpc_byte_buffer *bb = grpc_raw_compressed_byte_buffer_create(&sl, 1, GRPC_COMPRESS_GZIP);
+	grpc_slice_unref(sl);
+	return bb;
 }
 
 static grpc_byte_buffer *message_of(const struct kn_batch *b)
@@ -497,7 +569,7 @@ static int send_batch(void *ctx, const struct kn_batch *b, uint64_t deadline_ns,
 		}
 	}
 
-	grpc_byte_buffer *msg = message_of(b), *resp = NULL;
+	grpc_byte_buffer *msg = x->gzip ? gzip_message_of(x, idx, b) : message_of(b), *resp = NULL;
 	grpc_metadata_array init_md, trail_md;
 	grpc_metadata_array_init(&init_md);
 	grpc_metadata_array_init(&trail_md);
@@ -507,10 +579,11 @@ static int send_batch(void *ctx, const struct kn_batch *b, uint64_t deadline_ns,
 	grpc_call *call = NULL;
 	int rc = KN_AGAIN;
 	if (!msg) {
-		kn_errf(err, "exporters.%s: out of memory", x->id);
+		kn_errf(err, "exporters.%s: out of memory%s", x->id, x->gzip ? " (compressing the batch)" : "");
 		goto done;
 	}
-	call = grpc_channel_create_call(x->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, x->method, NULL, dl, NULL);
+	grpc_channel *ch = x->ch[kn_conns_of((unsigned)idx, x->nconns)];
+	call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, x->method, NULL, dl, NULL);
 	if (!call) {
 		kn_errf(err, "exporters.%s: cannot create a call to %s", x->id, x->target);
 		goto done;

@@ -4,7 +4,9 @@
  *   otlp:
  *     endpoint: collector:4317     # required; "http://h:p" = insecure, "https://h:p" = TLS
  *     tls: { insecure: false, ca_file: ..., cert_file: ..., key_file: ... }
- *     compression: gzip            # gzip | none
+ *     compression: gzip            # gzip | none (zstd: an error, see below)
+ *     compression_params: { level: 0 }   # 0 = kn_compress.h's default (gzip 1..12)
+ *     connections: 0               # kansatsu's own: channels (connections); 0 = one per consumer (kn_conns.h)
  *     headers: { authorization: "Bearer x" }   # sent as metadata
  *     timeout: 5s
  *     auth: { authenticator: bearertokenauth }   # a client authenticator extension
@@ -14,6 +16,11 @@
  * `headers` entry of the same name.
  * tls.insecure_skip_verify is not supported over gRPC (libgrpc's core API
  * has no switch for it); it is rejected with a message.
+ * gzip: kansatsu compresses each batch itself (libdeflate, kn_compress.h)
+ * and hands libgrpc an already-compressed message; `compression: zstd` is a
+ * config error naming the key, because libgrpc 1.51 (Debian 12) knows only
+ * identity, deflate and gzip as message encodings and could neither send
+ * grpc-encoding: zstd nor mark the message compressed with it.
  * Status mapping (OTLP spec): OK (partial_success counted as dropped, reason
  * rejected_by_server); CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE,
  * UNAVAILABLE, DATA_LOSS retryable, RESOURCE_EXHAUSTED retryable only with a
@@ -37,7 +44,11 @@ struct kn_otlpexp_tls_cfg {
 struct kn_otlpexp_cfg {
 	char *endpoint;
 	struct kn_otlpexp_tls_cfg tls;
-	char *compression;          /* "gzip" | "none" */
+	char *compression;          /* "gzip" | "none" ("zstd" is refused by validate) */
+	struct {
+		int64_t level;          /* 0 = the algorithm's default */
+	} compression_params;
+	uint64_t connections;       /* 0 = auto */
 	struct kn_strmap headers;
 	struct kn_sender_cfg sender;
 	struct {

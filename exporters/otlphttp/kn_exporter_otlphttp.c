@@ -3,14 +3,20 @@
  *
  * Threads: export() runs on shard workers and only enqueues into the
  * kn_sender; the sender's consumer threads call send_batch(). Each consumer
- * owns one `conn` (selected by kn_sender_consumer_index, no locks): a libcurl
- * easy handle (kept across requests, so the connection is reused), a reusable
- * deflate stream and output buffer, and a response buffer.
+ * owns a compressor (selected by kn_sender_consumer_index, no locks) and
+ * sends on `conn` i mod `connections` (kn_conns.h): a libcurl easy handle
+ * (kept across requests, so the connection is reused) and a response buffer.
+ * By default every consumer has its own conn and the conn's mutex is never
+ * contended; with fewer connections than consumers, consumers take turns on
+ * a conn (HTTP/1.1 carries one request at a time) but still compress in
+ * parallel, before they take its mutex.
  *
- * Body: with gzip the batch's chunks are deflated one after another into the
- * conn's buffer (no flattening); without compression curl reads the chunks
- * straight from the batch through a read callback. Per request the only
- * allocations are curl's header list (base headers + traceparent/tracestate).
+ * Body: with gzip or zstd the batch is compressed whole (kn_compress.h:
+ * libdeflate from the chunks, zstd streaming over them) into the consumer's
+ * reusable buffer, sent with Content-Encoding; without compression curl
+ * reads the chunks straight from the batch through a read callback. Per
+ * request the only allocations are curl's header list (base headers +
+ * traceparent/tracestate).
  *
  * Ownership: the instance copies what it needs from the config at create. */
 #include "kn_exporter_otlphttp.h"
@@ -23,18 +29,19 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <zlib.h>
 
 #include <openssl/crypto.h>
 
 #include "../../collector/core/kn_clock.h"
 #include "../../collector/core/kn_extension.h"
 #include "../../collector/core/kn_log.h"
+#include "../common/kn_compress.h"
+#include "../common/kn_conns.h"
 #include "../common/kn_export_status.h"
 
 #define RESP_MAX (64 * 1024) /* response bytes kept for partial_success / Status */
 
-static const char *const compression_choices[] = {"gzip", "none", NULL};
+static const char *const compression_choices[] = {"gzip", "zstd", "none", NULL};
 
 static const struct kn_cfg_field tls_fields[] = {
 	{.key = "ca_file", .type = KN_F_STR, .off = offsetof(struct kn_otlphttp_tls_cfg, ca_file),
@@ -55,6 +62,12 @@ static const struct kn_cfg_field auth_fields[] = {
 	KN_CFG_END,
 };
 
+static const struct kn_cfg_field compression_params_fields[] = {
+	{.key = "level", .type = KN_F_INT, .off = 0, .def = "0",
+	 .help = "compression level; 0 = the default (gzip: 1 of libdeflate's 1..12; zstd: 1 of 1..19)"},
+	KN_CFG_END,
+};
+
 static const struct kn_cfg_field otlphttp_fields[] = {
 	{.key = "endpoint", .type = KN_F_STR, .off = offsetof(struct kn_otlphttp_cfg, endpoint),
 	 .help = "base URL, \"/v1/traces\" is appended: http://host:4318"},
@@ -62,6 +75,10 @@ static const struct kn_cfg_field otlphttp_fields[] = {
 	 .help = "full URL of the traces endpoint, used as is"},
 	{.key = "compression", .type = KN_F_STR, .off = offsetof(struct kn_otlphttp_cfg, compression),
 	 .def = "gzip", .help = "request body compression", .choices = compression_choices},
+	{.key = "compression_params", .type = KN_F_SUB, .off = offsetof(struct kn_otlphttp_cfg, compression_params),
+	 .sub = compression_params_fields, .help = "compression settings"},
+	{.key = "connections", .type = KN_F_UINT, .off = offsetof(struct kn_otlphttp_cfg, connections), .def = "0",
+	 .help = KN_CONNS_HELP, .min = 0, .max = KN_CONNS_MAX},
 	{.key = "headers", .type = KN_F_STRMAP, .off = offsetof(struct kn_otlphttp_cfg, headers),
 	 .help = "extra request headers"},
 	{.key = "timeout", .type = KN_F_DURATION, .off = offsetof(struct kn_otlphttp_cfg, sender.timeout_ns),
@@ -78,11 +95,8 @@ static const struct kn_cfg_field otlphttp_fields[] = {
 };
 
 struct conn {
+	pthread_mutex_t mu;       /* taken by the consumer sending on it */
 	CURL *h;
-	z_stream zs;
-	int zs_ok;
-	uint8_t *gz;
-	size_t gz_len, gz_cap;
 	uint8_t *resp;
 	size_t resp_len;
 	char retry_after[64];
@@ -95,7 +109,10 @@ struct conn {
 struct otlphttp {
 	char *id;
 	char *url;
-	int gzip;
+	enum kn_zalg alg;
+	int level;
+	struct kn_compressor **zc; /* per consumer */
+	unsigned nzc;
 	char **hdrs;              /* "Key: value" lines sent on every request */
 	size_t nhdrs;
 	char *ca_file, *cert_file, *key_file;
@@ -121,8 +138,18 @@ static int otlphttp_validate(const void *cfgp, const char *path, struct kn_err *
 		return kn_errf(err, "%s.endpoint: missing (or set traces_endpoint)", path);
 	if (!has_scheme(u))
 		return kn_errf(err, "%s.%s: expected an http:// or https:// URL, got \"%s\"", path, key, u);
-	if (cfg->compression && strcmp(cfg->compression, "gzip") != 0 && strcmp(cfg->compression, "none") != 0)
-		return kn_errf(err, "%s.compression: expected gzip or none, got \"%s\"", path, cfg->compression);
+	enum kn_zalg alg;
+	if (kn_zalg_parse(cfg->compression, &alg) != 0)
+		return kn_errf(err, "%s.compression: expected gzip, zstd or none, got \"%s\"", path, cfg->compression);
+	if (cfg->compression_params.level && alg == KN_Z_NONE)
+		return kn_errf(err, "%s.compression_params.level: set, but compression is none", path);
+	if (kn_zalg_level_ok(alg, cfg->compression_params.level) != 0)
+		return kn_errf(err, "%s.compression_params.level: %s levels are 1 to %d (0 = default %d), got %" PRId64,
+			       path, kn_zalg_name(alg), alg == KN_Z_GZIP ? KN_GZIP_LEVEL_MAX : KN_ZSTD_LEVEL_MAX,
+			       alg == KN_Z_GZIP ? KN_GZIP_LEVEL_DEFAULT : KN_ZSTD_LEVEL_DEFAULT,
+			       cfg->compression_params.level);
+	if (kn_conns_check(cfg->connections, cfg->sender.queue.num_consumers, path, err) != KN_OK)
+		return KN_ERR;
 	if ((cfg->tls.cert_file == NULL) != (cfg->tls.key_file == NULL))
 		return kn_errf(err, "%s.tls.%s: missing (cert_file and key_file go together)", path,
 			       cfg->tls.cert_file ? "key_file" : "cert_file");
@@ -143,10 +170,9 @@ static void conn_fini(struct conn *c)
 {
 	if (c->h)
 		curl_easy_cleanup(c->h);
-	if (c->zs_ok)
-		deflateEnd(&c->zs);
-	free(c->gz);
 	free(c->resp);
+	c->h = NULL;
+	c->resp = NULL;
 }
 
 static void otlphttp_destroy(void *inst)
@@ -155,9 +181,14 @@ static void otlphttp_destroy(void *inst)
 	if (!x)
 		return;
 	kn_sender_destroy(x->sender); /* joins consumers before their conns go */
-	for (unsigned i = 0; x->conns && i < x->nconns; i++)
+	for (unsigned i = 0; x->conns && i < x->nconns; i++) {
 		conn_fini(&x->conns[i]);
+		pthread_mutex_destroy(&x->conns[i].mu);
+	}
 	free(x->conns);
+	for (unsigned i = 0; x->zc && i < x->nzc; i++)
+		kn_compressor_free(x->zc[i]);
+	free(x->zc);
 	for (size_t i = 0; x->hdrs && i < x->nhdrs; i++)
 		free(x->hdrs[i]);
 	free(x->hdrs);
@@ -197,7 +228,9 @@ static int otlphttp_create(const struct kn_component_ctx *ctx, const void *cfgp,
 	if (!x)
 		return kn_errf(err, "%s: out of memory", path);
 	x->id = dup_or_null(ctx->id, &oom);
-	x->gzip = !cfg->compression || strcmp(cfg->compression, "gzip") == 0;
+	if (kn_zalg_parse(cfg->compression ? cfg->compression : "gzip", &x->alg) != 0)
+		x->alg = KN_Z_GZIP;
+	x->level = kn_zalg_level(x->alg, cfg->compression_params.level);
 	x->ca_file = dup_or_null(cfg->tls.ca_file, &oom);
 	x->cert_file = dup_or_null(cfg->tls.cert_file, &oom);
 	x->key_file = dup_or_null(cfg->tls.key_file, &oom);
@@ -219,8 +252,10 @@ static int otlphttp_create(const struct kn_component_ctx *ctx, const void *cfgp,
 		oom = 1;
 	else {
 		x->hdrs[x->nhdrs++] = dup_or_null("Content-Type: application/x-protobuf", &oom);
-		if (x->gzip)
+		if (x->alg == KN_Z_GZIP)
 			x->hdrs[x->nhdrs++] = dup_or_null("Content-Encoding: gzip", &oom);
+		else if (x->alg == KN_Z_ZSTD)
+			x->hdrs[x->nhdrs++] = dup_or_null("Content-Encoding: zstd", &oom);
 		for (size_t i = 0; i < cfg->headers.n; i++) {
 			size_t n = strlen(cfg->headers.keys[i]) + strlen(cfg->headers.values[i]) + 3;
 			char *h = malloc(n);
@@ -236,15 +271,21 @@ static int otlphttp_create(const struct kn_component_ctx *ctx, const void *cfgp,
 		kn_errf(err, "%s: out of memory", path);
 		goto fail;
 	}
-	x->sender = kn_sender_create_ctx(ctx, &cfg->sender, send_batch, x, err);
+	struct kn_sender_cfg scfg = cfg->sender;
+	unsigned nconns;
+	kn_conns_resolve(cfg->connections, &scfg.queue.num_consumers, &nconns);
+	x->sender = kn_sender_create_ctx(ctx, &scfg, send_batch, x, err);
 	if (!x->sender)
 		goto fail;
-	x->nconns = kn_sender_consumers(x->sender);
-	x->conns = calloc(x->nconns, sizeof *x->conns);
-	if (!x->conns) {
+	x->nzc = kn_sender_consumers(x->sender);
+	x->zc = calloc(x->nzc, sizeof *x->zc);
+	x->conns = calloc(nconns, sizeof *x->conns);
+	if (!x->conns || !x->zc) {
 		kn_errf(err, "%s: out of memory", path);
 		goto fail;
 	}
+	for (; x->nconns < nconns; x->nconns++)
+		pthread_mutex_init(&x->conns[x->nconns].mu, NULL);
 	if (cfg->auth.authenticator) {
 		char ref[300];
 		struct kn_ext_ref ext;
@@ -339,13 +380,6 @@ static int conn_setup(struct otlphttp *x, struct conn *c, struct kn_err *err)
 	c->h = curl_easy_init();
 	if (!c->h || !c->resp)
 		return kn_errf(err, "exporters.%s: cannot create an HTTP client", x->id);
-	if (x->gzip) {
-		memset(&c->zs, 0, sizeof c->zs);
-		if (deflateInit2(&c->zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
-				 Z_DEFAULT_STRATEGY) != Z_OK)
-			return kn_errf(err, "exporters.%s.compression: cannot start gzip", x->id);
-		c->zs_ok = 1;
-	}
 	CURL *h = c->h;
 	curl_easy_setopt(h, CURLOPT_URL, x->url);
 	curl_easy_setopt(h, CURLOPT_POST, 1L);
@@ -369,33 +403,6 @@ static int conn_setup(struct otlphttp *x, struct conn *c, struct kn_err *err)
 	return KN_OK;
 }
 
-/* Deflates every chunk of b into c->gz as one gzip member. */
-static int gzip_batch(struct conn *c, const struct kn_batch *b)
-{
-	if (deflateReset(&c->zs) != Z_OK)
-		return -1;
-	size_t need = deflateBound(&c->zs, b->bytes) + 64;
-	if (need > c->gz_cap) {
-		uint8_t *p = realloc(c->gz, need);
-		if (!p)
-			return -1;
-		c->gz = p;
-		c->gz_cap = need;
-	}
-	c->zs.next_out = c->gz;
-	c->zs.avail_out = (uInt)c->gz_cap;
-	for (uint32_t i = 0; i <= b->n; i++) {
-		int last = i == b->n;
-		c->zs.next_in = last ? NULL : b->chunks[i]->data;
-		c->zs.avail_in = last ? 0 : b->chunks[i]->len;
-		int rc = deflate(&c->zs, last ? Z_FINISH : Z_NO_FLUSH);
-		if (last ? rc != Z_STREAM_END : (rc != Z_OK && rc != Z_BUF_ERROR))
-			return -1;
-	}
-	c->gz_len = c->gz_cap - c->zs.avail_out;
-	return 0;
-}
-
 /* Retry-After: delay-seconds or an HTTP-date. 0 when absent or unparsable. */
 static uint64_t parse_retry_after(const char *v)
 {
@@ -412,17 +419,40 @@ static uint64_t parse_retry_after(const char *v)
 	return (uint64_t)(when - now) * KN_NS_PER_SEC;
 }
 
+static int send_on(struct otlphttp *x, struct conn *c, const struct kn_batch *b, const struct kn_zbuf *body,
+		   uint64_t deadline_ns, uint64_t *retry_after_ns, struct kn_err *err);
+
 static int send_batch(void *ctx, const struct kn_batch *b, uint64_t deadline_ns,
 		      uint64_t *retry_after_ns, struct kn_err *err)
 {
 	struct otlphttp *x = ctx;
 	int idx = kn_sender_consumer_index();
-	if (idx < 0 || (unsigned)idx >= x->nconns)
+	if (idx < 0 || (unsigned)idx >= x->nzc)
 		return kn_errf(err, "exporters.%s: send outside a consumer thread", x->id);
-	struct conn *c = &x->conns[idx];
+	/* Compressed before the conn is taken: consumers sharing a conn still
+	 * compress in parallel. */
+	struct kn_zbuf *body = NULL;
+	if (x->alg != KN_Z_NONE) {
+		if (!x->zc[idx])
+			x->zc[idx] = kn_compressor_new(x->alg, x->level);
+		if (!x->zc[idx] || !(body = kn_compress_batch(x->zc[idx], b))) {
+			kn_errf(err, "exporters.%s.compression: %s failed (out of memory)", x->id, kn_zalg_name(x->alg));
+			return KN_AGAIN; /* retried like a failed request, dropped and counted when retries end */
+		}
+	}
+	struct conn *c = &x->conns[kn_conns_of((unsigned)idx, x->nconns)];
+	pthread_mutex_lock(&c->mu);
+	int rc = send_on(x, c, b, body, deadline_ns, retry_after_ns, err);
+	pthread_mutex_unlock(&c->mu);
+	kn_zbuf_unref(body);
+	return rc;
+}
+
+static int send_on(struct otlphttp *x, struct conn *c, const struct kn_batch *b, const struct kn_zbuf *body,
+		   uint64_t deadline_ns, uint64_t *retry_after_ns, struct kn_err *err)
+{
 	if (!c->h && conn_setup(x, c, err) != KN_OK) {
 		conn_fini(c);
-		memset(c, 0, sizeof *c);
 		return KN_AGAIN;
 	}
 	CURL *h = c->h;
@@ -481,14 +511,10 @@ static int send_batch(void *ctx, const struct kn_batch *b, uint64_t deadline_ns,
 		goto oom;
 	hl = t;
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-	if (x->gzip) {
-		if (gzip_batch(c, b) != 0) {
-			rc = kn_errf(err, "exporters.%s.compression: gzip failed", x->id);
-			goto done;
-		}
+	if (body) {
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, NULL);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->gz);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->gz_len);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, (const void *)body->data);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
 	} else {
 		c->b = b;
 		c->ci = 0;

@@ -5,7 +5,9 @@
  *   otlphttp:
  *     endpoint: http://collector:4318        # "/v1/traces" is appended
  *     traces_endpoint: http://c:4318/v1/traces  # used as is (wins over endpoint)
- *     compression: gzip                      # gzip | none
+ *     compression: gzip                      # gzip | zstd | none (Content-Encoding)
+ *     compression_params: { level: 0 }      # 0 = default (kn_compress.h: gzip 1..12, zstd 1..19)
+ *     connections: 0                         # kansatsu's own; 0 = one per consumer (kn_conns.h)
  *     headers: { authorization: "Bearer x" }
  *     timeout: 5s
  *     tls: { ca_file: ..., cert_file: ..., key_file: ..., insecure_skip_verify: false }
@@ -35,7 +37,11 @@ struct kn_otlphttp_tls_cfg {
 struct kn_otlphttp_cfg {
 	char *endpoint;
 	char *traces_endpoint;
-	char *compression;          /* "gzip" | "none" */
+	char *compression;          /* "gzip" | "zstd" | "none" */
+	struct {
+		int64_t level;          /* 0 = the algorithm's default */
+	} compression_params;
+	uint64_t connections;       /* 0 = one per consumer */
 	struct kn_strmap headers;
 	struct kn_otlphttp_tls_cfg tls;
 	struct kn_sender_cfg sender;

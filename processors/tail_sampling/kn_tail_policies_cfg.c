@@ -8,8 +8,8 @@
  *   {name, type, <type>: {type-specific keys}}
  * where the block key equals the type ("latency: {threshold_ms: 5000}").
  * Rules, each an error naming its path:
- *  - `type` is required and must be a type kansatsu implements (ottl_condition
- *    and other OTel types are reported as unsupported, never ignored);
+ *  - `type` is required and must be a type kansatsu implements (other OTel
+ *    types, trace_flags, are reported as unsupported, never ignored);
  *  - `name` is required for top-level and composite sub-policies (metrics and
  *    rate_allocation refer to it) and unique among its siblings;
  *  - any other key is the type's block; a block for a different type
@@ -30,6 +30,7 @@
 #include "policies/kn_tail_policy_int.h"
 
 extern const struct kn_tail_policy_ops kn_policy_sli_ops; /* policies/kn_policy_sli.c */
+extern const struct kn_tail_policy_ops kn_policy_ottl_condition_ops; /* policies/kn_policy_ottl_condition.c */
 
 const struct kn_tail_policy_ops *const kn_tail_policy_types[] = {
 	&kn_policy_always_sample_ops,
@@ -43,6 +44,7 @@ const struct kn_tail_policy_ops *const kn_tail_policy_types[] = {
 	&kn_policy_span_count_ops,
 	&kn_policy_trace_state_ops,
 	&kn_policy_boolean_attribute_ops,
+	&kn_policy_ottl_condition_ops,
 	&kn_policy_and_ops,
 	&kn_policy_not_ops,
 	&kn_policy_drop_ops,
@@ -53,7 +55,7 @@ const struct kn_tail_policy_ops *const kn_tail_policy_types[] = {
 
 /* OTel types kansatsu knows about but does not implement. */
 static const char *const kn_tail_unsupported[] = {
-	"ottl_condition", "trace_flags", NULL,
+	"trace_flags", NULL,
 };
 
 enum kn_tail_level { KN_LVL_TOP, KN_LVL_COMPOSITE, KN_LVL_LEAF };

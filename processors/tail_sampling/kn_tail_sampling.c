@@ -14,17 +14,52 @@
 
 #define CFG(f) offsetof(struct kn_tail_sampling_cfg, f)
 
+/* A cache size: a non-negative integer up to 1e9, with digit-separating
+ * underscores accepted unquoted (`100_000`, as the OTel Collector's YAML
+ * decoder reads the tail_sampling README's example). */
+static int parse_cache_size(const struct kn_cnode *node, void *dst, struct kn_err *err)
+{
+	uint64_t *out = dst;
+	char buf[64];
+	size_t n = 0;
+	if (node->type == KN_CNODE_NULL)
+		return KN_OK;
+	if (node->type != KN_CNODE_SCALAR)
+		return kn_errf(err, "%s: expected a non-negative integer", node->path);
+	const char *v = node->value;
+	for (size_t i = 0; v[i]; i++) {
+		int sep = v[i] == '_' && !node->quoted && i > 0 && v[i - 1] >= '0' && v[i - 1] <= '9' &&
+			  v[i + 1] >= '0' && v[i + 1] <= '9';
+		if (sep)
+			continue;
+		if (n + 1 >= sizeof buf)
+			return kn_errf(err, "%s: expected a non-negative integer, got \"%s\"", node->path, v);
+		buf[n++] = v[i];
+	}
+	buf[n] = '\0';
+	if (kn_parse_uint(buf, node->path, out, err) != KN_OK)
+		return kn_errf(err, "%s: expected a non-negative integer, got \"%s\"", node->path, v);
+	if (*out > 1000000000u)
+		return kn_errf(err, "%s: must be at most 1000000000, got %s", node->path, v);
+	return KN_OK;
+}
+
+static void free_cache_size(void *dst)
+{
+	*(uint64_t *)dst = 0;
+}
+
 static const struct kn_cfg_field cache_fields[] = {
-	{.key = "sampled_cache_size", .type = KN_F_UINT,
+	{.key = "sampled_cache_size", .type = KN_F_CUSTOM,
 	 .off = offsetof(struct kn_tail_sampling_cfg, decision_cache.sampled_cache_size) -
 		CFG(decision_cache),
-	 .def = "0", .help = "sampled trace ids remembered for late spans (0 = num_traces)",
-	 .min = 0, .max = 1e9},
-	{.key = "non_sampled_cache_size", .type = KN_F_UINT,
+	 .help = "sampled trace ids remembered for late spans (0 = num_traces)",
+	 .parse = parse_cache_size, .free = free_cache_size},
+	{.key = "non_sampled_cache_size", .type = KN_F_CUSTOM,
 	 .off = offsetof(struct kn_tail_sampling_cfg, decision_cache.non_sampled_cache_size) -
 		CFG(decision_cache),
-	 .def = "0", .help = "not-sampled trace ids remembered for late spans (0 = num_traces)",
-	 .min = 0, .max = 1e9},
+	 .help = "not-sampled trace ids remembered for late spans (0 = num_traces)",
+	 .parse = parse_cache_size, .free = free_cache_size},
 	{.key = "sampled_cache_bytes", .type = KN_F_UINT,
 	 .off = offsetof(struct kn_tail_sampling_cfg, decision_cache.sampled_cache_bytes) -
 		CFG(decision_cache),

@@ -18,7 +18,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { startCollector, makeTempDir, makeConfig, httpRequest } from './harness.mjs';
 import { grpcExport, GrpcStatus } from './sinks.mjs';
-import { decodeStatus } from './pb.mjs';
+import { decodeStatus, retryDelayMs } from './pb.mjs';
 import {
   startSwitchableSink, requestFactory, scrape, metricSum, rssBytes, pollUntil, pause,
 } from './memory_limit_helpers.mjs';
@@ -218,6 +218,103 @@ for (const v of variants) test(`memory budget (${v.name}): refuse when full, kee
     `sink vs acknowledged spans: missing e.g. ${missing.slice(0, 5).join(',')}; extra e.g. ${extra.slice(0, 5).join(',')}; ` +
     `duplicated e.g. ${dups.slice(0, 5).map(([id, n]) => `${id}x${n}`).join(',')}; ${summary()}`);
   t.diagnostic(summary());
+});
+
+// Retry delays follow the drain (collector/core/kn_drain.h): the sink accepts
+// at once, so the span budget (memory_limit_mib: 1 -> 256 KiB) empties in
+// milliseconds. Bursts of concurrent requests that together exceed it are
+// partly refused; a refused gRPC request must carry a RetryInfo delay below
+// the old fixed second (milliseconds: seconds + nanos), an HTTP one a
+// Retry-After of whole seconds, at least 1 (RFC 9110 has no fractions).
+// The refused requests are retried after the advised delay until
+// acknowledged, and the sink must get every acknowledged span exactly once.
+test('retry delays follow the drain: gRPC RetryInfo below 1 s, HTTP Retry-After in whole seconds', async (t) => {
+  const sink = await startSwitchableSink('accept');
+  t.after(() => sink.close());
+  const dir = makeTempDir('retrydelay');
+  const config = makeConfig(dir, {
+    memory_limit_mib: 1,
+    exporters: {
+      otlphttp: {
+        endpoint: `http://127.0.0.1:${sink.port}`,
+        retry_on_failure: { initial_interval: '10ms', max_interval: '50ms', max_elapsed_time: '0s' },
+        sending_queue: { queue_size: 10000 },
+      },
+    },
+  });
+  config.processors.batch = { timeout: '10ms' };
+  const col = await startCollector(t, config, 'kansatsu[retrydelay]', dir);
+  const make = requestFactory(SPANS * 4, PAYLOAD); // ~90 KiB charged: three fill the budget
+  const acked = new Set();
+  const pending = [];             // refused requests: {r, transport, waitMs}
+  let next = 0;
+  const drainRate = async () => metricSum((await scrape(col)).samples, 'kansatsu_memory_drain_bytes_per_second');
+  const grpcDelays = [];
+  const httpDelays = [];
+  // one request; null when acknowledged, else {r, transport, waitMs: the delay advised}
+  const send = async (r, transport) => {
+    const { body, spanIds } = make(r);
+    if (transport === 'http') {
+      const res = await httpRequest({ port: col.httpPort, headers: PB, body });
+      if (res.status === 200) { for (const id of spanIds) acked.add(id); return null; }
+      return { r, transport, waitMs: checkRefusal(res, `HTTP request ${r}`).retryAfter * 1000 };
+    }
+    const g = await grpcExport(col.grpcPort, body);
+    if (g.code === 0) { for (const id of spanIds) acked.add(id); return null; }
+    assert.equal(g.code, GrpcStatus.UNAVAILABLE, `gRPC request ${r}: code ${g.code} (${g.details})`);
+    const bin = g.metadata?.get('grpc-status-details-bin') ?? [];
+    assert.equal(bin.length, 1, `gRPC request ${r}: UNAVAILABLE without grpc-status-details-bin`);
+    assert.equal(decodeStatus(bin[0]).code, 14, `gRPC request ${r}: google.rpc.Status code`);
+    const ms = retryDelayMs(bin[0]);
+    assert.ok(ms !== null, `gRPC request ${r}: UNAVAILABLE without RetryInfo`);
+    return { r, transport, waitMs: ms };
+  };
+  // 1. requests one after another until the collector has measured its drain
+  // (one at a time may still be refused while the batch processor holds earlier ones)
+  let rate = 0;
+  await pollUntil(async () => {
+    const refused = await send(next++, 'http');
+    if (refused) pending.push(refused);
+    return (rate = await drainRate()) > 0;
+  }, 30000, 'kansatsu_memory_drain_bytes_per_second > 0 while requests flow');
+  t.diagnostic(`drain estimate after ${next} requests: ${Math.round(rate)} bytes/s`);
+
+  // 2. bursts of 12 gRPC + 4 HTTP requests at once until both transports saw a refusal
+  for (let round = 0; round < 50 && (grpcDelays.length === 0 || httpDelays.length === 0); round++) {
+    const burst = [];
+    for (let k = 0; k < 16; k++) burst.push(send(next++, k < 12 ? 'grpc' : 'http'));
+    for (const refused of await Promise.all(burst)) {
+      if (!refused) continue;
+      (refused.transport === 'grpc' ? grpcDelays : httpDelays).push(refused.waitMs);
+      pending.push(refused);
+    }
+  }
+  t.diagnostic(`refusals: gRPC RetryInfo ms ${JSON.stringify(grpcDelays.map((v) => Math.round(v)))}, ` +
+    `HTTP Retry-After ms ${JSON.stringify(httpDelays)}`);
+  assert.ok(grpcDelays.length > 0 && httpDelays.length > 0,
+    `50 bursts of 16 requests against a 256 KiB budget: refused gRPC ${grpcDelays.length}, HTTP ${httpDelays.length}`);
+  for (const ms of grpcDelays) {
+    assert.ok(ms >= 5 && ms < 1000, `RetryInfo ${ms} ms: the pipeline drains fast, so it must be within [5 ms, 1 s)`);
+  }
+  for (const ms of httpDelays) assert.ok(ms >= 1000 && ms <= 5000, `Retry-After ${ms / 1000} s outside [1, 5]`);
+  const advised = metricSum((await scrape(col)).samples, 'kansatsu_receiver_retry_delay_seconds');
+  assert.ok(advised > 0 && advised <= 5, `kansatsu_receiver_retry_delay_seconds ${advised}: in (0, 5] after refusals`);
+
+  // 3. each refused request again after the delay it was given, until acknowledged
+  const retryEnd = Date.now() + RETRY_MS;
+  for (let p = pending.shift(); p; p = pending.shift()) {
+    assert.ok(Date.now() < retryEnd, `refused request ${p.r} still refused after ${RETRY_MS} ms`);
+    await pause(p.waitMs);
+    const again = await send(p.r, p.transport);
+    if (again) pending.push(again);
+  }
+  await sink.waitFor(() => sink.hasAll(acked), DRAIN_MS, `the sink to receive all ${acked.size} acknowledged spans`);
+  await col.stop();
+  assert.deepEqual(sink.errors, [], 'requests the sink could not decode');
+  const extra = [...sink.counts.keys()].filter((id) => !acked.has(id));
+  const dups = [...sink.counts].filter(([, n]) => n > 1);
+  assert.deepEqual({ extra: extra.length, duplicated: dups.length }, { extra: 0, duplicated: 0 },
+    'the sink got spans that were never acknowledged, or some twice');
 });
 
 // Request bodies have their own bound (half the headroom: 8 MiB with

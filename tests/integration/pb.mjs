@@ -59,6 +59,20 @@ export function decodeStatus(buf) {
   return { code: Number(num(fs, 1)), message: str(fs, 2) };
 }
 
+// The google.rpc.RetryInfo in a Status's details (Any{type_url = 1, value = 2}
+// -> RetryInfo{Duration retry_delay = 1} -> Duration{int64 seconds = 1;
+// int32 nanos = 2}), in milliseconds; null without one.
+export function retryDelayMs(statusBuf) {
+  for (const d of get(fields(statusBuf), 3)) {
+    const any = fields(d.value);
+    if (str(any, 1) !== 'type.googleapis.com/google.rpc.RetryInfo') continue;
+    const delay = get(fields(get(any, 2).pop()?.value ?? Buffer.alloc(0)), 1).pop();
+    const dur = delay ? fields(delay.value) : [];
+    return Number(num(dur, 1)) * 1000 + Number(num(dur, 2)) / 1e6;
+  }
+  return null;
+}
+
 // ExportTraceServiceResponse {ExportTracePartialSuccess partial_success = 1}
 // ExportTracePartialSuccess {int64 rejected_spans = 1; string error_message = 2}
 export function decodeExportResponse(buf) {

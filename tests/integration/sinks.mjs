@@ -71,7 +71,7 @@ export function grpcExport(port, body, metadata = {}, deadlineMs = 15000) {
   return new Promise((resolve) => {
     client.makeUnaryRequest(EXPORT_PATH, id, id, body, md, { deadline: Date.now() + deadlineMs }, (err, resp) => {
       client.close();
-      if (err) resolve({ code: err.code, details: err.details, response: null });
+      if (err) resolve({ code: err.code, details: err.details, response: null, metadata: err.metadata });
       else resolve({ code: 0, details: '', response: resp });
     });
   });

@@ -84,6 +84,30 @@ const bad = [
     name: 'bad endpoint', path: 'receivers.otlp.protocols.grpc.endpoint', words: null,
     edit: (c) => { c.receivers.otlp.protocols.grpc.endpoint = 'not an endpoint'; },
   },
+  // issue 14: compression and connections of the exporters
+  {
+    name: 'zstd on the otlp (gRPC) exporter', path: 'exporters.otlp.compression', words: /zstd is not available over gRPC/,
+    edit: (c) => { c.exporters.otlp = { endpoint: '127.0.0.1:4317', tls: { insecure: true }, compression: 'zstd' }; c.service.pipelines.traces.exporters.push('otlp'); },
+  },
+  {
+    name: 'too many connections', path: 'exporters.otlphttp.connections', words: /between 0 and 64/,
+    edit: (c) => { c.exporters.otlphttp = { endpoint: 'http://127.0.0.1:4318', connections: 65 }; c.service.pipelines.traces.exporters.push('otlphttp'); },
+  },
+  {
+    name: 'connections above num_consumers', path: 'exporters.otlp.connections', words: /need at least as many sending_queue.num_consumers/,
+    edit: (c) => { c.exporters.otlp = { endpoint: '127.0.0.1:4317', tls: { insecure: true }, connections: 4, sending_queue: { num_consumers: 2 } }; c.service.pipelines.traces.exporters.push('otlp'); },
+  },
+  {
+    name: 'connections on the loadbalancing endpoints', path: 'exporters.loadbalancing.protocol.otlp.connections', words: /between 0 and 64/,
+    edit: (c) => {
+      c.exporters.loadbalancing = { protocol: { otlp: { tls: { insecure: true }, connections: 100 } }, resolver: { static: { hostnames: ['127.0.0.1:4317'] } } };
+      c.service.pipelines.traces.exporters.push('loadbalancing');
+    },
+  },
+  {
+    name: 'gzip level out of range', path: 'exporters.otlphttp.compression_params.level', words: /gzip levels are 1 to 12/,
+    edit: (c) => { c.exporters.otlphttp = { endpoint: 'http://127.0.0.1:4318', compression_params: { level: 42 } }; c.service.pipelines.traces.exporters.push('otlphttp'); },
+  },
 ];
 
 for (const b of bad) {

@@ -228,6 +228,105 @@ static void test_zstd_corrupt(void **state)
 	corrupt_cases(KN_ENC_ZSTD);
 }
 
+static void set_isize(uint8_t *c, size_t clen, uint32_t v)
+{
+	c[clen - 4] = (uint8_t)v;
+	c[clen - 3] = (uint8_t)(v >> 8);
+	c[clen - 2] = (uint8_t)(v >> 16);
+	c[clen - 1] = (uint8_t)(v >> 24);
+}
+
+/* The gzip trailer's ISIZE sizes libdeflate's one-shot buffer; it comes
+ * from the sender, so every lie must end as zlib would answer, with no
+ * buffer past the limit. */
+static void test_gzip_isize_lies(void **state)
+{
+	(void)state;
+	size_t n = 100000, clen, olen;
+	uint8_t *plain = pattern(n, 3);
+	uint8_t *c = gz(plain, n, &clen), *out = NULL;
+	struct kn_decomp_stats st;
+	/* truthful: one buffer of exactly ISIZE bytes */
+	assert_int_equal(kn_decompress(KN_ENC_GZIP, c, clen, 1u << 20, &out, &olen, &st), KN_DECOMP_OK);
+	assert_int_equal(olen, n);
+	assert_memory_equal(out, plain, n);
+	assert_int_equal(st.out_peak, n);
+	free(out);
+	out = NULL;
+	/* smaller than the output: the one shot runs out of room, zlib decides */
+	set_isize(c, clen, 1000);
+	assert_int_equal(kn_decompress(KN_ENC_GZIP, c, clen, 1u << 20, &out, &olen, &st), KN_DECOMP_CORRUPT);
+	assert_null(out);
+	/* (well under the size: at exactly n - 1 zlib meets the bad trailer in
+	 * the same call that passes the limit and answers corrupt) */
+	assert_int_equal(kn_decompress(KN_ENC_GZIP, c, clen, n - 1000, &out, &olen, &st), KN_DECOMP_TOO_LARGE);
+	assert_true(st.out_peak <= n - 1000);
+	/* larger than the limit: straight to zlib, which stops at the mismatch */
+	set_isize(c, clen, 0xffffffffu);
+	assert_int_equal(kn_decompress(KN_ENC_GZIP, c, clen, 1u << 20, &out, &olen, &st), KN_DECOMP_CORRUPT);
+	assert_true(st.out_peak <= 1u << 20);
+	/* larger than the output but under the limit: libdeflate's ISIZE check */
+	set_isize(c, clen, (uint32_t)n + 1);
+	assert_int_equal(kn_decompress(KN_ENC_GZIP, c, clen, 1u << 20, &out, &olen, &st), KN_DECOMP_CORRUPT);
+	assert_null(out);
+	free(c);
+
+	/* a bomb that claims to be small: the one shot stops at 64 bytes, zlib at the limit */
+	size_t big = 8u << 20;
+	uint8_t *zeros = calloc(1, big);
+	c = gz(zeros, big, &clen);
+	set_isize(c, clen, 64);
+	assert_int_equal(kn_decompress(KN_ENC_GZIP, c, clen, BOMB_LIMIT, &out, &olen, &st), KN_DECOMP_TOO_LARGE);
+	assert_null(out);
+	assert_true(st.out_peak <= BOMB_LIMIT);
+	/* and the honest one over the limit never allocates ISIZE */
+	set_isize(c, clen, (uint32_t)big);
+	assert_int_equal(kn_decompress(KN_ENC_GZIP, c, clen, BOMB_LIMIT, &out, &olen, &st), KN_DECOMP_TOO_LARGE);
+	assert_true(st.out_peak <= BOMB_LIMIT);
+	free(c);
+	free(zeros);
+	free(plain);
+}
+
+/* Header fields zlib can write (name, comment, extra, header CRC) and an
+ * empty member decode alike through the one-shot path. */
+static void test_gzip_header_fields_and_empty(void **state)
+{
+	(void)state;
+	const char *msg = "header fields";
+	z_stream z;
+	memset(&z, 0, sizeof z);
+	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	gz_header h;
+	memset(&h, 0, sizeof h);
+	uint8_t extra[4] = {'k', 'n', 0, 0};
+	h.name = (Bytef *)"body.pb";
+	h.comment = (Bytef *)"a comment";
+	h.extra = extra;
+	h.extra_len = sizeof extra;
+	h.hcrc = 1;
+	assert_int_equal(deflateSetHeader(&z, &h), Z_OK);
+	uint8_t c[256];
+	z.next_in = (Bytef *)(uintptr_t)msg;
+	z.avail_in = (uInt)strlen(msg);
+	z.next_out = c;
+	z.avail_out = sizeof c;
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	size_t clen = sizeof c - z.avail_out, olen;
+	deflateEnd(&z);
+	uint8_t *out = NULL;
+	assert_int_equal(kn_decompress(KN_ENC_GZIP, c, clen, 100, &out, &olen, NULL), KN_DECOMP_OK);
+	assert_int_equal(olen, strlen(msg));
+	assert_memory_equal(out, msg, olen);
+	free(out);
+	uint8_t *e = gz((const uint8_t *)"", 0, &clen);
+	out = NULL;
+	assert_int_equal(kn_decompress(KN_ENC_GZIP, e, clen, 100, &out, &olen, NULL), KN_DECOMP_OK);
+	assert_int_equal(olen, 0);
+	free(out);
+	free(e);
+}
+
 static void test_concatenated(void **state)
 {
 	(void)state;
@@ -283,6 +382,8 @@ int main(void)
 		cmocka_unit_test(test_gzip_corrupt),
 		cmocka_unit_test(test_zstd_corrupt),
 		cmocka_unit_test(test_concatenated),
+		cmocka_unit_test(test_gzip_isize_lies),
+		cmocka_unit_test(test_gzip_header_fields_and_empty),
 		cmocka_unit_test(test_encoding_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

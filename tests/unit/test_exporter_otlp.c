@@ -17,6 +17,7 @@
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "kn_test_chunks.h"
 
-#define MAX_REQ 8
+#define MAX_REQ 16
 #define TAG_NEW ((void *)1)
 #define TAG_DONE ((void *)2)
 #define TAG_SHUT ((void *)3)
@@ -47,6 +48,7 @@ struct rec {
 	size_t len;
 	int compressed;           /* payload arrived gzip-compressed */
 	char md[1024];            /* "key=value\n" lines */
+	char peer[128];           /* the client's address:port: one per connection */
 };
 
 struct server {
@@ -61,11 +63,14 @@ struct server {
 	int nrecs;                /* written by the server thread, read after join */
 };
 
-static void record(struct server *sv, grpc_byte_buffer *payload, grpc_metadata_array *md)
+static void record(struct server *sv, grpc_call *call, grpc_byte_buffer *payload, grpc_metadata_array *md)
 {
 	if (sv->nrecs >= MAX_REQ)
 		return;
 	struct rec *r = &sv->recs[sv->nrecs++];
+	char *peer = grpc_call_get_peer(call);
+	snprintf(r->peer, sizeof r->peer, "%s", peer ? peer : "");
+	gpr_free(peer);
 	grpc_byte_buffer_reader rd;
 	assert_true(grpc_byte_buffer_reader_init(&rd, payload));
 	grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
@@ -190,7 +195,7 @@ static void *server_main(void *arg)
 		grpc_event ev = grpc_completion_queue_next(sv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (ev.tag == TAG_NEW && ev.success) {
 			if (payload)
-				record(sv, payload, &md);
+				record(sv, call, payload, &md);
 			int i = sv->nrecs - 1;
 			answer(sv, call, &sv->script[i < sv->nscript ? i : sv->nscript - 1]);
 		}
@@ -523,6 +528,114 @@ static void test_validate(void **state)
 	kn_exporter_otlp.shutdown(NULL, 0);
 }
 
+/* gzip at another level, and three connections: every batch arrives
+ * gzip-compressed (decoded with zlib by the server) and equal to its input,
+ * and the calls came over three client connections (distinct peers). */
+static void test_gzip_level_connections(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fx_init(&f);
+	f.cfg.compression_params.level = 9;
+	f.cfg.connections = 3;
+	f.cfg.sender.queue.num_consumers = 3;
+	script_add(&f, GRPC_STATUS_OK, NULL, -1, 0);
+	fx_run(&f, 9); /* the fixture's queue holds 10 */
+	assert_int_equal(f.sv.nrecs, 9);
+	char peers[3][128];
+	int npeers = 0;
+	for (int i = 0; i < 9; i++) {
+		struct rec *r = &f.sv.recs[i];
+		expect_payload(r);
+		assert_true(r->compressed);
+		int seen = 0;
+		for (int k = 0; k < npeers; k++)
+			seen |= strcmp(peers[k], r->peer) == 0;
+		if (!seen) {
+			assert_true(npeers < 3);
+			snprintf(peers[npeers++], sizeof peers[0], "%s", r->peer);
+		}
+	}
+	/* each consumer sends on its own connection; which consumer takes a
+	 * batch is up to the scheduler, so at least one and at most three */
+	assert_true(npeers >= 1 && npeers <= 3);
+	assert_int_equal(counter(&f, "kansatsu_exporter_sent_spans_total", LB), 45);
+	fx_fini(&f);
+}
+
+/* The same three connections without compression: zero-copy slices. */
+static void test_connections_uncompressed(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fx_init(&f);
+	f.cfg.compression = (char *)"none";
+	f.cfg.connections = 2;
+	f.cfg.sender.queue.num_consumers = 4;
+	script_add(&f, GRPC_STATUS_OK, NULL, -1, 0);
+	fx_run(&f, 8);
+	assert_int_equal(f.sv.nrecs, 8);
+	for (int i = 0; i < 8; i++) {
+		assert_false(f.sv.recs[i].compressed);
+		expect_payload(&f.sv.recs[i]);
+	}
+	fx_fini(&f);
+}
+
+static void test_validate_compression_connections(void **state)
+{
+	(void)state;
+	struct kn_otlpexp_cfg cfg = {0};
+	struct kn_err err;
+	cfg.endpoint = (char *)"collector:4317";
+	cfg.compression = (char *)"zstd";
+	assert_int_equal(kn_exporter_otlp.validate(&cfg, "exporters.otlp", &err), KN_ERR);
+	assert_non_null(strstr(err.msg, "exporters.otlp.compression: zstd is not available over gRPC"));
+	cfg.compression = (char *)"brotli";
+	assert_int_equal(kn_exporter_otlp.validate(&cfg, "exporters.otlp", &err), KN_ERR);
+	assert_non_null(strstr(err.msg, "exporters.otlp.compression"));
+	cfg.compression = (char *)"gzip";
+	cfg.compression_params.level = 13;
+	assert_int_equal(kn_exporter_otlp.validate(&cfg, "exporters.otlp", &err), KN_ERR);
+	assert_non_null(strstr(err.msg, "exporters.otlp.compression_params.level"));
+	cfg.compression_params.level = 12;
+	assert_int_equal(kn_exporter_otlp.validate(&cfg, "exporters.otlp", &err), KN_OK);
+	cfg.compression = (char *)"none";
+	assert_int_equal(kn_exporter_otlp.validate(&cfg, "exporters.otlp", &err), KN_ERR);
+	assert_non_null(strstr(err.msg, "exporters.otlp.compression_params.level: set, but compression is none"));
+	cfg.compression_params.level = 0;
+	cfg.connections = 4;
+	cfg.sender.queue.num_consumers = 2;
+	assert_int_equal(kn_exporter_otlp.validate(&cfg, "exporters.otlp", &err), KN_ERR);
+	assert_non_null(strstr(err.msg, "exporters.otlp.connections: 4 connections need at least as many "
+				       "sending_queue.num_consumers"));
+	cfg.sender.queue.num_consumers = 0; /* auto: raised to the connections */
+	assert_int_equal(kn_exporter_otlp.validate(&cfg, "exporters.otlp", &err), KN_OK);
+	cfg.connections = 65;
+	assert_int_equal(kn_exporter_otlp.validate(&cfg, "exporters.otlp", &err), KN_ERR);
+	assert_non_null(strstr(err.msg, "exporters.otlp.connections: must be between 0 and 64"));
+
+	/* through the table: bounds and the OTel-shaped keys */
+	const char *yaml = "endpoint: c:4317\nconnections: 100\n";
+	struct kn_cnode *root;
+	assert_int_equal(kn_config_parse(yaml, strlen(yaml), "<test>", &root, &err), KN_OK);
+	memset(&cfg, 0, sizeof cfg);
+	assert_int_equal(kn_cfg_apply_at(kn_exporter_otlp.config_fields, root, "exporters.otlp", &cfg, &err), KN_ERR);
+	assert_non_null(strstr(err.msg, "connections: must be between 0 and 64, got 100"));
+	kn_cfg_free(kn_exporter_otlp.config_fields, &cfg);
+	kn_cnode_free(root);
+	yaml = "endpoint: c:4317\nconnections: 4\ncompression_params: {level: 6}\n";
+	assert_int_equal(kn_config_parse(yaml, strlen(yaml), "<test>", &root, &err), KN_OK);
+	memset(&cfg, 0, sizeof cfg);
+	assert_int_equal(kn_cfg_apply_at(kn_exporter_otlp.config_fields, root, "exporters.otlp", &cfg, &err), KN_OK);
+	assert_int_equal(cfg.connections, 4);
+	assert_int_equal(cfg.compression_params.level, 6);
+	assert_int_equal(cfg.sender.queue.num_consumers, 0);
+	assert_int_equal(kn_exporter_otlp.validate(&cfg, "exporters.otlp", &err), KN_OK);
+	kn_cfg_free(kn_exporter_otlp.config_fields, &cfg);
+	kn_cnode_free(root);
+}
+
 static void test_create_destroy_without_start(void **state)
 {
 	(void)state;
@@ -554,6 +667,9 @@ int main(void)
 		cmocka_unit_test(test_partial_success),
 		cmocka_unit_test(test_yaml_config),
 		cmocka_unit_test(test_validate),
+		cmocka_unit_test(test_gzip_level_connections),
+		cmocka_unit_test(test_connections_uncompressed),
+		cmocka_unit_test(test_validate_compression_connections),
 		cmocka_unit_test(test_create_destroy_without_start),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "collector/core/kn_clock.h"
 #include "collector/core/kn_metrics.h"
@@ -385,6 +386,55 @@ static void test_none_traces_endpoint_keepalive(void **state)
 	fx_fini(&f);
 }
 
+/* zstd: Content-Encoding zstd, the body one frame that libzstd decodes to
+ * the batch's bytes (with the content size in the frame header). */
+static void test_zstd(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fx_init(&f);
+	f.cfg.compression = (char *)"zstd";
+	f.cfg.compression_params.level = 3;
+	script_add(&f.sv, 200, NULL, NULL, 0);
+	fx_run(&f, 2);
+	assert_int_equal(f.sv.nreqs, 2);
+	for (int i = 0; i < 2; i++) {
+		struct req *r = &f.sv.reqs[i];
+		char v[64];
+		assert_string_equal(hdr(r->head, "content-encoding", v, sizeof v), "zstd");
+		struct kn_batch *b = make_batch();
+		uint8_t *want = kn_batch_flatten(b);
+		assert_int_equal(ZSTD_getFrameContentSize(r->body, r->body_len), b->bytes);
+		uint8_t out[65536];
+		size_t n = ZSTD_decompress(out, sizeof out, r->body, r->body_len);
+		assert_false(ZSTD_isError(n));
+		assert_int_equal(n, b->bytes);
+		assert_memory_equal(out, want, n);
+		free(want);
+		kn_batch_free(b);
+	}
+	fx_fini(&f);
+}
+
+/* Three consumers on one connection: they take turns (one keep-alive
+ * connection accepted), every body arrives whole (gzip, checked with zlib). */
+static void test_consumers_share_one_connection(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fx_init(&f);
+	f.cfg.connections = 1;
+	f.cfg.sender.queue.num_consumers = 3;
+	script_add(&f.sv, 200, NULL, NULL, 0);
+	fx_run(&f, 9);
+	assert_int_equal(f.sv.nreqs, 9);
+	assert_int_equal(f.sv.naccepted, 1);
+	for (int i = 0; i < 9; i++)
+		expect_body(&f.sv.reqs[i], 1);
+	assert_int_equal(counter(&f, "kansatsu_exporter_sent_spans_total", LB), 45);
+	fx_fini(&f);
+}
+
 static void test_retry_503_retry_after(void **state)
 {
 	(void)state;
@@ -575,6 +625,27 @@ static void test_validate(void **state)
 	assert_non_null(strstr(err.msg, "exporters.otlphttp.tls.key_file"));
 	cfg.tls.key_file = (char *)"k.pem";
 	assert_int_equal(kn_exporter_otlphttp.validate(&cfg, "exporters.otlphttp", &err), KN_OK);
+	cfg.compression = (char *)"zstd";
+	cfg.compression_params.level = 19;
+	assert_int_equal(kn_exporter_otlphttp.validate(&cfg, "exporters.otlphttp", &err), KN_OK);
+	cfg.compression_params.level = 20;
+	assert_int_equal(kn_exporter_otlphttp.validate(&cfg, "exporters.otlphttp", &err), KN_ERR);
+	assert_non_null(strstr(err.msg, "exporters.otlphttp.compression_params.level: zstd levels are 1 to 19"));
+	cfg.compression = (char *)"gzip";
+	cfg.compression_params.level = 13;
+	assert_int_equal(kn_exporter_otlphttp.validate(&cfg, "exporters.otlphttp", &err), KN_ERR);
+	assert_non_null(strstr(err.msg, "exporters.otlphttp.compression_params.level: gzip levels are 1 to 12"));
+	cfg.compression = (char *)"lz4";
+	cfg.compression_params.level = 0;
+	assert_int_equal(kn_exporter_otlphttp.validate(&cfg, "exporters.otlphttp", &err), KN_ERR);
+	assert_non_null(strstr(err.msg, "exporters.otlphttp.compression: expected gzip, zstd or none"));
+	cfg.compression = NULL;
+	cfg.connections = 3;
+	cfg.sender.queue.num_consumers = 2;
+	assert_int_equal(kn_exporter_otlphttp.validate(&cfg, "exporters.otlphttp", &err), KN_ERR);
+	assert_non_null(strstr(err.msg, "exporters.otlphttp.connections: 3 connections need at least as many"));
+	cfg.sender.queue.num_consumers = 3;
+	assert_int_equal(kn_exporter_otlphttp.validate(&cfg, "exporters.otlphttp", &err), KN_OK);
 	assert_int_equal(kn_exporter_otlphttp.kind, KN_EXPORTER);
 	assert_string_equal(kn_exporter_otlphttp.type, "otlphttp");
 	kn_exporter_otlphttp.destroy(NULL);
@@ -586,6 +657,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ok_gzip_headers),
 		cmocka_unit_test(test_none_traces_endpoint_keepalive),
+		cmocka_unit_test(test_zstd),
+		cmocka_unit_test(test_consumers_share_one_connection),
 		cmocka_unit_test(test_retry_503_retry_after),
 		cmocka_unit_test(test_retry_after_bounds_give_up),
 		cmocka_unit_test(test_retry_after_http_date),

@@ -218,7 +218,7 @@ static void test_full_ring_refuses_all_or_nothing(void **st)
 			ok++;
 		else {
 			assert_int_equal(rc, KN_AGAIN);
-			assert_true(res.retry_after_s >= 1);
+			assert_true(res.retry_after_ms >= 5 && res.retry_after_ms <= 5000);
 			assert_int_equal(res.accepted, 0);
 			again++;
 		}
@@ -256,6 +256,30 @@ static void test_budget_refusal_charges_nothing(void **st)
 			   "receiver=\"otlp\",transport=\"http\",reason=\"memory_limit\"") >= 20);
 	free(r.buf);
 	teardown_rt(&f); /* freeing the ring contents returns the budget to 0 */
+}
+
+/* A request that cannot fit is refused before the wire reader: its spans
+ * are counted by a walk of the message levels (all of them, as the reader
+ * would), nothing is charged, the delay is within the clamps; a malformed
+ * request is still answered as invalid, not "retry later" for ever. */
+static void test_refusal_before_reading(void **st)
+{
+	(void)st;
+	struct fixture f;
+	setup_rt(&f, 2, 64, 100); /* room for no request */
+	struct req r = make_req(12, 6, 0);
+	struct kn_ingest_result res;
+	assert_int_equal(kn_ingest(f.p, r.buf, r.len, NULL, &res), KN_AGAIN);
+	assert_int_equal(res.accepted, 0);
+	assert_true(res.retry_after_ms >= 5 && res.retry_after_ms <= 5000);
+	assert_int_equal(kn_budget_used(), 0);
+	assert_int_equal(ring_count(&f, 0) + ring_count(&f, 1), 0);
+	assert_int_equal(metric(&f, "kansatsu_receiver_refused_spans_total",
+				"receiver=\"otlp\",transport=\"http\",reason=\"memory_limit\""), 12);
+	const uint8_t garbage[] = {0x0a, 0x05, 0x12, 0x10, 0x01};
+	assert_int_equal(kn_ingest(f.p, garbage, sizeof garbage, NULL, &res), KN_INVALID);
+	free(r.buf);
+	teardown_rt(&f);
 }
 
 static void test_invalid_and_rejected(void **st)
@@ -309,6 +333,7 @@ int main(void)
 		cmocka_unit_test(test_whole_requests),
 		cmocka_unit_test(test_full_ring_refuses_all_or_nothing),
 		cmocka_unit_test(test_budget_refusal_charges_nothing),
+		cmocka_unit_test(test_refusal_before_reading),
 		cmocka_unit_test(test_invalid_and_rejected),
 		cmocka_unit_test(test_shutting_down),
 	};

@@ -47,6 +47,10 @@ static const char *minimal_config(const struct kn_component *c)
 		return "{attributes: [{key: k, value: v, action: upsert}]}";
 	if (c->kind == KN_PROCESSOR && strcmp(c->type, "attributes") == 0)
 		return "{actions: [{key: k, action: delete}]}";
+	if (c->kind == KN_PROCESSOR && strcmp(c->type, "filter") == 0)
+		return "{traces: {span: ['name == \"x\"']}}";
+	if (c->kind == KN_PROCESSOR && strcmp(c->type, "transform") == 0)
+		return "{trace_statements: ['set(span.name, \"x\")']}";
 	if (c->kind == KN_EXTENSION && strcmp(c->type, "bearertokenauth") == 0)
 		return "{token: t0k3n}";
 	if (c->kind == KN_EXTENSION && strcmp(c->type, "basicauth") == 0)

@@ -101,7 +101,7 @@ static int sink_ingest(void *ctx, uint32_t thread, const uint8_t *req, size_t le
 		break;
 	case MODE_AGAIN:
 		snprintf(res->message, sizeof res->message, "memory budget spent");
-		res->retry_after_s = 7;
+		res->retry_after_ms = 7250; /* RetryInfo: 7 s + 250 ms */
 		rc = KN_AGAIN;
 		break;
 	case MODE_BLOCK:
@@ -506,6 +506,7 @@ static void test_unavailable_retry_info(void **state)
 	assert_non_null(ri);
 	assert_non_null(ri->retry_delay);
 	assert_int_equal(ri->retry_delay->seconds, 7);
+	assert_int_equal(ri->retry_delay->nanos, 250000000); /* milliseconds survive */
 	google__rpc__retry_info__free_unpacked(ri, NULL);
 	google__rpc__status__free_unpacked(st, NULL);
 	free(req);

@@ -66,7 +66,7 @@ static int sink_ingest(void *ctx, uint32_t thread, const uint8_t *req, size_t le
 		return KN_INVALID;
 	}
 	if (t->mode == KN_AGAIN) {
-		res->retry_after_s = 7;
+		res->retry_after_ms = 6001; /* HTTP: rounded up to 7 s */
 		return KN_AGAIN;
 	}
 	res->accepted = (uint32_t)spans - t->reject;

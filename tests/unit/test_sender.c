@@ -440,9 +440,16 @@ static void test_bad_config(void **state)
 {
 	(void)state;
 	struct kn_err err;
-	struct kn_sender_cfg cfg = tiny_cfg(0, 10);
+	struct kn_sender_cfg cfg = tiny_cfg(257, 10);
 	assert_null(kn_sender_create("x", &cfg, scripted_send, NULL, NULL, &err));
 	assert_non_null(strstr(err.msg, "exporters.x.sending_queue.num_consumers"));
+	/* 0 = auto: max(4, CPUs), at most 64 */
+	cfg = tiny_cfg(0, 10);
+	struct kn_sender *a = kn_sender_create("x", &cfg, scripted_send, NULL, NULL, &err);
+	assert_non_null(a);
+	assert_int_equal(kn_sender_consumers(a), kn_sender_auto_consumers());
+	assert_true(kn_sender_consumers(a) >= 4 && kn_sender_consumers(a) <= 64);
+	kn_sender_destroy(a);
 	cfg = tiny_cfg(1, 0);
 	assert_null(kn_sender_create("x", &cfg, scripted_send, NULL, NULL, &err));
 	assert_non_null(strstr(err.msg, "queue_size"));
@@ -466,7 +473,7 @@ static void test_config_defaults(void **state)
 	assert_int_equal(kn_cfg_defaults(kn_sender_queue_fields, &cfg.queue, &err), KN_OK);
 	assert_int_equal(kn_cfg_defaults(kn_sender_retry_fields, &cfg.retry, &err), KN_OK);
 	assert_int_equal(cfg.queue.enabled, 1);
-	assert_int_equal(cfg.queue.num_consumers, 4);
+	assert_int_equal(cfg.queue.num_consumers, 0); /* auto, see kn_sender_auto_consumers */
 	assert_int_equal(cfg.queue.queue_size, 65536);
 	assert_int_equal(cfg.retry.enabled, 1);
 	assert_int_equal(cfg.retry.initial_interval_ns, 5 * KN_NS_PER_SEC);
