@@ -4,6 +4,8 @@
  * atomic too because the runtime lowers it once everything has started and
  * the process's base size is known (receivers may already be charging). */
 #include "kn_budget.h"
+#include "kn_drain.h"
+#include "kn_clock.h"
 
 #include <fcntl.h>
 #include <malloc.h>
@@ -19,10 +21,16 @@ static atomic_size_t req_used, req_limit; /* request bodies (kn_budget_req_*) */
 static _Atomic int64_t held;              /* kn_budget_held_add */
 static atomic_int over;                   /* kn_budget_set_over */
 
+/* How fast released bytes leave the budget: the retry delay refusals carry
+ * (kn_drain.h). */
+static struct kn_drain drain;
+static __thread uint64_t jitter_rng;
+
 void kn_budget_init(size_t limit_bytes)
 {
 	atomic_store(&limit, limit_bytes);
 	atomic_store(&used, 0);
+	kn_drain_reset(&drain);
 }
 
 void kn_budget_set_limit(size_t limit_bytes)
@@ -90,7 +98,38 @@ size_t kn_budget_req_limit(void)
 
 void kn_budget_release(size_t bytes)
 {
-	atomic_fetch_sub_explicit(&used, bytes, memory_order_relaxed);
+	size_t u = atomic_fetch_sub_explicit(&used, bytes, memory_order_relaxed) - bytes;
+	size_t lim = atomic_load_explicit(&limit, memory_order_relaxed);
+	kn_drain_release(&drain, bytes, kn_now_ns(), lim && u >= lim / 4);
+}
+
+int kn_budget_would_fit(size_t bytes)
+{
+	size_t lim = atomic_load_explicit(&limit, memory_order_relaxed);
+	size_t u = atomic_load_explicit(&used, memory_order_relaxed);
+	if (atomic_load_explicit(&over, memory_order_relaxed) && u > 0)
+		return 0;
+	return !lim || u == 0 || (u + bytes >= u && u + bytes <= lim);
+}
+
+uint32_t kn_budget_retry_ms(size_t need)
+{
+	if (!jitter_rng)
+		jitter_rng = kn_now_ns() ^ (uint64_t)(uintptr_t)&jitter_rng;
+	uint64_t ns = kn_drain_refusal_ns(&drain, kn_budget_used(), kn_budget_limit(), need,
+					  kn_now_ns(), &jitter_rng);
+	uint64_t ms = (ns + 999999) / 1000000;
+	return ms ? (uint32_t)ms : 1;
+}
+
+uint64_t kn_budget_retry_advertised_ns(void)
+{
+	return atomic_load_explicit(&drain.advertised_ns, memory_order_relaxed);
+}
+
+uint64_t kn_budget_drain_rate(void)
+{
+	return kn_drain_rate(&drain);
 }
 
 size_t kn_budget_used(void)

@@ -93,6 +93,17 @@ int kn_budget_trim(void);
 void kn_budget_held_add(int64_t delta);
 size_t kn_budget_held(void);
 
+/* Would `bytes` more fit the span budget now (as kn_budget_try_charge would
+ * decide, without charging)? Refusals before the decode use it. */
+int kn_budget_would_fit(size_t bytes);
+/* The retry delay a refusal of `need` bytes carries, in milliseconds (>= 1):
+ * the time the pipeline's measured drain rate needs to make room, clamped
+ * to 5 ms .. 5 s, with +-25% jitter (kn_drain.h). */
+uint32_t kn_budget_retry_ms(size_t need);
+/* Gauges: the latest advised delay before jitter, and the drain rate. */
+uint64_t kn_budget_retry_advertised_ns(void);
+uint64_t kn_budget_drain_rate(void);
+
 /* A soft limit on the whole process measured by someone else (the
  * memory_limiter processor compares the RSS with its soft limit every
  * check_interval): while `over` is set, kn_budget_try_charge fails as when
