@@ -57,11 +57,14 @@ int kn_tail_scan_build(struct kn_tail_scan *s, const struct kn_tail_trace *t);
 void kn_tail_scan_free(struct kn_tail_scan *s);
 
 /* The first KeyValue of kv[kv0 .. kv0 + n) with key `key`: 1 and its value,
- * else 0 (kn_tail_attr_get's rule). */
+ * else 0 (kn_tail_attr_get's rule). Indexes kv only when the range is not
+ * empty: kv is NULL until the shard's first trace with a KeyValue, and
+ * NULL + 0 is undefined behaviour in C. */
 static inline int kn_tail_scan_attr(const struct kn_tail_scan *s, uint32_t kv0, uint32_t n,
 				    const char *key, size_t keylen, struct kn_tail_value *v)
 {
-	for (const struct kn_tail_scan_kv *a = s->kv + kv0, *e = a + n; a < e; a++) {
+	for (uint32_t i = 0; i < n; i++) {
+		const struct kn_tail_scan_kv *a = &s->kv[kv0 + i];
 		if (kn_tail_key_eq(a->key, a->klen, key, keylen)) {
 			kn_tail_value_decode(a->val, a->vlen, v);
 			return 1;

@@ -34,22 +34,24 @@ static const char kn_fuzz_policies[] =
 	"  - {name: o, type: not, not: {not_sub_policy: {name: y, type: always_sample}}}\n"
 	"  - {name: d, type: drop, drop: {drop_sub_policy: [{name: z, type: status_code, status_code: {status_codes: [OK]}}]}}\n";
 
-static struct kn_tail_engine_shard *kn_fuzz_shard(void)
+/* The engine (parsed policies) is kept for the process's life; every input
+ * gets a fresh shard (policy instances, caches, scan arrays), so what an
+ * input does never depends on the inputs run before it in the process. */
+static struct kn_tail_engine *kn_fuzz_engine(void)
 {
-	static struct kn_tail_engine_shard *s;
+	static struct kn_tail_engine *e;
 	static struct kn_tail_policies_cfg *cfg;
 	struct kn_cnode *root = NULL;
 	struct kn_err err;
-	if (s)
-		return s;
+	if (e)
+		return e;
 	if (kn_config_parse(kn_fuzz_policies, sizeof kn_fuzz_policies - 1, "<fuzz>", &root, &err) != KN_OK ||
 	    kn_tail_policies_parse(kn_cnode_get(root, "policies"), &cfg, &err) != KN_OK)
 		abort();
 	kn_cnode_free(root);
-	struct kn_tail_engine *e = kn_tail_engine_create(cfg, 0, 1, NULL, "fuzz", &err);
-	if (!e || !(s = kn_tail_engine_shard_create(e, 0, &err)))
+	if (!(e = kn_tail_engine_create(cfg, 0, 1, NULL, "fuzz", &err)))
 		abort();
-	return s; /* kept for the process's life */
+	return e;
 }
 
 /* Reference: a varint, or -1. */
@@ -167,15 +169,24 @@ static void check_kvs(const uint8_t *msg, uint32_t len, uint32_t field,
 		abort();
 }
 
+/* The scan's KeyValues from kv0 on; NULL while the grow-only array is
+ * unallocated (no KeyValue seen yet: NULL + 0 is undefined in C). */
+static const struct kn_tail_scan_kv *kvs_at(const struct kn_tail_scan *sc, uint32_t kv0)
+{
+	return sc->kv ? sc->kv + kv0 : NULL;
+}
+
 static void check_scan(const struct kn_tail_trace *t)
 {
-	static struct kn_tail_scan sc; /* grow-only scratch kept for the process's life */
+	struct kn_tail_scan sc = {0}; /* fresh per input, like a new shard's */
 	struct kn_tail_walk w;
 	struct kn_tail_rs rs;
 	struct kn_tail_span sp;
 	uint32_t r = 0, k = 0;
-	if (kn_tail_scan_build(&sc, t) != 0)
+	if (kn_tail_scan_build(&sc, t) != 0) {
+		kn_tail_scan_free(&sc);
 		return; /* out of memory */
+	}
 	kn_tail_walk_init(&w, t);
 	while (kn_tail_walk_next(&w, &rs)) {
 		if (r >= sc.nrs)
@@ -184,7 +195,7 @@ static void check_scan(const struct kn_tail_trace *t)
 		if (x->resource != rs.resource || x->resource_len != rs.resource_len || x->s0 != k)
 			abort();
 		if (rs.resource)
-			check_kvs(rs.resource, rs.resource_len, KN_TAIL_RESOURCE_ATTRS, sc.kv + x->kv0, x->nkv);
+			check_kvs(rs.resource, rs.resource_len, KN_TAIL_RESOURCE_ATTRS, kvs_at(&sc, x->kv0), x->nkv);
 		else if (x->nkv)
 			abort();
 		while (kn_tail_rs_next_span(&rs, &sp)) {
@@ -198,13 +209,14 @@ static void check_scan(const struct kn_tail_trace *t)
 			    z->start_ns != sp.start_ns || z->end_ns != sp.end_ns || z->flags != sp.flags ||
 			    z->status_code != sp.status_code)
 				abort();
-			check_kvs(sp.msg, sp.len, KN_TAIL_SPAN_ATTRS, sc.kv + y->kv0, y->nkv);
+			check_kvs(sp.msg, sp.len, KN_TAIL_SPAN_ATTRS, kvs_at(&sc, y->kv0), y->nkv);
 		}
 		if (k != x->s1)
 			abort();
 	}
 	if (r != sc.nrs || k != sc.nspan)
 		abort();
+	kn_tail_scan_free(&sc);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -244,9 +256,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	t.nspans = n;
 	check_scan(&t);
-	kn_tail_decide(kn_fuzz_shard(), &t, (uint64_t)size * 1000000ull, &vd);
-	if (vd.sampled && vd.has_threshold && vd.threshold >= (1ull << 56))
+	/* twice on one fresh shard: first with empty scan arrays and caches,
+	 * then with what the first decision left in them */
+	struct kn_err err;
+	struct kn_tail_engine_shard *s = kn_tail_engine_shard_create(kn_fuzz_engine(), 0, &err);
+	if (!s)
 		abort();
+	for (int pass = 0; pass < 2; pass++) {
+		kn_tail_decide(s, &t, (uint64_t)size * 1000000ull, &vd);
+		if (vd.sampled && vd.has_threshold && vd.threshold >= (1ull << 56))
+			abort();
+	}
+	kn_tail_engine_shard_destroy(s);
 	free(buf);
 	return 0;
 }
