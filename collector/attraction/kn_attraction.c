@@ -15,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../core/kn_strconv.h"
+
 #include <openssl/sha.h>
 
 #include "../core/kn_hex.h"
@@ -483,24 +485,6 @@ static int hash_key(struct kn_wire_attrs *at, uint32_t i)
 	return hash_entry(at, i);
 }
 
-static int parse_int(const uint8_t *s, uint32_t len, int64_t *out)
-{
-	char buf[32];
-	if (len == 0 || len >= sizeof buf)
-		return -1;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	const char *d = buf + (buf[0] == '-' || buf[0] == '+');
-	if (!*d || strspn(d, "0123456789") != strlen(d))
-		return -1;
-	errno = 0;
-	long long x = strtoll(buf, NULL, 10);
-	if (errno)
-		return -1;
-	*out = x;
-	return 0;
-}
-
 static int parse_double(const uint8_t *s, uint32_t len, double *out)
 {
 	char buf[128];
@@ -559,7 +543,7 @@ static int convert(struct kn_wire_attrs *at, uint32_t i, enum kn_attraction_conv
 		} else if (v.type == KN_AV_BOOL) {
 			n.i = v.b;
 		} else if (v.type == KN_AV_STR) {
-			if (parse_int(v.s, v.len, &n.i) < 0)
+			if (kn_strconv_int(v.s, v.len, &n.i) < 0)
 				return 0;
 		} else {
 			return 0;

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "kn_ottl_int.h"
+#include "../core/kn_strconv.h"
 #include "../wire/kn_wire_field.h"
 
 #define KN_CTX_SPAN_ONLY (1u << KN_OTTL_CTX_SPAN)
@@ -174,24 +175,6 @@ static int check_coalesce(struct kn_ottl_node *c, struct kn_ottl_cc *cc)
 
 /* ---- conversions ---- */
 
-static int parse_i64(const uint8_t *s, uint32_t len, int64_t *out)
-{
-	char buf[40];
-	if (len == 0 || len >= sizeof buf)
-		return -1;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	const char *d = buf + (buf[0] == '-' || buf[0] == '+');
-	if (!*d || strspn(d, "0123456789") != strlen(d))
-		return -1;
-	errno = 0;
-	long long x = strtoll(buf, NULL, 10);
-	if (errno)
-		return -1;
-	*out = x;
-	return 0;
-}
-
 /* Go's strconv.ParseFloat (64 bit): decimal, exponents, inf / nan words, underscores only between digits of a 0x.. */
 static int parse_f64(const uint8_t *s, uint32_t len, double *out)
 {
@@ -228,7 +211,7 @@ static int run_int(const struct kn_ottl_node *c, struct kn_ottl_tx *tx, struct k
 		return set_int(out, (int64_t)v.d);
 	case KN_V_STR: {
 		int64_t x = 0;
-		if (parse_i64(v.p, v.len, &x) == 0)
+		if (kn_strconv_int(v.p, v.len, &x) == 0)
 			return set_int(out, x);
 		return 0;
 	}
