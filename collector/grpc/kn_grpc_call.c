@@ -38,6 +38,7 @@
 #include <grpc/support/time.h>
 
 #include "../core/kn_log.h"
+#include "../http/kn_decompress.h"
 
 #define DETAILS_BIN_KEY "grpc-status-details-bin"
 
@@ -138,6 +139,78 @@ static int ensure_scratch(struct kn_grpc_worker *w, size_t need)
 	return 0;
 }
 
+/* A message flagged compressed (grpc-encoding gzip): libgrpc's own
+ * decompression is off (kn_otlp_grpc.c), because libgrpc 1.51 inflates a
+ * message whole before it compares its size with max_recv_msg_size_mib (a
+ * 1 MiB gzip bomb cost 1.1 GB of RSS), and so would
+ * grpc_byte_buffer_reader_init. The compressed slices are gathered (in place
+ * when there is one) and inflated by kn_decompress, which stops at
+ * max_recv_msg_size_mib. Returns the sink's code; KN_TOO_LARGE_MSG when the
+ * output would pass the limit; KN_INVALID for a body that does not inflate. */
+#define KN_TOO_LARGE_MSG 100
+static int ingest_compressed(struct kn_grpc_slot *sl, const struct kn_tracectx *tc,
+			     struct kn_ingest_result *res)
+{
+	struct kn_grpc_worker *w = sl->w;
+	struct kn_otlp_grpc *s = w->srv;
+	const grpc_slice_buffer *sb = &sl->payload->data.raw.slice_buffer;
+	const uint8_t *in = (const uint8_t *)"";
+	size_t in_len = 0, out_len = 0;
+	uint8_t *out = NULL;
+	enum kn_encoding enc = KN_ENC_UNKNOWN;
+	enum kn_decomp_rc drc;
+	int rc;
+
+	if (sl->payload->data.raw.compression == GRPC_COMPRESS_GZIP)
+		enc = KN_ENC_GZIP;
+	if (enc == KN_ENC_UNKNOWN) { /* the channel enables gzip alone; kept as a guard */
+		snprintf(res->message, sizeof res->message,
+			 "request message: grpc-encoding not supported (gzip or identity)");
+		return KN_INVALID;
+	}
+	if (sb->count == 1) {
+		in = GRPC_SLICE_START_PTR(sb->slices[0]);
+		in_len = GRPC_SLICE_LENGTH(sb->slices[0]);
+	} else if (sb->count > 1) {
+		if (ensure_scratch(w, sb->length) != 0) {
+			snprintf(res->message, sizeof res->message,
+				 "request message: out of memory (%zu bytes)", sb->length);
+			return KN_ERR;
+		}
+		for (size_t i = 0; i < sb->count; i++) {
+			size_t n = GRPC_SLICE_LENGTH(sb->slices[i]);
+			if (in_len + n > sb->length) /* cannot happen; guards the copy */
+				break;
+			memcpy(w->scratch + in_len, GRPC_SLICE_START_PTR(sb->slices[i]), n);
+			in_len += n;
+		}
+		in = w->scratch;
+		atomic_fetch_add_explicit(&s->st.payload_copies, 1, memory_order_relaxed);
+	}
+	drc = kn_decompress(enc, in, in_len, s->max_recv, &out, &out_len, NULL);
+	switch (drc) {
+	case KN_DECOMP_OK:
+		break;
+	case KN_DECOMP_TOO_LARGE:
+		snprintf(res->message, sizeof res->message,
+			 "request message larger than max_recv_msg_size_mib (%zu bytes) after gzip decompression",
+			 s->max_recv);
+		return KN_TOO_LARGE_MSG;
+	case KN_DECOMP_CORRUPT:
+		snprintf(res->message, sizeof res->message,
+			 "request message: gzip data is corrupt or truncated");
+		return KN_INVALID;
+	default:
+		snprintf(res->message, sizeof res->message,
+			 "request message: out of memory decompressing");
+		return KN_ERR;
+	}
+	atomic_fetch_add_explicit(&s->st.decompressed, 1, memory_order_relaxed);
+	rc = s->sink.ingest(s->sink.ctx, w->index, out ? out : (const uint8_t *)"", out_len, tc, res);
+	free(out);
+	return rc;
+}
+
 /* Runs the sink on the payload: in place when it is one slice, else copied
  * into scratch. Returns the sink's code, or KN_ERR with res->message set. */
 static int ingest_payload(struct kn_grpc_slot *sl, const struct kn_tracectx *tc,
@@ -151,6 +224,8 @@ static int ingest_payload(struct kn_grpc_slot *sl, const struct kn_tracectx *tc,
 	size_t len = 0;
 	int rc;
 
+	if (sl->payload->type == GRPC_BB_RAW && sl->payload->data.raw.compression != GRPC_COMPRESS_NONE)
+		return ingest_compressed(sl, tc, res);
 	if (!grpc_byte_buffer_reader_init(&r, sl->payload)) {
 		snprintf(res->message, sizeof res->message, "request message: cannot be read");
 		return KN_ERR;
@@ -223,6 +298,11 @@ static size_t answer_export(struct kn_grpc_slot *sl, grpc_op *ops, grpc_status_c
 		switch (rc) {
 		case KN_OK:
 			*code = GRPC_STATUS_OK;
+			break;
+		case KN_TOO_LARGE_MSG:
+			*code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+			atomic_fetch_add_explicit(&s->st.too_large, 1, memory_order_relaxed);
+			s->sink.refused(s->sink.ctx, w->index, "too_large");
 			break;
 		case KN_INVALID:
 			*code = GRPC_STATUS_INVALID_ARGUMENT;
@@ -308,6 +388,8 @@ static void count_answer(struct kn_otlp_grpc *s, enum kn_grpc_slot_kind kind, gr
 		break;
 	case GRPC_STATUS_UNAVAILABLE:
 		atomic_fetch_add_explicit(&s->st.unavailable, 1, memory_order_relaxed);
+		break;
+	case GRPC_STATUS_RESOURCE_EXHAUSTED: /* counted as too_large where it was found */
 		break;
 	default:
 		atomic_fetch_add_explicit(&s->st.internal, 1, memory_order_relaxed);

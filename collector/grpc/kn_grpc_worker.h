@@ -84,7 +84,7 @@ struct kn_otlp_grpc {
 	uint16_t port;
 	struct {
 		atomic_uint_fast64_t calls, ok, invalid, unavailable, internal, unimplemented,
-			cancelled, payload_copies, too_large;
+			cancelled, payload_copies, too_large, decompressed;
 		atomic_uint_fast64_t unauthenticated;
 	} st;
 };

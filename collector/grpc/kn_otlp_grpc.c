@@ -271,6 +271,16 @@ int kn_otlp_grpc_start(struct kn_otlp_grpc *s, struct kn_err *err)
 	args[nargs].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
 	args[nargs].value.integer = 0;
 	nargs++;
+	/* gzip is inflated by kn_grpc_call.c with a bound on the output (libgrpc
+	 * 1.51 inflates whole messages first); deflate is not offered at all */
+	args[nargs].type = GRPC_ARG_INTEGER;
+	args[nargs].key = (char *)GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION;
+	args[nargs].value.integer = 0;
+	nargs++;
+	args[nargs].type = GRPC_ARG_INTEGER;
+	args[nargs].key = (char *)GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET;
+	args[nargs].value.integer = (1 << GRPC_COMPRESS_NONE) | (1 << GRPC_COMPRESS_GZIP);
+	nargs++;
 	s->quota_bytes = quota_bytes(s);
 	if (s->quota_bytes) {
 		/* the server's channel args take their own reference */
@@ -476,5 +486,6 @@ void kn_otlp_grpc_stats(const struct kn_otlp_grpc *s, struct kn_otlp_grpc_stats 
 	out->payload_copies = atomic_load_explicit(&s->st.payload_copies, memory_order_relaxed);
 	out->unauthenticated = atomic_load_explicit(&s->st.unauthenticated, memory_order_relaxed);
 	out->too_large = atomic_load_explicit(&s->st.too_large, memory_order_relaxed);
+	out->decompressed = atomic_load_explicit(&s->st.decompressed, memory_order_relaxed);
 	out->quota_bytes = s->quota_bytes;
 }

@@ -15,10 +15,14 @@
  * partial_success when spans were rejected); KN_INVALID -> INVALID_ARGUMENT;
  * KN_AGAIN -> UNAVAILABLE with a google.rpc.Status/RetryInfo trailer
  * (grpc-status-details-bin); anything else -> INTERNAL. Messages larger
- * than max_recv_msg_size_mib after decompression are refused by the library
- * with RESOURCE_EXHAUSTED; the receiver sees the receive fail and reports
- * it to sink.refused as "too_large" (see kn_grpc_call.c for what else
- * libgrpc reports the same way).
+ * than max_recv_msg_size_mib on the wire are refused by the library with
+ * RESOURCE_EXHAUSTED; the receiver sees the receive fail and reports it to
+ * sink.refused as "too_large" (see kn_grpc_call.c for what else libgrpc
+ * reports the same way). gzip messages are inflated by the receiver, not by
+ * libgrpc (whose 1.51 inflates a whole message before checking its size):
+ * kn_decompress stops at max_recv_msg_size_mib, answered RESOURCE_EXHAUSTED
+ * and counted "too_large" as well. Only gzip and identity are enabled
+ * (libgrpc answers UNIMPLEMENTED to deflate).
  *
  * Memory: libgrpc's buffers (transport reads, messages being received) are
  * bounded by a resource quota sized at start from the request-bytes bound
@@ -86,7 +90,9 @@ struct kn_otlp_grpc_stats {
 	uint64_t cancelled;       /* calls the client or shutdown cancelled */
 	uint64_t payload_copies;  /* requests gathered from several slices (not zero-copy) */
 	uint64_t unauthenticated; /* Export calls opts.auth refused */
-	uint64_t too_large;       /* Export calls whose message failed to arrive (see above) */
+	uint64_t too_large;       /* Export calls whose message failed to arrive (see above) or
+				   * inflated past max_recv_msg_size_mib */
+	uint64_t decompressed;    /* gzip messages inflated by the receiver (kn_decompress) */
 	uint64_t quota_bytes;     /* libgrpc's resource quota; 0 = none */
 };
 

@@ -10,7 +10,8 @@ import { gzipSync } from 'node:zlib';
 import { startCollector, makeTempDir, makeConfig, readJsonRecords, httpRequest } from './harness.mjs';
 import { makeExporter, makeProvider, flushAndCheck, emitRichSpans, canonicalFromSdk, canonicalFromTracesData, assertSameSpans, rawSpan, serializeProto, serializeJson } from './otel.mjs';
 import { decodeStatus, decodeExportResponse } from './pb.mjs';
-import { grpcExport, GrpcStatus } from './sinks.mjs';
+import { grpcExport, grpcRawExport, GrpcStatus } from './sinks.mjs';
+import { readFileSync } from 'node:fs';
 import { scrape, metricSum, pollUntil } from './memory_limit_helpers.mjs';
 
 const LIMIT = 1048576; // receivers.otlp.protocols.http.max_request_body_size
@@ -121,6 +122,40 @@ test('bad input is refused precisely and does not disturb the collector', async 
     await pollUntil(async () => metricSum((await scrape(col)).samples,
       'kansatsu_receiver_refused_requests_total', match) === 1, 20000,
     'kansatsu_receiver_refused_requests_total{transport="grpc",reason="too_large"} == 1', 50);
+  });
+
+  // libgrpc 1.51 would inflate a whole gzip message before checking its size;
+  // the receiver inflates it itself, stopping at max_recv_msg_size_mib
+  const peakKiB = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${col.proc.pid}/status`, 'utf8'))[1]);
+  await t.test('gRPC: gzip bomb (256 MiB of zeros) -> RESOURCE_EXHAUSTED, memory untouched', async () => {
+    const bomb = gzipSync(Buffer.alloc(256 * 1024 * 1024), { level: 9 });
+    const before = peakKiB();
+    const r = await grpcRawExport(col.grpcPort, bomb, 'gzip');
+    assert.equal(r.code, GrpcStatus.RESOURCE_EXHAUSTED, `grpc status ${r.code} ${r.details}\n${col.tail(15)}`);
+    assert.match(r.details, /max_recv_msg_size_mib/);
+    const grown = peakKiB() - before;
+    assert.ok(grown < 64 * 1024, `peak RSS grew by ${grown} KiB for a ${bomb.length}-byte bomb`);
+    const match = { transport: 'grpc', reason: 'too_large' };
+    await pollUntil(async () => metricSum((await scrape(col)).samples,
+      'kansatsu_receiver_refused_requests_total', match) === 2, 20000,
+    'kansatsu_receiver_refused_requests_total{transport="grpc",reason="too_large"} == 2', 50);
+  });
+
+  await t.test('gRPC: corrupt gzip message -> INVALID_ARGUMENT', async () => {
+    const gz = gzipSync(validBody('e0'));
+    const r = await grpcRawExport(col.grpcPort, gz.subarray(0, gz.length - 9), 'gzip');
+    assert.equal(r.code, GrpcStatus.INVALID_ARGUMENT, `grpc status ${r.code} ${r.details}\n${col.tail(15)}`);
+  });
+
+  await t.test('gRPC: grpc-encoding deflate -> UNIMPLEMENTED', async () => {
+    const r = await grpcRawExport(col.grpcPort, gzipSync(validBody('e1')), 'deflate');
+    assert.equal(r.code, GrpcStatus.UNIMPLEMENTED, `grpc status ${r.code} ${r.details}\n${col.tail(15)}`);
+  });
+
+  await t.test('gRPC: valid gzip message -> OK, its spans exported', async () => {
+    const r = await grpcRawExport(col.grpcPort, gzipSync(validBody('e2')), 'gzip');
+    assert.equal(r.code, 0, `grpc status ${r.code} ${r.details}\n${col.tail(15)}`);
+    [1, 2, 3].forEach((i) => accepted.add(`e20000000000000${i}`));
   });
 
   await t.test('gRPC: 8-byte trace id among valid spans -> OK, rejected_spans 1', async () => {

@@ -4,6 +4,7 @@
 // answer success, plus a unary gRPC client for raw Export calls. Waiting is on
 // the arrival of requests (promise per count), never on time.
 import http from 'node:http';
+import http2 from 'node:http2';
 import grpc from '@grpc/grpc-js';
 import { withTimeout } from './harness.mjs';
 
@@ -75,6 +76,33 @@ export function grpcExport(port, body, metadata = {}, deadlineMs = 15000) {
       else resolve({ code: 0, details: '', response: resp });
     });
   });
+}
+
+// One Export call framed by hand over node's HTTP/2 client, for what grpc-js
+// will not send: a message flagged compressed with any grpc-encoding and any
+// bytes. Resolves {code, details} from the trailers (or the trailers-only
+// headers); never rejects on a gRPC status.
+export function grpcRawExport(port, payload, encoding, deadlineMs = 15000) {
+  const frame = Buffer.alloc(5);
+  frame[0] = encoding === 'identity' ? 0 : 1;
+  frame.writeUInt32BE(payload.length, 1);
+  const conn = http2.connect(`http://127.0.0.1:${port}`);
+  const req = conn.request({
+    ':method': 'POST', ':path': EXPORT_PATH, 'content-type': 'application/grpc', te: 'trailers',
+    'grpc-encoding': encoding, 'grpc-accept-encoding': 'identity,gzip',
+  });
+  const p = new Promise((resolve, reject) => {
+    let status = null;
+    const take = (h) => { if (h['grpc-status'] !== undefined) status = { code: Number(h['grpc-status']), details: decodeURIComponent(h['grpc-message'] || '') }; };
+    req.on('response', take);
+    req.on('trailers', take);
+    req.on('data', () => {});
+    req.on('error', reject);
+    conn.on('error', reject);
+    req.on('close', () => { conn.close(); if (status) resolve(status); else reject(new Error(`no grpc-status (rst ${req.rstCode})`)); });
+  });
+  req.end(Buffer.concat([frame, payload]));
+  return withTimeout(p, deadlineMs, 'raw gRPC Export');
 }
 
 export const GrpcStatus = grpc.status;
