@@ -73,6 +73,14 @@ int kn_wire_index_request(struct kn_wire_index *ix, const uint8_t *buf, size_t l
 int kn_wire_index_trusted(struct kn_wire_index *ix, const uint8_t *buf, size_t len,
 			  struct kn_err *err);
 
+/* Re-reads the header of one Span the collector rewrote, from trusted bytes
+ * (nested messages not checked, as kn_wire_index_trusted): the Span message
+ * is span[0..len), offsets are made relative to base; resource_idx and
+ * scope_idx are left as they were. KN_OK, or KN_INVALID when the bytes do
+ * not frame or its ids are not valid OTLP (the index would reject it). */
+int kn_wire_span_reread(const uint8_t *base, const uint8_t *span, uint32_t len,
+			struct kn_span_hdr *h);
+
 /* The shard a trace belongs to: a documented, stable mix of all 16 id bytes. */
 uint32_t kn_shard_of(const uint8_t trace_id[16], uint32_t nshards);
 

@@ -7,6 +7,7 @@
  * whole, a message without splices is copied whole. */
 #include "kn_wire_edit.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,8 @@
 #include "../core/kn_grow.h"
 
 #define TOO_BIG 0x7fffffffull
+
+_Atomic uint64_t kn_wire_edit_carried;
 
 struct grp {
 	uint32_t size;      /* new payload size */
@@ -332,8 +335,67 @@ static uint8_t *write_msg(const struct kn_wire_edit *ed, const uint8_t *m, uint3
 	return o + (len - pos);
 }
 
+/* The span headers of the output, carried over from the input chunk's
+ * instead of indexing the output again: a span copied unchanged keeps its
+ * header with its offsets moved by where its bytes landed; a spliced span's
+ * header is read again from the output (kn_wire_span_reread). Input headers
+ * are in offset order (the index's), and every copy of input bytes goes
+ * through copy_in, which moves the headers inside the copied range; a header
+ * found out of step clears ok and the caller indexes the output instead. */
+struct hcarry {
+	const struct kn_span_hdr *old;
+	struct kn_span_hdr *new;
+	uint32_t n, k;
+	const uint8_t *buf;   /* the input the old offsets are relative to */
+	uint8_t *obase;       /* the output the new ones are relative to */
+	int ok;
+};
+
+static uint8_t *copy_in(struct hcarry *hc, uint8_t *o, const uint8_t *src, size_t n)
+{
+	memcpy(o, src, n);
+	if (hc && hc->ok) {
+		uint64_t a = (uint64_t)(src - hc->buf), b = a + n;
+		int64_t d = (int64_t)(o - hc->obase) - (int64_t)a;
+		while (hc->k < hc->n && hc->old[hc->k].off < b) {
+			const struct kn_span_hdr *h = &hc->old[hc->k];
+			if (h->off < a) {   /* a span no copy covered */
+				hc->ok = 0;
+				break;
+			}
+			struct kn_span_hdr *nh = &hc->new[hc->k++];
+			*nh = *h;
+			nh->off = (uint32_t)((int64_t)h->off + d);
+			nh->name_off = (uint32_t)((int64_t)h->name_off + d);
+		}
+	}
+	return o + n;
+}
+
+/* A spliced span written at o (its payload: new_len bytes): its header read
+ * again from there. */
+static void carry_spliced(struct hcarry *hc, const uint8_t *in_payload, const uint8_t *o,
+			  uint32_t new_len)
+{
+	if (!hc || !hc->ok)
+		return;
+	if (hc->k >= hc->n || hc->old[hc->k].off != (uint64_t)(in_payload - hc->buf)) {
+		hc->ok = 0;
+		return;
+	}
+	struct kn_span_hdr *nh = &hc->new[hc->k];
+	nh->resource_idx = hc->old[hc->k].resource_idx;
+	nh->scope_idx = hc->old[hc->k].scope_idx;
+	if (kn_wire_span_reread(hc->obase, o, new_len, nh) != KN_OK) {
+		hc->ok = 0;
+		return;
+	}
+	hc->k++;
+}
+
 /* The splices a skipped (unchanged) group's records hold: none. */
-static uint8_t *write_all(struct kn_wire_edit *ed, const uint8_t *buf, size_t len, uint8_t *o)
+static uint8_t *write_all(struct kn_wire_edit *ed, const uint8_t *buf, size_t len, uint8_t *o,
+			  struct hcarry *hc)
 {
 	uint32_t gi = 0, ri = 0, si = 0;
 	const uint8_t *p = buf, *end = buf + len;
@@ -343,14 +405,12 @@ static uint8_t *write_all(struct kn_wire_edit *ed, const uint8_t *buf, size_t le
 		if (kn_wire_field_next(&p, end, &f) <= 0)
 			break;
 		if (f.num != 1 || f.wt != KN_WIRE_FIELD_LEN) {
-			memcpy(o, f0, (size_t)(p - f0));
-			o += p - f0;
+			o = copy_in(hc, o, f0, (size_t)(p - f0));
 			continue;
 		}
 		const struct grp *rg = grp_at(ed, gi++);
 		if (!rg->dirty) {
-			memcpy(o, f0, (size_t)(p - f0));
-			o += p - f0;
+			o = copy_in(hc, o, f0, (size_t)(p - f0));
 			ri = rg->rec_end;
 			gi = rg->g_end;
 			continue;
@@ -371,8 +431,7 @@ static uint8_t *write_all(struct kn_wire_edit *ed, const uint8_t *buf, size_t le
 			if (s.num == 1 && s.wt == KN_WIRE_FIELD_LEN) {
 				const struct kn_wire_edit_rec *rc = &ed->rec[ri];
 				if (!rc->nsplices) {
-					memcpy(o, s0, (size_t)(q - s0));
-					o += q - s0;
+					o = copy_in(hc, o, s0, (size_t)(q - s0));
 					ri++;
 				} else {
 					o = put_field(o, 0x0a, rc->new_len);
@@ -381,14 +440,12 @@ static uint8_t *write_all(struct kn_wire_edit *ed, const uint8_t *buf, size_t le
 				continue;
 			}
 			if (s.num != 2 || s.wt != KN_WIRE_FIELD_LEN) {
-				memcpy(o, s0, (size_t)(q - s0));
-				o += q - s0;
+				o = copy_in(hc, o, s0, (size_t)(q - s0));
 				continue;
 			}
 			const struct grp *sg = grp_at(ed, gi++);
 			if (!sg->dirty) {
-				memcpy(o, s0, (size_t)(q - s0));
-				o += q - s0;
+				o = copy_in(hc, o, s0, (size_t)(q - s0));
 				ri = sg->rec_end;
 				gi = sg->g_end;
 				continue;
@@ -410,8 +467,7 @@ static uint8_t *write_all(struct kn_wire_edit *ed, const uint8_t *buf, size_t le
 				if (ed->scope_ops && x.num == 1 && x.wt == KN_WIRE_FIELD_LEN && x.payload == scope) {
 					const struct kn_wire_edit_rec *rc = &ed->rec[ri];
 					if (!rc->nsplices) {
-						memcpy(o, x0, (size_t)(u - x0));
-						o += u - x0;
+						o = copy_in(hc, o, x0, (size_t)(u - x0));
 						ri++;
 					} else {
 						o = put_field(o, 0x0a, rc->new_len);
@@ -420,18 +476,18 @@ static uint8_t *write_all(struct kn_wire_edit *ed, const uint8_t *buf, size_t le
 					continue;
 				}
 				if (x.num != 2 || x.wt != KN_WIRE_FIELD_LEN) {
-					memcpy(o, x0, (size_t)(u - x0));
-					o += u - x0;
+					o = copy_in(hc, o, x0, (size_t)(u - x0));
 					continue;
 				}
 				const struct kn_wire_edit_rec *rc = &ed->rec[ri];
 				if (!rc->nsplices) {
-					memcpy(o, x0, (size_t)(u - x0));
-					o += u - x0;
+					o = copy_in(hc, o, x0, (size_t)(u - x0));
 					ri++;
 				} else {
 					o = put_field(o, 0x12, rc->new_len);
+					uint8_t *at = o;
 					o = write_msg(ed, x.payload, (uint32_t)x.len, &ri, &si, o);
+					carry_spliced(hc, x.payload, at, rc->new_len);
 				}
 			}
 		}
@@ -459,11 +515,18 @@ int kn_wire_edit_run(struct kn_wire_edit *ed, const struct kn_wire_edit_ops *ops
 	if (!c)
 		return kn_errf(err, "wire edit: out of memory for a %llu-byte chunk",
 			       (unsigned long long)size);
-	if ((uint64_t)(write_all(ed, buf, len, c->data) - c->data) != size) {
+	struct hcarry hc = {.old = like ? like->spans : NULL, .new = c->spans, .n = nspans,
+			    .buf = buf, .obase = c->data, .ok = 1};
+	int carry = like && like->data == buf && like->nspans == nspans && nspans && like->spans;
+	if ((uint64_t)(write_all(ed, buf, len, c->data, carry ? &hc : NULL) - c->data) != size) {
 		kn_errf(err, "wire edit: wrote an unexpected size");
 		goto fail;
 	}
 	c->len = (uint32_t)size;
+	if (carry && hc.ok && hc.k == nspans) {
+		atomic_fetch_add_explicit(&kn_wire_edit_carried, 1, memory_order_relaxed);
+		goto done;
+	}
 	if (kn_wire_index_trusted(&ed->ix, c->data, c->len, err) != KN_OK)
 		goto fail;
 	if (ed->ix.nspans != nspans || ed->ix.rejected) {
@@ -473,6 +536,7 @@ int kn_wire_edit_run(struct kn_wire_edit *ed, const struct kn_wire_edit_ops *ops
 	}
 	if (nspans)
 		memcpy(c->spans, ed->ix.spans, (size_t)nspans * sizeof *c->spans);
+done:
 	if (like) {
 		c->shard = like->shard;
 		c->source = like->source;

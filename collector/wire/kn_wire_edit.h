@@ -21,7 +21,10 @@
  *
  * Two passes: the callbacks run once (pass 1, sizes of every changed group
  * recorded), then the output is written from the recorded splices (pass 2),
- * then kn_wire_index_trusted rebuilds the span headers of the new chunk.
+ * then the span headers of the new chunk: carried over from `like` when it
+ * is the input chunk (a copied span's header moved to its new offset, a
+ * spliced span's read again alone, kn_wire_span_reread), else by
+ * kn_wire_index_trusted over the whole output.
  * When no callback spliced anything the input is left alone and *out is NULL:
  * the caller keeps passing the original chunk by reference.
  *
@@ -34,6 +37,7 @@
 #ifndef KN_WIRE_EDIT_H
 #define KN_WIRE_EDIT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -112,6 +116,10 @@ uint8_t *kn_wire_edit_splice(struct kn_wire_edit *ed, uint32_t off, uint32_t del
 int kn_wire_edit_run(struct kn_wire_edit *ed, const struct kn_wire_edit_ops *ops, void *ctx,
 		     const uint8_t *buf, size_t len, uint32_t nspans,
 		     const struct kn_chunk *like, struct kn_chunk **out, struct kn_err *err);
+
+/* Runs whose span headers were carried over from `like` rather than indexed
+ * again (process-wide, relaxed; tests read it). */
+extern _Atomic uint64_t kn_wire_edit_carried;
 
 struct kn_batch;
 /* kn_wire_edit_run over every chunk of b: a changed chunk is replaced in b

@@ -413,3 +413,28 @@ int kn_wire_index_trusted(struct kn_wire_index *ix, const uint8_t *buf, size_t l
 {
 	return index_request(ix, buf, len, err, 1);
 }
+
+int kn_wire_span_reread(const uint8_t *base, const uint8_t *span, uint32_t len,
+			struct kn_span_hdr *h)
+{
+	struct kn_wire_ctx c;
+	struct kn_wire_ids ids;
+	char why[120];
+	uint32_t ri = h->resource_idx, si = h->scope_idx;
+
+	c.trusted = 1;
+	c.why = NULL;
+	c.nframes = 0;
+	if (kn_wire_span(&c, base, span, span + len, h, &ids) < 0 ||
+	    kn_wire_ids_invalid(&ids, why, sizeof why))
+		return KN_INVALID;
+	memcpy(h->trace_id, ids.tid, 16);
+	memcpy(h->span_id, ids.sid, 8);
+	if (ids.pid_len == 8)
+		memcpy(h->parent_span_id, ids.pid, 8);
+	else
+		memset(h->parent_span_id, 0, 8);
+	h->resource_idx = ri;
+	h->scope_idx = si;
+	return KN_OK;
+}

@@ -33,6 +33,40 @@ typedef Opentelemetry__Proto__Common__V1__AnyValue AV;
 #define free_req(r) \
 	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(r, NULL)
 
+static void assert_hdr_equal(const struct kn_span_hdr *a, const struct kn_span_hdr *b)
+{
+	assert_memory_equal(a->trace_id, b->trace_id, 16);
+	assert_memory_equal(a->span_id, b->span_id, 8);
+	assert_memory_equal(a->parent_span_id, b->parent_span_id, 8);
+	assert_true(a->start_ns == b->start_ns && a->end_ns == b->end_ns);
+	assert_int_equal(a->off, b->off);
+	assert_int_equal(a->len, b->len);
+	assert_int_equal(a->name_off, b->name_off);
+	assert_int_equal(a->name_len, b->name_len);
+	assert_int_equal(a->flags, b->flags);
+	assert_int_equal(a->kind, b->kind);
+	assert_int_equal(a->status_code, b->status_code);
+	assert_int_equal(a->nattrs, b->nattrs);
+	assert_int_equal(a->nlinks, b->nlinks);
+	assert_int_equal(a->resource_idx, b->resource_idx);
+	assert_int_equal(a->scope_idx, b->scope_idx);
+}
+
+/* The output's span headers (carried over from the input chunk) equal a
+ * fresh, checked index of its bytes. */
+static void assert_headers_fresh(const struct kn_chunk *c, uint32_t nspans)
+{
+	struct kn_wire_index ix;
+	struct kn_err err;
+	kn_wire_index_init(&ix);
+	assert_int_equal(kn_wire_index_request(&ix, c->data, c->len, &err), KN_OK);
+	assert_int_equal(ix.nspans, nspans);
+	assert_int_equal(ix.rejected, 0);
+	for (uint32_t i = 0; i < nspans; i++)
+		assert_hdr_equal(&c->spans[i], &ix.spans[i]);
+	kn_wire_index_free(&ix);
+}
+
 /* ---- building requests ---- */
 
 static KV *kv_str(const char *k, const char *v)
@@ -206,16 +240,21 @@ static struct kn_chunk *run(int mode, const uint8_t *buf, size_t len, uint32_t n
 	kn_wire_attrs_init(&e.at);
 	struct kn_chunk *c = NULL;
 	struct kn_err err = {{0}};
-	int rc = kn_wire_edit_run(&ed, &ops, &e, buf, len, nspans, NULL, &c, &err);
+	/* the input as a chunk: its headers from the index, carried to the output */
+	struct kn_wire_index in;
+	kn_wire_index_init(&in);
+	assert_int_equal(kn_wire_index_request(&in, buf, len, &err), KN_OK);
+	struct kn_chunk like = {.nspans = in.nspans, .len = (uint32_t)len, .spans = in.spans,
+				.data = (uint8_t *)buf};
+	uint64_t carried = kn_wire_edit_carried;
+	int rc = kn_wire_edit_run(&ed, &ops, &e, buf, len, nspans, &like, &c, &err);
 	if (rc != KN_OK)
 		fail_msg("edit: %s", err.msg);
 	if (c) {
-		struct kn_wire_index ix;
-		kn_wire_index_init(&ix);
-		assert_int_equal(kn_wire_index_request(&ix, c->data, c->len, &err), KN_OK);
-		assert_int_equal(ix.nspans, nspans);
-		kn_wire_index_free(&ix);
+		assert_true(kn_wire_edit_carried == carried + 1);
+		assert_headers_fresh(c, nspans);
 	}
+	kn_wire_index_free(&in);
 	kn_wire_attrs_free(&e.at);
 	kn_wire_edit_free(&ed);
 	return c;
@@ -443,13 +482,27 @@ static void test_random(void **st)
 		kn_wire_index_init(&ix);
 		assert_int_equal(kn_wire_index_request(&ix, buf, len, &err), KN_OK);
 		uint32_t nspans = ix.nspans;
-		struct kn_chunk *c = NULL;
+		struct kn_chunk *c = NULL, *c2 = NULL;
+		struct kn_chunk like = {.nspans = nspans, .len = (uint32_t)len, .spans = ix.spans,
+					.data = buf};
+		uint64_t rng = r.rng;
 		r.edits = 0;
-		assert_int_equal(kn_wire_edit_run(&ed, &rops, &r, buf, len, nspans, NULL, &c, &err), KN_OK);
+		assert_int_equal(kn_wire_edit_run(&ed, &rops, &r, buf, len, nspans, &like, &c, &err), KN_OK);
+		/* the same edits without an input chunk: the output indexed instead */
+		r.rng = rng;
+		assert_int_equal(kn_wire_edit_run(&ed, &rops, &r, buf, len, nspans, NULL, &c2, &err), KN_OK);
 		if (r.edits == 0) {
 			assert_null(c);
+			assert_null(c2);
 		} else {
 			assert_non_null(c);
+			assert_non_null(c2);
+			assert_int_equal(c->len, c2->len);
+			assert_memory_equal(c->data, c2->data, c->len);
+			assert_headers_fresh(c, nspans);
+			for (uint32_t i = 0; i < nspans; i++)
+				assert_hdr_equal(&c->spans[i], &c2->spans[i]);
+			kn_chunk_unref(c2);
 			assert_int_equal(kn_wire_index_request(&ix, c->data, c->len, &err), KN_OK);
 			assert_int_equal(ix.nspans, nspans);
 			Req *out = unpack_req(c->len, c->data);
