@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/kn_arena.h"
 #include "kn_ottl.h"
 #include "../wire/kn_wire_attrs.h"
 
@@ -174,12 +175,6 @@ int kn_ottl_path_is_map(const struct kn_ottl_node *n);
 
 /* ---- the transform context ---- */
 
-struct kn_ottl_arena {
-	struct kn_ottl_arena_blk *blk;
-};
-void kn_ottl_arena_reset(struct kn_ottl_arena *a);
-void kn_ottl_arena_free(struct kn_ottl_arena *a);
-uint8_t *kn_ottl_arena_alloc(struct kn_ottl_arena *a, size_t n);
 
 /* One message the tx looks at: its bytes, its scalar fields as read (last
  * occurrence wins) and changed, its attribute list view. */
@@ -220,7 +215,7 @@ struct kn_ottl_splice {
 
 struct kn_ottl_tx {
 	struct kn_ottl_m m[KN_OTTL_NCTX];
-	struct kn_ottl_arena ar[KN_OTTL_NCTX];  /* strings made while a context is current */
+	struct kn_arena ar[KN_OTTL_NCTX];       /* strings made while a context is current */
 	int cur;                       /* context of the statement being run */
 	/* the current span's events */
 	struct kn_ottl_ev *ev;

@@ -24,52 +24,6 @@
 #include "../core/kn_grow.h"
 #include "../wire/kn_wire_field.h"
 
-/* ---- arenas ---- */
-
-struct kn_ottl_arena_blk {
-	struct kn_ottl_arena_blk *next;
-	size_t cap, used;
-	_Alignas(16) uint8_t data[];
-};
-
-uint8_t *kn_ottl_arena_alloc(struct kn_ottl_arena *a, size_t n)
-{
-	n = (n + 7) & ~(size_t)7;
-	if (n == 0)
-		n = 8;
-	struct kn_ottl_arena_blk **pp = &a->blk;
-	for (struct kn_ottl_arena_blk *b = a->blk; b; pp = &b->next, b = b->next)
-		if (b->cap - b->used >= n) {
-			uint8_t *r = b->data + b->used;
-			b->used += n;
-			return r;
-		}
-	size_t cap = n > 16384 ? n : 16384;
-	struct kn_ottl_arena_blk *b = malloc(sizeof *b + cap);
-	if (!b)
-		return NULL;
-	b->next = NULL;
-	b->cap = cap;
-	b->used = n;
-	*pp = b;
-	return b->data;
-}
-
-void kn_ottl_arena_reset(struct kn_ottl_arena *a)
-{
-	for (struct kn_ottl_arena_blk *b = a->blk; b; b = b->next)
-		b->used = 0;
-}
-
-void kn_ottl_arena_free(struct kn_ottl_arena *a)
-{
-	for (struct kn_ottl_arena_blk *b = a->blk, *n; b; b = n) {
-		n = b->next;
-		free(b);
-	}
-	a->blk = NULL;
-}
-
 /* ---- the tx ---- */
 
 struct kn_ottl_tx *kn_ottl_tx_new(void)
@@ -80,6 +34,7 @@ struct kn_ottl_tx *kn_ottl_tx_new(void)
 	for (int c = 0; c < KN_OTTL_NCTX; c++) {
 		tx->m[c].kind = (uint8_t)c;
 		kn_wire_attrs_init(&tx->m[c].at);
+		tx->ar[c].min_block = 16384;
 	}
 	kn_wire_attrs_init(&tx->tmp);
 	tx->ev_cur = -1;
@@ -93,7 +48,7 @@ void kn_ottl_tx_free(struct kn_ottl_tx *tx)
 		return;
 	for (int c = 0; c < KN_OTTL_NCTX; c++) {
 		kn_wire_attrs_free(&tx->m[c].at);
-		kn_ottl_arena_free(&tx->ar[c]);
+		kn_arena_free(&tx->ar[c]);
 	}
 	kn_wire_attrs_free(&tx->tmp);
 	free(tx->ev);
@@ -120,20 +75,20 @@ static void msg_reset(struct kn_ottl_m *m, const uint8_t *msg, uint32_t len)
 void kn_ottl_tx_resource(struct kn_ottl_tx *tx, const uint8_t *msg, uint32_t len)
 {
 	msg_reset(&tx->m[KN_OTTL_CTX_RESOURCE], msg, len);
-	kn_ottl_arena_reset(&tx->ar[KN_OTTL_CTX_RESOURCE]);
+	kn_arena_reset(&tx->ar[KN_OTTL_CTX_RESOURCE]);
 }
 
 void kn_ottl_tx_scope(struct kn_ottl_tx *tx, const uint8_t *msg, uint32_t len)
 {
 	msg_reset(&tx->m[KN_OTTL_CTX_SCOPE], msg, len);
-	kn_ottl_arena_reset(&tx->ar[KN_OTTL_CTX_SCOPE]);
+	kn_arena_reset(&tx->ar[KN_OTTL_CTX_SCOPE]);
 }
 
 void kn_ottl_tx_span(struct kn_ottl_tx *tx, const uint8_t *msg, uint32_t len)
 {
 	msg_reset(&tx->m[KN_OTTL_CTX_SPAN], msg, len);
 	msg_reset(&tx->m[KN_OTTL_CTX_SPANEVENT], NULL, 0);
-	kn_ottl_arena_reset(&tx->ar[KN_OTTL_CTX_SPAN]);
+	kn_arena_reset(&tx->ar[KN_OTTL_CTX_SPAN]);
 	tx->nev = 0;
 	tx->ev_state = 0;
 	tx->ev_cur = -1;
@@ -266,7 +221,9 @@ uint8_t *kn_ottl_tx_alloc(struct kn_ottl_tx *tx, size_t n)
 	int c = tx->cur == KN_OTTL_CTX_SPANEVENT ? KN_OTTL_CTX_SPAN : tx->cur;
 	if (c < 0 || c >= KN_OTTL_NCTX)
 		c = KN_OTTL_CTX_SPAN;
-	return kn_ottl_arena_alloc(&tx->ar[c], n);
+	/* rounded to 8: values made here are read as words */
+	n = (n + 7) & ~(size_t)7;
+	return kn_arena_alloc(&tx->ar[c], n ? n : 8);
 }
 
 void *kn_ottl_tx_md(struct kn_ottl_tx *tx, uint32_t pairs)

@@ -11,13 +11,6 @@
 #include "kn_wire_field.h"
 #include "../core/kn_grow.h"
 
-/* A string block: created strings never move while a message is edited. */
-struct kn_wire_attrs_blk {
-	struct kn_wire_attrs_blk *next;
-	size_t cap, used;
-	uint8_t data[];
-};
-
 void kn_wire_attrs_init(struct kn_wire_attrs *at)
 {
 	memset(at, 0, sizeof *at);
@@ -28,31 +21,13 @@ void kn_wire_attrs_free(struct kn_wire_attrs *at)
 	if (!at)
 		return;
 	free(at->a);
-	for (struct kn_wire_attrs_blk *b = at->blk, *n; b; b = n) {
-		n = b->next;
-		free(b);
-	}
+	kn_arena_free(&at->ar);
 	memset(at, 0, sizeof *at);
 }
 
 uint8_t *kn_wire_attrs_alloc(struct kn_wire_attrs *at, size_t n)
 {
-	struct kn_wire_attrs_blk **pp = &at->blk;
-	for (struct kn_wire_attrs_blk *b = at->blk; b; pp = &b->next, b = b->next)
-		if (b->cap - b->used >= n) {
-			uint8_t *r = b->data + b->used;
-			b->used += n;
-			return r;
-		}
-	size_t cap = n > 4096 ? n : 4096;
-	struct kn_wire_attrs_blk *b = malloc(sizeof *b + cap);
-	if (!b)
-		return NULL;
-	b->next = NULL;
-	b->cap = cap;
-	b->used = n;
-	*pp = b;
-	return b->data;
+	return kn_arena_alloc(&at->ar, n);
 }
 
 int kn_av_decode(const uint8_t *p, size_t len, struct kn_av *v)
@@ -275,8 +250,7 @@ int kn_wire_attrs_load(struct kn_wire_attrs *at, const uint8_t *msg, uint32_t le
 	at->field = field;
 	at->msg = msg;
 	at->len = msg ? len : 0;
-	for (struct kn_wire_attrs_blk *b = at->blk; b; b = b->next)
-		b->used = 0;
+	kn_arena_reset(&at->ar);
 	if (!msg)
 		return 0;
 	const uint8_t *p = msg, *end = msg + len;

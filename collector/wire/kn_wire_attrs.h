@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/kn_arena.h"
+
 #include "kn_wire_edit.h"
 
 enum kn_av_type {
@@ -56,8 +58,6 @@ struct kn_wire_attr {
 	uint8_t state;
 };
 
-struct kn_wire_attrs_blk;
-
 struct kn_wire_attrs {
 	struct kn_wire_attr *a;
 	uint32_t n, cap;
@@ -66,7 +66,7 @@ struct kn_wire_attrs {
 	uint32_t len;
 	uint32_t nlive;       /* entries not deleted */
 	int edited;
-	struct kn_wire_attrs_blk *blk;  /* string blocks (stable addresses) */
+	struct kn_arena ar;   /* strings made while editing (stable addresses) */
 };
 
 void kn_wire_attrs_init(struct kn_wire_attrs *at);
