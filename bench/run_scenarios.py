@@ -129,6 +129,12 @@ def cpu_s(pid):
     return (int(rest[11]) + int(rest[12])) / TCK   # utime, stime: all threads
 
 
+def minflt(pid):
+    """Minor page faults of all the process's threads so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
 def status_kib(pid, key):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -415,6 +421,12 @@ class Env:
                  os.path.join(self.tmp, f"kansatsu-{name}.log"))
         self.procs.append(c)
         c.wait_for(r"^kansatsu: ready", timeout=30)
+        perf_dir = os.environ.get("KANSATSU_BENCH_PERF")
+        if perf_dir:   # a profile of each collector run (perf record -g), stopped with the rest
+            os.makedirs(perf_dir, exist_ok=True)
+            pr = Proc(["perf", "record", "-F", "499", "-g", "-o", os.path.join(perf_dir, f"{name}.data"),
+                       "-p", str(c.p.pid)], os.path.join(self.tmp, f"perf-{name}.log"))
+            self.procs.append(pr)
         txt = c.text()
         ports = {}
         for key, label in (("grpc", "otlp/grpc"), ("http", "otlp/http"), ("metrics", "metrics")):
@@ -483,6 +495,7 @@ def run_scenario(env, name, lg_args, duration, memory_mib=512, drain_timeout=60,
         if tls:
             args += ["--tls-ca", tls["ca"]]
         rss0 = status_kib(col.p.pid, "VmRSS")
+        flt0 = minflt(col.p.pid)
         samp = Sampler(col.p.pid)
         samp.start()
         lg = env.run_loadgen(label or name, args, timeout=duration + 120)
@@ -495,6 +508,7 @@ def run_scenario(env, name, lg_args, duration, memory_mib=512, drain_timeout=60,
         cpu, wall = samp.finish()
         mt = metrics(cp["metrics"])
         hwm = status_kib(col.p.pid, "VmHWM")
+        faults = minflt(col.p.pid) - flt0
         rc = col.stop()
         row.update({
             "transport": lg["transport"] + (" TLS" if lg.get("tls") else ""), "connections": lg["connections"],
@@ -510,6 +524,7 @@ def run_scenario(env, name, lg_args, duration, memory_mib=512, drain_timeout=60,
             "collector_dropped": mt.get("kansatsu_exporter_dropped_spans_total", 0)
             + mt.get("kansatsu_pipeline_dropped_spans_total", 0),
             "spans_per_cpu_s": round(acked / cpu, 0) if cpu else 0,
+            "page_faults_per_kspan": round(faults * 1000 / acked, 2) if acked else 0,
             "rss_max_mib": round(max(samp.rss_max_kib, 0) / 1024, 1), "vmhwm_mib": round(hwm / 1024, 1),
             "memory_limit_mib": memory_mib,
             "span_budget_mib": round(mt.get("kansatsu_memory_budget_bytes", 0) / 1048576, 1),
@@ -608,7 +623,7 @@ def run_agent(env, lg_args, duration, runs=3):
                                    f"{r['collector_accepted']} sink {r['sink_spans']} exit {r['collector_exit']}")
             kept = r["sink_spans"] / r["spans_accepted"] if r["spans_accepted"] else 0
             log(f"  {label}: {r['spans_per_s']:.0f} spans/s, {r['spans_per_cpu_s']:.0f} per collector CPU-s, "
-                f"kept {kept * 100:.2f}%")
+                f"kept {kept * 100:.2f}%, {r['page_faults_per_kspan']:.1f} page faults per 1000 spans")
             r["kept"] = kept
             out[kind].append(r)
     row = dict(median_row(out["agent"]))
@@ -1037,7 +1052,8 @@ def main():
                 results.append(r)
                 if "skipped" not in r:
                     log(f"  {r['spans_per_s']:.0f} spans/s, {r['spans_per_cpu_s']:.0f} spans per collector "
-                        f"CPU-s, sink {r['sink_spans']} of {r['spans_accepted']}")
+                        f"CPU-s, sink {r['sink_spans']} of {r['spans_accepted']}, "
+                    f"{r.get('page_faults_per_kspan', 0):.1f} page faults per 1000 spans")
         finally:
             env.stop_all()
     meta = {"cpu_model": cpu_model(), "cores": os.cpu_count(), "kernel": platform.release(),
