@@ -321,6 +321,46 @@ static void test_chunk_pool_reuse(void **state)
 	kn_chunk_unref(d);
 }
 
+/* Blocks of one size class do not crowd out another's: with eight
+ * half-size blocks parked (a sampler's output released as one batch), a
+ * full-size block released and asked for again is the same block, and the
+ * half-size ones come back for half-size chunks. */
+static void test_chunk_pool_classes(void **state)
+{
+	(void)state;
+	enum { N = 8 };
+	struct kn_chunk *half[N];
+	void *was_half[N];
+	for (int i = 0; i < N; i++) {
+		half[i] = kn_chunk_alloc(0, 150000);
+		assert_non_null(half[i]);
+		was_half[i] = half[i];
+	}
+	for (int i = 0; i < N; i++)
+		kn_chunk_unref(half[i]);
+	struct kn_chunk *full = kn_chunk_alloc(0, 300000);
+	assert_non_null(full);
+	for (int i = 0; i < N; i++)
+		assert_ptr_not_equal(full, was_half[i]);
+	void *was_full = full;
+	memset(full->data, 0x33, full->cap);
+	kn_chunk_unref(full);
+	full = kn_chunk_alloc(0, 301000);
+	assert_ptr_equal(full, was_full);
+	kn_chunk_unref(full);
+	int back = 0;
+	for (int i = 0; i < N; i++) {
+		half[i] = kn_chunk_alloc(0, 149000);
+		assert_non_null(half[i]);
+		for (int j = 0; j < N; j++)
+			back += half[i] == was_half[j];
+		memset(half[i]->data, 0x44, half[i]->cap);
+	}
+	assert_int_equal(back, N);
+	for (int i = 0; i < N; i++)
+		kn_chunk_unref(half[i]);
+}
+
 /* The last unref releases exactly what was charged, pooled or not. */
 static void test_chunk_budget_exact(void **state)
 {
@@ -403,6 +443,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chunk_pool_reuse),
+		cmocka_unit_test(test_chunk_pool_classes),
 		cmocka_unit_test(test_chunk_budget_exact),
 		cmocka_unit_test(test_chunk_pool_threads),
 		cmocka_unit_test(test_shard_of),
