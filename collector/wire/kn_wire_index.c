@@ -229,6 +229,20 @@ static const char *kn_wire_ids_invalid(const struct kn_wire_ids *ids, char *buf,
 	return buf;
 }
 
+/* The ids and the position of a span the reader found valid, into its header. */
+static void hdr_set_ids(struct kn_span_hdr *h, const struct kn_wire_ids *ids, uint32_t res_idx,
+			uint32_t scope_idx)
+{
+	memcpy(h->trace_id, ids->tid, 16);
+	memcpy(h->span_id, ids->sid, 8);
+	if (ids->pid_len == 8)
+		memcpy(h->parent_span_id, ids->pid, 8);
+	else
+		memset(h->parent_span_id, 0, 8);
+	h->resource_idx = res_idx;
+	h->scope_idx = scope_idx;
+}
+
 static int kn_wire_scope_spans(struct kn_wire_ctx *c, struct kn_wire_index *ix,
 			       const uint8_t *base, const uint8_t *p, const uint8_t *end,
 			       uint32_t res_idx, int32_t ri, int32_t si)
@@ -260,14 +274,7 @@ static int kn_wire_scope_spans(struct kn_wire_ctx *c, struct kn_wire_index *ix,
 						 "resource_spans[%d].scope_spans[%d].spans[%d].%s",
 						 ri, si, spi, bad);
 			} else {
-				memcpy(h->trace_id, ids.tid, 16);
-				memcpy(h->span_id, ids.sid, 8);
-				if (ids.pid_len == 8)
-					memcpy(h->parent_span_id, ids.pid, 8);
-				else
-					memset(h->parent_span_id, 0, 8);
-				h->resource_idx = res_idx;
-				h->scope_idx = scope_idx;
+				hdr_set_ids(h, &ids, res_idx, scope_idx);
 				ix->nspans++;
 			}
 			spi++;
@@ -428,13 +435,6 @@ int kn_wire_span_reread(const uint8_t *base, const uint8_t *span, uint32_t len,
 	if (kn_wire_span(&c, base, span, span + len, h, &ids) < 0 ||
 	    kn_wire_ids_invalid(&ids, why, sizeof why))
 		return KN_INVALID;
-	memcpy(h->trace_id, ids.tid, 16);
-	memcpy(h->span_id, ids.sid, 8);
-	if (ids.pid_len == 8)
-		memcpy(h->parent_span_id, ids.pid, 8);
-	else
-		memset(h->parent_span_id, 0, 8);
-	h->resource_idx = ri;
-	h->scope_idx = si;
+	hdr_set_ids(h, &ids, ri, si);
 	return KN_OK;
 }

@@ -203,3 +203,22 @@ struct kn_batch *kn_test_service_batch(int with_ctx, const char *traceparent)
 	assert_int_equal(kn_batch_add(&b, c[1]), KN_OK);
 	return b;
 }
+
+void kn_test_assert_hdr_equal(const struct kn_span_hdr *a, const struct kn_span_hdr *b)
+{
+	assert_memory_equal(a->trace_id, b->trace_id, 16);
+	assert_memory_equal(a->span_id, b->span_id, 8);
+	assert_memory_equal(a->parent_span_id, b->parent_span_id, 8);
+	assert_true(a->start_ns == b->start_ns && a->end_ns == b->end_ns);
+	assert_int_equal(a->off, b->off);
+	assert_int_equal(a->len, b->len);
+	assert_int_equal(a->name_off, b->name_off);
+	assert_int_equal(a->name_len, b->name_len);
+	assert_int_equal(a->flags, b->flags);
+	assert_int_equal(a->kind, b->kind);
+	assert_int_equal(a->status_code, b->status_code);
+	assert_int_equal(a->nattrs, b->nattrs);
+	assert_int_equal(a->nlinks, b->nlinks);
+	assert_int_equal(a->resource_idx, b->resource_idx);
+	assert_int_equal(a->scope_idx, b->scope_idx);
+}

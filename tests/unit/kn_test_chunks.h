@@ -11,7 +11,9 @@
  * the bytes only (the OTLP exporters send bytes, span headers unset).
  * kn_test_service_batch: "api" (3 spans, seed 0x10) then "notifier" (2
  * spans, seed 0x40); chunk with_ctx (0 or 1) carries traceparent and
- * tracestate "k=v". */
+ * tracestate "k=v".
+ * kn_test_assert_hdr_equal: every field of two span headers equal (cmocka
+ * asserts), for tests that compare carried headers with a fresh index. */
 #ifndef KN_TEST_CHUNKS_H
 #define KN_TEST_CHUNKS_H
 
@@ -25,5 +27,6 @@ struct kn_batch *kn_test_batch(uint32_t seed, uint32_t nchunks, uint32_t nres, u
 			       size_t pad);
 struct kn_chunk *kn_test_service_chunk(const char *svc, uint32_t nspans, uint8_t seed);
 struct kn_batch *kn_test_service_batch(int with_ctx, const char *traceparent);
+void kn_test_assert_hdr_equal(const struct kn_span_hdr *a, const struct kn_span_hdr *b);
 
 #endif

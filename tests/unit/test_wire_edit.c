@@ -19,6 +19,7 @@
 #include "collector/wire/kn_wire_edit.h"
 #include "collector/wire/kn_wire_gen.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "kn_test_chunks.h"
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest Req;
 typedef Opentelemetry__Proto__Trace__V1__ResourceSpans RS;
@@ -33,25 +34,6 @@ typedef Opentelemetry__Proto__Common__V1__AnyValue AV;
 #define free_req(r) \
 	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(r, NULL)
 
-static void assert_hdr_equal(const struct kn_span_hdr *a, const struct kn_span_hdr *b)
-{
-	assert_memory_equal(a->trace_id, b->trace_id, 16);
-	assert_memory_equal(a->span_id, b->span_id, 8);
-	assert_memory_equal(a->parent_span_id, b->parent_span_id, 8);
-	assert_true(a->start_ns == b->start_ns && a->end_ns == b->end_ns);
-	assert_int_equal(a->off, b->off);
-	assert_int_equal(a->len, b->len);
-	assert_int_equal(a->name_off, b->name_off);
-	assert_int_equal(a->name_len, b->name_len);
-	assert_int_equal(a->flags, b->flags);
-	assert_int_equal(a->kind, b->kind);
-	assert_int_equal(a->status_code, b->status_code);
-	assert_int_equal(a->nattrs, b->nattrs);
-	assert_int_equal(a->nlinks, b->nlinks);
-	assert_int_equal(a->resource_idx, b->resource_idx);
-	assert_int_equal(a->scope_idx, b->scope_idx);
-}
-
 /* The output's span headers (carried over from the input chunk) equal a
  * fresh, checked index of its bytes. */
 static void assert_headers_fresh(const struct kn_chunk *c, uint32_t nspans)
@@ -63,7 +45,7 @@ static void assert_headers_fresh(const struct kn_chunk *c, uint32_t nspans)
 	assert_int_equal(ix.nspans, nspans);
 	assert_int_equal(ix.rejected, 0);
 	for (uint32_t i = 0; i < nspans; i++)
-		assert_hdr_equal(&c->spans[i], &ix.spans[i]);
+		kn_test_assert_hdr_equal(&c->spans[i], &ix.spans[i]);
 	kn_wire_index_free(&ix);
 }
 
@@ -501,7 +483,7 @@ static void test_random(void **st)
 			assert_memory_equal(c->data, c2->data, c->len);
 			assert_headers_fresh(c, nspans);
 			for (uint32_t i = 0; i < nspans; i++)
-				assert_hdr_equal(&c->spans[i], &c2->spans[i]);
+				kn_test_assert_hdr_equal(&c->spans[i], &c2->spans[i]);
 			kn_chunk_unref(c2);
 			assert_int_equal(kn_wire_index_request(&ix, c->data, c->len, &err), KN_OK);
 			assert_int_equal(ix.nspans, nspans);

@@ -18,6 +18,7 @@
 #include "collector/wire/kn_wire_filter.h"
 #include "collector/wire/kn_wire_gen.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "kn_test_chunks.h"
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest Req;
 
@@ -27,25 +28,6 @@ static uint64_t rng_next(uint64_t *s)
 	*s ^= *s >> 7;
 	*s ^= *s << 17;
 	return *s;
-}
-
-static void assert_hdr_equal(const struct kn_span_hdr *a, const struct kn_span_hdr *b)
-{
-	assert_memory_equal(a->trace_id, b->trace_id, 16);
-	assert_memory_equal(a->span_id, b->span_id, 8);
-	assert_memory_equal(a->parent_span_id, b->parent_span_id, 8);
-	assert_true(a->start_ns == b->start_ns && a->end_ns == b->end_ns);
-	assert_int_equal(a->off, b->off);
-	assert_int_equal(a->len, b->len);
-	assert_int_equal(a->name_off, b->name_off);
-	assert_int_equal(a->name_len, b->name_len);
-	assert_int_equal(a->flags, b->flags);
-	assert_int_equal(a->kind, b->kind);
-	assert_int_equal(a->status_code, b->status_code);
-	assert_int_equal(a->nattrs, b->nattrs);
-	assert_int_equal(a->nlinks, b->nlinks);
-	assert_int_equal(a->resource_idx, b->resource_idx);
-	assert_int_equal(a->scope_idx, b->scope_idx);
 }
 
 /* A chunk holding buf and its index (what a receiver makes). */
@@ -115,7 +97,7 @@ static void run_one(uint64_t seed, struct kn_wire_filter *f, uint64_t *rng, uint
 		assert_int_equal(ox.nspans, nkept);
 		assert_int_equal(ox.rejected, 0);
 		for (uint32_t i = 0; i < nkept; i++)
-			assert_hdr_equal(&n->spans[i], &ox.spans[i]);
+			kn_test_assert_hdr_equal(&n->spans[i], &ox.spans[i]);
 		/* the kept spans, in order, with the appended bytes */
 		for (uint32_t i = 0, j = 0; i < c->nspans; i++) {
 			if (!keep[i].keep)
@@ -183,7 +165,7 @@ static void test_keep_all_is_identity(void **st)
 			assert_int_equal(n->len, c->len);
 			assert_memory_equal(n->data, c->data, c->len);
 			for (uint32_t i = 0; i < c->nspans; i++)
-				assert_hdr_equal(&n->spans[i], &c->spans[i]);
+				kn_test_assert_hdr_equal(&n->spans[i], &c->spans[i]);
 			kn_chunk_unref(n);
 			kn_chunk_unref(c);
 			free(keep);
