@@ -386,6 +386,8 @@ int kn_wire_attrs_emit(const struct kn_wire_attrs *at, struct kn_wire_edit *ed)
 {
 	if (!at->edited)
 		return 0;
+	/* a Span's own attributes: the editor may patch its header (nattrs) */
+	int span = at->field == 9 && at->msg && at->len == ed->cur_len;
 	int any = 0;
 	size_t add = 0;
 	for (uint32_t i = 0; i < at->n; i++) {
@@ -399,7 +401,8 @@ int kn_wire_attrs_emit(const struct kn_wire_attrs *at, struct kn_wire_edit *ed)
 		size_t n = e->state == KN_WA_DELETED ? 0 : kv_total(e, at->field);
 		if (n > 0x7fffffffu)
 			return -1;
-		uint8_t *w = kn_wire_edit_splice(ed, e->off, e->flen, (uint32_t)n);
+		uint8_t *w = span ? kn_wire_edit_splice_span_attrs(ed, e->off, e->flen, (uint32_t)n)
+				  : kn_wire_edit_splice(ed, e->off, e->flen, (uint32_t)n);
 		if (!w)
 			return -1;
 		if (n)
@@ -409,7 +412,8 @@ int kn_wire_attrs_emit(const struct kn_wire_attrs *at, struct kn_wire_edit *ed)
 	if (add) {
 		if (add > 0x7fffffffu)
 			return -1;
-		uint8_t *w = kn_wire_edit_splice(ed, at->len, 0, (uint32_t)add);
+		uint8_t *w = span ? kn_wire_edit_splice_span_attrs(ed, at->len, 0, (uint32_t)add)
+				  : kn_wire_edit_splice(ed, at->len, 0, (uint32_t)add);
 		if (!w)
 			return -1;
 		for (uint32_t i = 0; i < at->n; i++)
@@ -417,5 +421,7 @@ int kn_wire_attrs_emit(const struct kn_wire_attrs *at, struct kn_wire_edit *ed)
 				w = kv_write(&at->a[i], at->field, w);
 		any = 1;
 	}
+	if (any && span)
+		kn_wire_edit_span_nattrs(ed, at->nlive);
 	return any;
 }

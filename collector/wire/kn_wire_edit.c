@@ -46,7 +46,28 @@ void kn_wire_edit_free(struct kn_wire_edit *ed)
 	memset(ed, 0, sizeof *ed);
 }
 
+static uint8_t *splice(struct kn_wire_edit *ed, uint32_t off, uint32_t del, uint32_t n);
+
 uint8_t *kn_wire_edit_splice(struct kn_wire_edit *ed, uint32_t off, uint32_t del, uint32_t n)
+{
+	ed->cur_other = 1;
+	return splice(ed, off, del, n);
+}
+
+uint8_t *kn_wire_edit_splice_span_attrs(struct kn_wire_edit *ed, uint32_t off, uint32_t del,
+					uint32_t n)
+{
+	return splice(ed, off, del, n);
+}
+
+void kn_wire_edit_span_nattrs(struct kn_wire_edit *ed, uint32_t nattrs)
+{
+	if (ed->cur_nattrs >= 0 || nattrs > INT32_MAX)
+		ed->cur_other = 1;
+	ed->cur_nattrs = (int32_t)nattrs;
+}
+
+static uint8_t *splice(struct kn_wire_edit *ed, uint32_t off, uint32_t del, uint32_t n)
 {
 	if (ed->failed || off < ed->cur_end || del > ed->cur_len || off > ed->cur_len - del ||
 	    n > TOO_BIG || (uint64_t)ed->narena + n > TOO_BIG) {
@@ -97,6 +118,7 @@ static int rec_push(struct kn_wire_edit *ed, uint32_t len)
 		return -1;
 	ed->rec[ed->nrec].new_len = (uint32_t)n;
 	ed->rec[ed->nrec].nsplices = ed->nsp - ed->cur_first;
+	ed->rec[ed->nrec].nattrs = ed->cur_other ? -1 : ed->cur_nattrs;
 	ed->nrec++;
 	return 0;
 }
@@ -106,6 +128,8 @@ static void begin(struct kn_wire_edit *ed, uint32_t len)
 	ed->cur_len = len;
 	ed->cur_end = 0;
 	ed->cur_first = ed->nsp;
+	ed->cur_nattrs = -1;
+	ed->cur_other = 0;
 }
 
 static struct grp *grp_at(struct kn_wire_edit *ed, uint32_t i)
@@ -372,10 +396,39 @@ static uint8_t *copy_in(struct hcarry *hc, uint8_t *o, const uint8_t *src, size_
 	return o + n;
 }
 
-/* A spliced span written at o (its payload: new_len bytes): its header read
- * again from there. */
-static void carry_spliced(struct hcarry *hc, const uint8_t *in_payload, const uint8_t *o,
-			  uint32_t new_len)
+/* A span whose splices (sp[0..rc->nsplices)) only replaced, removed or
+ * appended attribute KeyValues: its output header is the input one with
+ * off, len, name_off and nattrs moved. 0 when the name is missing or a
+ * splice overlaps it (the caller reads the span again). */
+static int patch_spliced(const struct kn_span_hdr *h, struct kn_span_hdr *nh,
+			 const struct kn_wire_edit_rec *rc, const struct kn_wire_splice *sp,
+			 uint32_t new_off)
+{
+	if (!h->name_len || h->name_off < h->off)
+		return 0;
+	uint32_t rel = h->name_off - h->off;
+	int64_t d = 0;
+	for (uint32_t i = 0; i < rc->nsplices; i++) {
+		if ((uint64_t)sp[i].off + sp[i].del <= rel)
+			d += (int64_t)sp[i].ins_len - (int64_t)sp[i].del;
+		else if (sp[i].off < rel + h->name_len)
+			return 0;
+		else
+			break;   /* splices come in offset order: the rest are after the name */
+	}
+	*nh = *h;
+	nh->off = new_off;
+	nh->len = rc->new_len;
+	nh->name_off = (uint32_t)((int64_t)new_off + rel + d);
+	nh->nattrs = (uint32_t)rc->nattrs;
+	return 1;
+}
+
+/* A spliced span written at o (its payload: new_len bytes): its header
+ * patched (patch_spliced) or read again from there. */
+static void carry_spliced(struct hcarry *hc, const struct kn_wire_edit *ed,
+			  const struct kn_wire_edit_rec *rc, uint32_t si0,
+			  const uint8_t *in_payload, const uint8_t *o, uint32_t new_len)
 {
 	if (!hc || !hc->ok)
 		return;
@@ -384,6 +437,11 @@ static void carry_spliced(struct hcarry *hc, const uint8_t *in_payload, const ui
 		return;
 	}
 	struct kn_span_hdr *nh = &hc->new[hc->k];
+	if (rc->nattrs >= 0 &&
+	    patch_spliced(&hc->old[hc->k], nh, rc, &ed->sp[si0], (uint32_t)(o - hc->obase))) {
+		hc->k++;
+		return;
+	}
 	nh->resource_idx = hc->old[hc->k].resource_idx;
 	nh->scope_idx = hc->old[hc->k].scope_idx;
 	if (kn_wire_span_reread(hc->obase, o, new_len, nh) != KN_OK) {
@@ -486,8 +544,9 @@ static uint8_t *write_all(struct kn_wire_edit *ed, const uint8_t *buf, size_t le
 				} else {
 					o = put_field(o, 0x12, rc->new_len);
 					uint8_t *at = o;
+					uint32_t si0 = si;
 					o = write_msg(ed, x.payload, (uint32_t)x.len, &ri, &si, o);
-					carry_spliced(hc, x.payload, at, rc->new_len);
+					carry_spliced(hc, ed, rc, si0, x.payload, at, rc->new_len);
 				}
 			}
 		}

@@ -56,6 +56,9 @@ struct kn_wire_splice {
 struct kn_wire_edit_rec {
 	uint32_t new_len;
 	uint32_t nsplices;
+	int32_t nattrs;     /* a Span whose splices only touched its attributes:
+			     * their new count (its header is patched, not read
+			     * again); -1 otherwise */
 };
 
 struct kn_wire_edit {
@@ -66,6 +69,8 @@ struct kn_wire_edit {
 	struct kn_wire_index ix;
 	/* the message being edited (checks on splices) */
 	uint32_t cur_len, cur_end, cur_first;
+	int32_t cur_nattrs;          /* kn_wire_edit_span_nattrs's count, or -1 */
+	int cur_other;               /* a splice not declared as the span's attributes */
 	int failed;
 	int scope_ops;               /* the run visits scopes (records for them) */
 };
@@ -107,6 +112,17 @@ void kn_wire_edit_free(struct kn_wire_edit *ed);
  * splice). NULL when out of memory or off/del are out of order or bounds
  * (the run then fails). */
 uint8_t *kn_wire_edit_splice(struct kn_wire_edit *ed, uint32_t off, uint32_t del, uint32_t n);
+
+/* For kn_wire_attrs_emit on a Span's attributes (field 9): the same as
+ * kn_wire_edit_splice for splices that replace, delete or append whole
+ * attribute KeyValues, then kn_wire_edit_span_nattrs with their new count.
+ * When every splice of a span came this way, the span's output header is its
+ * input header with offsets, length and nattrs patched instead of read
+ * again (kn_wire_span_reread); any other splice, or a second count for the
+ * same message, falls back to reading it again. */
+uint8_t *kn_wire_edit_splice_span_attrs(struct kn_wire_edit *ed, uint32_t off, uint32_t del,
+					uint32_t n);
+void kn_wire_edit_span_nattrs(struct kn_wire_edit *ed, uint32_t nattrs);
 
 /* Edits buf[0..len) (concatenated ResourceSpans). KN_OK with *out NULL when
  * nothing changed; KN_OK with *out a new chunk (refs 1, charged 0, span
