@@ -236,6 +236,15 @@ static uint64_t measure(struct kn_wire_edit *ed, const struct kn_wire_edit_ops *
 			uint32_t sslot;
 			if (grp_push(ed, &sslot))
 				return UINT64_MAX;
+			if (!ops->scope && !ops->span) {
+				/* nothing to visit inside: kept whole, its spans not walked
+				 * (a resource-only edit touched every span's first line) */
+				struct grp *sg = grp_at(ed, sslot);
+				sg->rec_end = ed->nrec;
+				sg->g_end = ed->ng;
+				rsz += (uint64_t)(q - s0);
+				continue;
+			}
 			uint64_t ssz = 0;
 			int sdirty = 0;
 			uint32_t scopelen;
