@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 BUILD_PKGS=(meson ninja-build pkg-config gcc libc6-dev
 	libprotobuf-c-dev protobuf-c-compiler libgrpc-dev libnghttp2-dev libzstd-dev
 	libck-dev zlib1g-dev libyaml-dev libjansson-dev libcurl4-openssl-dev libssl-dev
-	libhttp-parser-dev libhiredis-dev libcrypt-dev libpcre2-dev libdeflate-dev)
+	libhttp-parser-dev libhiredis-dev libcrypt-dev libpcre2-dev libdeflate-dev libisal-dev)
 TEST_PKGS=(libcmocka-dev zstd curl python3 python3-yaml dnsmasq-base prometheus redis-server openssl)
 
 as_root() {

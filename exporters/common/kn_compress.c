@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0
- * kn_compress: whole-batch gzip (libdeflate) and zstd (see kn_compress.h).
+ * kn_compress: whole-batch gzip (ISA-L igzip at the fast levels, libdeflate
+ * above them) and zstd (see kn_compress.h).
  * Per batch: at most one memcpy of the input (gzip of several chunks), one
  * codec pass, and no allocation once the scratch and output buffers have
  * grown to the largest batch seen. */
 #include "kn_compress.h"
 
+#include <isa-l/igzip_lib.h>
 #include <libdeflate.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +15,9 @@
 struct kn_compressor {
 	enum kn_zalg alg;
 	int level;
-	struct libdeflate_compressor *gz;
+	struct libdeflate_compressor *gz; /* gzip above KN_GZIP_LEVEL_ISAL_MAX */
+	uint8_t *isal_buf;      /* gzip at KN_GZIP_LEVEL_ISAL_MAX or below: igzip's level buffer */
+	uint32_t isal_buf_size;
 	ZSTD_CCtx *zs;
 	uint8_t *flat;          /* gzip: the input made contiguous */
 	size_t flat_cap;
@@ -73,7 +77,17 @@ struct kn_compressor *kn_compressor_new(enum kn_zalg alg, int level)
 		return NULL;
 	c->alg = alg;
 	c->level = level;
-	if (alg == KN_Z_GZIP) {
+	if (alg == KN_Z_GZIP && level <= KN_GZIP_LEVEL_ISAL_MAX) {
+		c->isal_buf_size = level == 1 ? ISAL_DEF_LVL1_DEFAULT : ISAL_DEF_LVL2_DEFAULT;
+		c->isal_buf = malloc(c->isal_buf_size);
+		/* libdeflate at the same level: its output bound sizes the
+		 * buffer, and it is the way out should igzip ever answer
+		 * STATELESS_OVERFLOW (it writes stored blocks for input that
+		 * does not compress, within that bound: test_gzip_incompressible) */
+		c->gz = libdeflate_alloc_compressor(level);
+		if (!c->isal_buf || !c->gz)
+			goto fail;
+	} else if (alg == KN_Z_GZIP) {
 		c->gz = libdeflate_alloc_compressor(level);
 		if (!c->gz)
 			goto fail;
@@ -97,6 +111,7 @@ void kn_compressor_free(struct kn_compressor *c)
 	libdeflate_free_compressor(c->gz);
 	ZSTD_freeCCtx(c->zs);
 	free(c->flat);
+	free(c->isal_buf);
 	kn_zbuf_unref(c->out);
 	free(c);
 }
@@ -143,10 +158,33 @@ static struct kn_zbuf *gzip_iov(struct kn_compressor *c, const uint8_t *const *b
 		}
 		in = c->flat;
 	}
-	struct kn_zbuf *z = out_buf(c, libdeflate_gzip_compress_bound(c->gz, total));
+	size_t bound = libdeflate_gzip_compress_bound(c->gz, total);
+	struct kn_zbuf *z = out_buf(c, bound);
 	if (!z)
 		return NULL;
-	z->len = libdeflate_gzip_compress(c->gz, in ? in : (const uint8_t *)"", total, z->data, z->cap);
+	if (!in)
+		in = (const uint8_t *)"";
+	if (c->isal_buf && total <= UINT32_MAX && bound <= UINT32_MAX) {
+		struct isal_zstream s;
+		isal_deflate_stateless_init(&s);
+		s.level = (uint32_t)c->level;
+		s.level_buf = c->isal_buf;
+		s.level_buf_size = c->isal_buf_size;
+		s.gzip_flag = IGZIP_GZIP;
+		s.end_of_stream = 1;
+		s.flush = NO_FLUSH;
+		s.next_in = (uint8_t *)(uintptr_t)in; /* igzip only reads it */
+		s.avail_in = (uint32_t)total;
+		s.next_out = z->data;
+		s.avail_out = (uint32_t)z->cap;
+		if (isal_deflate_stateless(&s) == COMP_OK) {
+			z->len = s.total_out;
+			return z;
+		}
+		/* STATELESS_OVERFLOW: not seen (see kn_compressor_new); libdeflate
+		 * fits its own bound */
+	}
+	z->len = libdeflate_gzip_compress(c->gz, in, total, z->data, z->cap);
 	return z->len ? z : NULL; /* 0: did not fit, which the bound rules out */
 }
 

@@ -1,19 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0
- * kn_compress: whole-batch compression of export requests (gzip with
- * libdeflate, zstd with libzstd), shared by the otlp and otlphttp exporters.
+ * kn_compress: whole-batch compression of export requests (gzip with ISA-L's
+ * igzip at the fast levels and libdeflate above them, zstd with libzstd),
+ * shared by the otlp and otlphttp exporters.
  *
- * Why libdeflate: an export batch is in memory whole before it is sent, so
- * nothing needs a streaming compressor; libdeflate's one-shot gzip is about
- * 2-3x faster than zlib at the same level (bench/bench_compress prints the
- * figures). It needs one contiguous input: a batch of one chunk (the usual
- * case without a per-trace processor: one request, one chunk, one batch) is
+ * Why one-shot codecs: an export batch is in memory whole before it is sent,
+ * so nothing needs a streaming compressor, and zlib is not used here. Both
+ * gzip codecs take one contiguous input: a batch of one chunk (the usual case
+ * without a per-trace processor: one request, one chunk, one batch) is
  * compressed straight from the chunk's bytes; a batch of several chunks is
- * first copied into the compressor's scratch buffer (a memcpy costs about
- * 1% of level-1 deflate). zlib is not used here: nothing streams. zstd streams straight from the chunks.
+ * first copied into the compressor's scratch buffer (a memcpy costs about 1%
+ * of level-1 deflate). zstd streams straight from the chunks.
  *
- * Levels: gzip 1..12 (libdeflate's scale; 1..9 mean what zlib's do, roughly),
- * zstd 1..19; defaults KN_GZIP_LEVEL_DEFAULT / KN_ZSTD_LEVEL_DEFAULT, chosen
- * by measuring W1 (see below).
+ * Why igzip for levels 1-2: on W1 (bench/bench_compress, 2-core Xeon VM)
+ * igzip's stateless deflate compresses at ~1.25 GB/s per core, ~2.7x
+ * libdeflate level 1 and ~5x zlib level 1, and igzip level 2 is as fast as
+ * its level 1 with smaller output (58.7 bytes per span against 60.0). Levels
+ * 3..12 are libdeflate's (1..9 mean what zlib's do, roughly): for users who
+ * pay CPU for bytes. zstd 1..19. Defaults KN_GZIP_LEVEL_DEFAULT /
+ * KN_ZSTD_LEVEL_DEFAULT, chosen by measuring W1 (see below).
  *
  * Output: a refcounted kn_zbuf, so an exporter can hand it to libgrpc as a
  * slice and let libgrpc drop the last reference when it is done. The
@@ -38,10 +42,12 @@ enum kn_zalg {
 };
 
 /* Chosen on W1 (bench_compress; README "Exporter compression and
- * connections"): libdeflate gzip 1 is 57.4 bytes per span at 751 ns per
- * span, against zlib 6's 50.8 at 3052 (level 3: 56.0 at 1080; 6: 51.3 at
- * 1544); zstd 1 is 49.2 at 441 (zstd 3: 48.7 at 504). */
-#define KN_GZIP_LEVEL_DEFAULT 1
+ * connections"; 2-core Xeon VM): gzip 2 (igzip 2) is 58.7 bytes per span at
+ * 299 ns per span, against libdeflate 1's 57.4 at 832 (the default before),
+ * libdeflate 3's 56.0 at 1141, 6's 51.3 at 1697 and zlib 6's 50.8 at 3080;
+ * zstd 1 is 49.1 at 474 (zstd 3: 48.7 at 494). */
+#define KN_GZIP_LEVEL_DEFAULT 2
+#define KN_GZIP_LEVEL_ISAL_MAX 2
 #define KN_ZSTD_LEVEL_DEFAULT 1
 #define KN_GZIP_LEVEL_MAX 12
 #define KN_ZSTD_LEVEL_MAX 19

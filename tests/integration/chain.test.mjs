@@ -23,8 +23,10 @@ function sinkSpanIds(req) {
 const variants = [
   { name: 'otlp (gRPC)', sdk: 'http/protobuf', exporter: (b) => ({ otlp: { endpoint: `127.0.0.1:${b.grpcPort}`, tls: { insecure: true } } }) },
   { name: 'otlphttp', sdk: 'grpc', exporter: (b) => ({ otlphttp: { endpoint: `http://127.0.0.1:${b.httpPort}` } }) },
-  // issue 14: compressed by kansatsu itself (libdeflate gzip, sent as an
-  // already-compressed gRPC message; zstd over HTTP), over several connections
+  // issue 14: compressed by kansatsu itself, sent as an already-compressed
+  // gRPC message (the two variants above take the default, gzip level 2 with
+  // ISA-L igzip; level 6 here is libdeflate's; zstd over HTTP), over several
+  // connections
   { name: 'otlp (gRPC, gzip level 6, connections 4)', sdk: 'http/protobuf',
     exporter: (b) => ({ otlp: { endpoint: `127.0.0.1:${b.grpcPort}`, tls: { insecure: true }, compression: 'gzip', compression_params: { level: 6 }, connections: 4 } }) },
   { name: 'otlp (gRPC, none, connections 3)', sdk: 'grpc',

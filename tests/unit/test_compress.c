@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Tests for kn_compress (whole-batch gzip with libdeflate, zstd) with zlib and
+ * Tests for kn_compress (whole-batch gzip with ISA-L igzip at levels 1-2 and
+ * libdeflate above, zstd) with zlib and
  * libzstd as the independent decoders, for the receivers' one-shot gzip path
  * on what the exporters produce, and for kn_conns (the `connections` key:
  * checks, resolution against num_consumers, spreading of consumers). */
@@ -82,6 +83,53 @@ static void test_gzip_roundtrip(void **state)
 	for (int level = 1; level <= KN_GZIP_LEVEL_MAX; level += 5)
 		for (uint32_t nchunks = 1; nchunks <= 40; nchunks += 13)
 			roundtrip(KN_Z_GZIP, level, nchunks);
+	for (uint32_t nchunks = 1; nchunks <= 40; nchunks += 13)
+		roundtrip(KN_Z_GZIP, 2, nchunks); /* the default: igzip 2 */
+}
+
+/* Input that does not compress: igzip (and libdeflate above its levels)
+ * writes stored blocks that stay within the output bound, one valid gzip
+ * member from 1 byte to past the 64 KiB stored-block size, at every level
+ * igzip serves and one above; then compressible input on the same
+ * compressor still compresses. */
+static void test_gzip_incompressible(void **state)
+{
+	(void)state;
+	size_t sizes[] = {1, 100, 4096, 70000, 1u << 20};
+	uint64_t x = 88172645463325252ull;
+	uint8_t *in = malloc(1u << 20), *out = malloc((1u << 20) + 1);
+	for (size_t i = 0; i < 1u << 20; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		in[i] = (uint8_t)x;
+	}
+	for (int level = 1; level <= KN_GZIP_LEVEL_ISAL_MAX + 1; level++) {
+		struct kn_compressor *c = kn_compressor_new(KN_Z_GZIP, level);
+		assert_non_null(c);
+		for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+			const uint8_t *bp = in;
+			struct kn_zbuf *z = kn_compress_iov(c, &bp, &sizes[k], 1);
+			assert_non_null(z);
+			assert_int_equal(zlib_gunzip(z->data, z->len, out, (1u << 20) + 1), sizes[k]);
+			assert_memory_equal(out, in, sizes[k]);
+			kn_zbuf_unref(z);
+		}
+		memset(in, 'k', 70000);
+		size_t n = 70000;
+		const uint8_t *bp = in;
+		struct kn_zbuf *z = kn_compress_iov(c, &bp, &n, 1);
+		assert_non_null(z);
+		assert_true(z->len < 1000);
+		assert_int_equal(zlib_gunzip(z->data, z->len, out, n + 1), n);
+		assert_memory_equal(out, in, n);
+		kn_zbuf_unref(z);
+		kn_compressor_free(c);
+		for (size_t i = 0; i < 70000; i++) { /* random again for the next level */
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			in[i] = (uint8_t)x;
+		}
+	}
+	free(in);
+	free(out);
 }
 
 static void test_zstd_roundtrip(void **state)
@@ -160,6 +208,7 @@ static void test_alg_names_levels(void **state)
 	assert_int_equal(kn_zalg_parse("snappy", &a), -1);
 	assert_string_equal(kn_zalg_name(KN_Z_ZSTD), "zstd");
 	assert_int_equal(kn_zalg_level(KN_Z_GZIP, 0), KN_GZIP_LEVEL_DEFAULT);
+	assert_true(KN_GZIP_LEVEL_DEFAULT <= KN_GZIP_LEVEL_ISAL_MAX); /* the default is igzip's */
 	assert_int_equal(kn_zalg_level(KN_Z_ZSTD, 0), KN_ZSTD_LEVEL_DEFAULT);
 	assert_int_equal(kn_zalg_level(KN_Z_GZIP, 6), 6);
 	assert_int_equal(kn_zalg_level_ok(KN_Z_GZIP, 0), 0);
@@ -247,6 +296,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gzip_roundtrip),
+		cmocka_unit_test(test_gzip_incompressible),
 		cmocka_unit_test(test_zstd_roundtrip),
 		cmocka_unit_test(test_buffer_reuse_and_holders),
 		cmocka_unit_test(test_empty_and_iov),
