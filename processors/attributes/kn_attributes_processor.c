@@ -9,27 +9,23 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+#include "../../collector/attraction/kn_attraction_edit.h"
 #include "../../collector/config/kn_config.h"
-#include "../../collector/core/kn_log.h"
-#include "../../collector/core/kn_metrics.h"
 #include "../../collector/wire/kn_wire_field.h"
 
 struct ap {
 	const struct kn_attributes_processor_cfg *cfg;
-	struct kn_metric *dropped;
-	char id[96];
+	struct kn_attraction_edit_inst in;
 };
 
 struct ap_shard {
 	struct ap *ap;
-	struct kn_wire_edit ed;
-	struct kn_wire_attrs at;     /* the span's */
+	struct kn_attraction_edit_shard es; /* es.at: the span's attributes */
 	struct kn_wire_attrs rat;    /* the resource's */
 	int res_loaded;
 	const uint8_t *scope;        /* scope whose name / version are below */
 	const uint8_t *scope_name, *scope_version;
 	uint32_t scope_name_len, scope_version_len;
-	struct kn_attraction_scratch *sc;
 };
 
 static const struct kn_cfg_field ap_fields[] = {
@@ -63,10 +59,7 @@ static int ap_create(const struct kn_component_ctx *ctx, const void *cfg, void *
 	if (!p)
 		return kn_errf(err, "out of memory");
 	p->cfg = cfg;
-	kn_metrics_label_escape(ctx->id, p->id, sizeof p->id);
-	p->dropped = kn_metrics_processor_counter(ctx->metrics, "kansatsu_processor_edit_dropped_spans_total",
-		"Spans an attribute-editing processor dropped because their chunk could not be edited (out of memory).",
-		p->id, "type=\"attributes\"");
+	kn_attraction_edit_inst_init(&p->in, ctx, "attributes");
 	*inst = p;
 	return KN_OK;
 }
@@ -84,14 +77,11 @@ static int ap_shard_create(void *inst, uint32_t shard, void **state, struct kn_e
 	if (!s)
 		return kn_errf(err, "out of memory");
 	s->ap = p;
-	kn_wire_edit_init(&s->ed);
-	kn_wire_attrs_init(&s->at);
-	kn_wire_attrs_init(&s->rat);
-	s->sc = kn_attraction_scratch_new(p->cfg->actions.max_groups);
-	if (!s->sc) {
+	if (kn_attraction_edit_shard_init(&s->es, p->cfg->actions.max_groups, err) != KN_OK) {
 		free(s);
-		return kn_errf(err, "out of memory");
+		return KN_ERR;
 	}
+	kn_wire_attrs_init(&s->rat);
 	*state = s;
 	return KN_OK;
 }
@@ -101,10 +91,8 @@ static void ap_shard_destroy(void *state)
 	struct ap_shard *s = state;
 	if (!s)
 		return;
-	kn_wire_edit_free(&s->ed);
-	kn_wire_attrs_free(&s->at);
+	kn_attraction_edit_shard_free(&s->es);
 	kn_wire_attrs_free(&s->rat);
-	kn_attraction_scratch_free(s->sc);
 	free(s);
 }
 
@@ -152,7 +140,7 @@ static int selected(struct ap_shard *s, const struct kn_wire_edit_span *sp)
 	if (!sp->scope || s->scope != sp->scope)
 		read_scope(s, sp->scope, sp->scope_len);
 	struct kn_af_subject subj = {
-		.span_attrs = &s->at, .res_attrs = &s->rat,
+		.span_attrs = &s->es.at, .res_attrs = &s->rat,
 		.scope_name = s->scope_name, .scope_name_len = s->scope_name_len,
 		.scope_version = s->scope_version, .scope_version_len = s->scope_version_len,
 		.name = (const uint8_t *)"", .name_len = 0, .kind = 0,
@@ -167,9 +155,9 @@ static int selected(struct ap_shard *s, const struct kn_wire_edit_span *sp)
 			subj.kind = (int32_t)f.value;
 		}
 	}
-	if (c->include.present && !kn_af_match(&c->include, s->sc, &subj))
+	if (c->include.present && !kn_af_match(&c->include, s->es.sc, &subj))
 		return 0;
-	if (c->exclude.present && kn_af_match(&c->exclude, s->sc, &subj))
+	if (c->exclude.present && kn_af_match(&c->exclude, s->es.sc, &subj))
 		return 0;
 	return 1;
 }
@@ -177,13 +165,13 @@ static int selected(struct ap_shard *s, const struct kn_wire_edit_span *sp)
 static int on_span(void *ctx, struct kn_wire_edit *ed, const struct kn_wire_edit_span *sp)
 {
 	struct ap_shard *s = ctx;
-	if (kn_wire_attrs_load(&s->at, sp->span, sp->span_len, 9) < 0)
+	if (kn_wire_attrs_load(&s->es.at, sp->span, sp->span_len, 9) < 0)
 		return 0;   /* not an attribute list we can read: left as it is */
 	if (!selected(s, sp))
 		return 0;
-	if (kn_attractions_apply(&s->ap->cfg->actions, s->sc, &s->at) < 0)
+	if (kn_attractions_apply(&s->ap->cfg->actions, s->es.sc, &s->es.at) < 0)
 		return -1;
-	return kn_wire_attrs_emit(&s->at, ed) < 0 ? -1 : 0;
+	return kn_wire_attrs_emit(&s->es.at, ed) < 0 ? -1 : 0;
 }
 
 static const struct kn_wire_edit_ops ap_ops = {.resource = on_resource, .span = on_span};
@@ -191,19 +179,7 @@ static const struct kn_wire_edit_ops ap_ops = {.resource = on_resource, .span = 
 static int ap_process(void *state, struct kn_batch *b, const struct kn_emit *next)
 {
 	struct ap_shard *s = state;
-	uint64_t dropped = 0;
-	struct kn_err err = {{0}};
-	if (kn_wire_edit_batch(&s->ed, &ap_ops, s, b, &dropped, &err) != KN_OK) {
-		kn_counter_add(s->ap->dropped, dropped);
-		kn_warn("processors.%s: dropped %llu spans: %s", s->ap->id,
-			(unsigned long long)dropped, err.msg);
-	}
-	if (b->n == 0) {
-		kn_batch_free(b);
-		return KN_DROP;
-	}
-	kn_emit(next, b);
-	return KN_OK;
+	return kn_attraction_edit_process(&s->es, &s->ap->in, &ap_ops, s, b, next);
 }
 
 const struct kn_component kn_processor_attributes = {

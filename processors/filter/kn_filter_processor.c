@@ -16,6 +16,7 @@
 #include "../../collector/core/kn_grow.h"
 #include "../../collector/core/kn_log.h"
 #include "../../collector/core/kn_metrics.h"
+#include "../../collector/ottl/kn_ottl_proc.h"
 #include "../../collector/wire/kn_wire_filter.h"
 
 enum { R_SPAN, R_RESOURCE, R_SCOPE, R_ERROR, R_OOM, R_N };
@@ -23,25 +24,21 @@ static const char *const reasons[R_N] = {"span", "resource", "scope", "error", "
 
 struct fp {
 	const struct kn_filter_cfg *cfg;
-	int errmode;
+	struct kn_ottl_proc op;      /* error_mode, ids, the OTTL error counter and log */
 	/* groups by context, from both shapes, in config order */
 	const struct kn_ottl_group *g[KN_OTTL_NCTX][32];
 	uint32_t ng[KN_OTTL_NCTX];
-	struct kn_metric *dropped[R_N], *events, *errors;
-	struct kn_ottl_errlog log;
-	char id[96], who[128];
+	struct kn_metric *dropped[R_N], *events;
 };
 
 struct fp_shard {
 	struct fp *fp;
-	struct kn_ottl_tx *tx;
-	struct kn_wire_edit ed;
+	struct kn_ottl_proc_shard ps;   /* OTTL context, editor, error count, failed */
 	struct kn_wire_filter wf;
 	struct kn_wire_keep *keep;
 	uint32_t cap_keep, nspan, ndrop;
 	int res_drop, scope_drop;   /* the current resource / scope is dropped (a reason) */
-	int failed;                 /* a condition failed under propagate */
-	uint64_t cnt[R_N], events, errors;
+	uint64_t cnt[R_N], events;
 };
 
 /* ---- config ---- */
@@ -147,7 +144,7 @@ static int fp_create(const struct kn_component_ctx *ctx, const void *cfg, void *
 	if (!p)
 		return kn_errf(err, "out of memory");
 	p->cfg = c;
-	p->errmode = kn_ottl_errmode_parse(c->error_mode ? c->error_mode : "propagate");
+	kn_ottl_proc_init(&p->op, ctx, c->error_mode, "propagate");
 	const struct kn_ottl_groups *all[2] = {&c->traces, &c->conditions};
 	for (int a = 0; a < 2; a++)
 		for (uint32_t i = 0; i < all[a]->n; i++) {
@@ -155,19 +152,15 @@ static int fp_create(const struct kn_component_ctx *ctx, const void *cfg, void *
 			if (p->ng[g->ctx] < 32)
 				p->g[g->ctx][p->ng[g->ctx]++] = g;
 		}
-	kn_metrics_label_escape(ctx->id, p->id, sizeof p->id);
-	snprintf(p->who, sizeof p->who, "processors.%s", ctx->id);
 	for (int r = 0; r < R_N; r++) {
 		char extra[64];
 		snprintf(extra, sizeof extra, "reason=\"%s\"", reasons[r]);
 		p->dropped[r] = kn_metrics_processor_counter(ctx->metrics, "kansatsu_processor_filter_spans_dropped_total",
 			"Spans the filter processor dropped, by reason (the level whose condition matched, a failed condition under error_mode propagate, out of memory).",
-			p->id, extra);
+			p->op.id, extra);
 	}
 	p->events = kn_metrics_processor_counter(ctx->metrics, "kansatsu_processor_filter_span_events_dropped_total",
-		"Span events the filter processor dropped (a spanevent condition matched).", p->id, NULL);
-	p->errors = kn_metrics_processor_counter(ctx->metrics, "kansatsu_processor_ottl_errors_total",
-		"OTTL statements and conditions that failed at run time (error_mode decides what followed).", p->id, NULL);
+		"Span events the filter processor dropped (a spanevent condition matched).", p->op.id, NULL);
 	*inst = p;
 	return KN_OK;
 }
@@ -181,12 +174,13 @@ static int fp_shard_create(void *inst, uint32_t shard, void **state, struct kn_e
 {
 	(void)shard;
 	struct fp_shard *s = calloc(1, sizeof *s);
-	if (!s || !(s->tx = kn_ottl_tx_new())) {
-		free(s);
+	if (!s)
 		return kn_errf(err, "out of memory");
+	if (kn_ottl_proc_shard_init(&s->ps, err) != KN_OK) {
+		free(s);
+		return KN_ERR;
 	}
 	s->fp = inst;
-	kn_wire_edit_init(&s->ed);
 	kn_wire_filter_init(&s->wf);
 	*state = s;
 	return KN_OK;
@@ -197,8 +191,7 @@ static void fp_shard_destroy(void *state)
 	struct fp_shard *s = state;
 	if (!s)
 		return;
-	kn_ottl_tx_free(s->tx);
-	kn_wire_edit_free(&s->ed);
+	kn_ottl_proc_shard_free(&s->ps);
 	kn_wire_filter_free(&s->wf);
 	free(s->keep);
 	free(s);
@@ -210,15 +203,10 @@ static int level(struct fp_shard *s, int ctx)
 	struct fp *p = s->fp;
 	for (uint32_t i = 0; i < p->ng[ctx]; i++) {
 		const struct kn_ottl_group *g = p->g[ctx][i];
-		int em = g->errmode >= 0 ? g->errmode : p->errmode;
-		uint64_t before = s->errors;
-		int r = kn_ottl_any(g->progs.v, g->progs.n, em, s->tx, &s->errors);
-		if (s->errors != before)
-			kn_ottl_errlog(&p->log, p->who, em, kn_ottl_tx_error(s->tx), NULL);
-		if (r < 0) {
-			s->failed = 1;   /* logged above, with error_mode propagate's words */
-			return -1;
-		}
+		int em = g->errmode >= 0 ? g->errmode : p->op.errmode;
+		int r = kn_ottl_proc_guards(&p->op, &s->ps, g->progs.v, g->progs.n, em);
+		if (r < 0)
+			return -1;   /* logged, with error_mode propagate's words */
 		if (r > 0)
 			return 1;
 	}
@@ -229,7 +217,7 @@ static int on_resource(void *ctx, struct kn_wire_edit *ed, const struct kn_wire_
 {
 	(void)ed;
 	struct fp_shard *s = ctx;
-	kn_ottl_tx_resource(s->tx, r->msg, r->len);
+	kn_ottl_tx_resource(s->ps.tx, r->msg, r->len);
 	s->res_drop = 0;
 	s->scope_drop = 0;
 	if (s->fp->ng[KN_OTTL_CTX_RESOURCE]) {
@@ -245,7 +233,7 @@ static int on_scope(void *ctx, struct kn_wire_edit *ed, const struct kn_wire_edi
 {
 	(void)ed;
 	struct fp_shard *s = ctx;
-	kn_ottl_tx_scope(s->tx, sc->msg, sc->len);
+	kn_ottl_tx_scope(s->ps.tx, sc->msg, sc->len);
 	s->scope_drop = 0;
 	if (!s->res_drop && s->fp->ng[KN_OTTL_CTX_SCOPE]) {
 		int m = level(s, KN_OTTL_CTX_SCOPE);
@@ -267,7 +255,7 @@ static int on_span(void *ctx, struct kn_wire_edit *ed, const struct kn_wire_edit
 	k->add_off = k->add_len = 0;
 	int why = s->res_drop ? s->res_drop : s->scope_drop;
 	if (!why) {
-		kn_ottl_tx_span(s->tx, sp->span, sp->span_len);
+		kn_ottl_tx_span(s->ps.tx, sp->span, sp->span_len);
 		if (p->ng[KN_OTTL_CTX_SPAN]) {
 			int m = level(s, KN_OTTL_CTX_SPAN);
 			if (m < 0)
@@ -284,18 +272,18 @@ static int on_span(void *ctx, struct kn_wire_edit *ed, const struct kn_wire_edit
 	}
 	if (!p->ng[KN_OTTL_CTX_SPANEVENT])
 		return 0;
-	int n = kn_ottl_tx_nevents(s->tx);
+	int n = kn_ottl_tx_nevents(s->ps.tx);
 	for (int i = 0; i < n; i++) {
-		kn_ottl_tx_event(s->tx, (uint32_t)i);
+		kn_ottl_tx_event(s->ps.tx, (uint32_t)i);
 		int m = level(s, KN_OTTL_CTX_SPANEVENT);
 		if (m < 0)
 			return -1;
 		if (m) {
-			kn_ottl_tx_drop_event(s->tx, (uint32_t)i);
+			kn_ottl_tx_drop_event(s->ps.tx, (uint32_t)i);
 			s->events++;
 		}
 	}
-	return kn_ottl_tx_emit(s->tx, KN_OTTL_CTX_SPAN, ed) < 0 ? -1 : 0;
+	return kn_ottl_tx_emit(s->ps.tx, KN_OTTL_CTX_SPAN, ed) < 0 ? -1 : 0;
 }
 
 static const struct kn_wire_edit_ops fp_ops = {.resource = on_resource, .scope = on_scope, .span = on_span};
@@ -307,16 +295,16 @@ static struct kn_chunk *filter_chunk(struct fp_shard *s, struct kn_chunk *c)
 	struct kn_err err = {{0}};
 	struct kn_chunk *ed = NULL, *out = NULL;
 	s->nspan = s->ndrop = 0;
-	s->failed = 0;
+	s->ps.failed = 0;
 	uint64_t cnt0[R_N], ev0 = s->events;
 	memcpy(cnt0, s->cnt, sizeof cnt0);
-	if (kn_wire_edit_run(&s->ed, &fp_ops, s, c->data, c->len, c->nspans, c, &ed, &err) != KN_OK) {
+	if (kn_wire_edit_run(&s->ps.ed, &fp_ops, s, c->data, c->len, c->nspans, c, &ed, &err) != KN_OK) {
 		/* drops counted for this chunk are undone: it goes whole */
 		memcpy(s->cnt, cnt0, sizeof cnt0);
 		s->events = ev0;
-		int r = s->failed ? R_ERROR : R_OOM;
-		if (!s->failed)
-			kn_warn("%s: dropped a chunk of %u spans: %s", s->fp->who, c->nspans, err.msg);
+		int r = s->ps.failed ? R_ERROR : R_OOM;
+		if (!s->ps.failed)
+			kn_warn("%s: dropped a chunk of %u spans: %s", s->fp->op.who, c->nspans, err.msg);
 		s->cnt[r] += c->nspans;
 		kn_chunk_unref(c);
 		return NULL;
@@ -343,7 +331,7 @@ static struct kn_chunk *filter_chunk(struct fp_shard *s, struct kn_chunk *c)
 	if (kn_wire_filter_run(&s->wf, c, s->keep, NULL, &out, &err) != KN_OK) {
 		memcpy(s->cnt, cnt0, sizeof cnt0);
 		s->events = ev0;
-		kn_warn("%s: dropped a chunk of %u spans: %s", s->fp->who, c->nspans, err.msg);
+		kn_warn("%s: dropped a chunk of %u spans: %s", s->fp->op.who, c->nspans, err.msg);
 		s->cnt[R_OOM] += c->nspans;
 		kn_chunk_unref(c);
 		return NULL;
@@ -379,10 +367,7 @@ static int fp_process(void *state, struct kn_batch *b, const struct kn_emit *nex
 		kn_counter_add(p->events, s->events);
 		s->events = 0;
 	}
-	if (s->errors) {
-		kn_counter_add(p->errors, s->errors);
-		s->errors = 0;
-	}
+	kn_ottl_proc_flush(&p->op, &s->ps);
 	if (b->n == 0) {
 		kn_batch_free(b);
 		return KN_DROP;

@@ -8,22 +8,17 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+#include "../../collector/attraction/kn_attraction_edit.h"
 #include "../../collector/config/kn_config.h"
-#include "../../collector/core/kn_log.h"
-#include "../../collector/core/kn_metrics.h"
-#include "../../collector/wire/kn_wire_attrs.h"
 
 struct rp {
 	const struct kn_resource_processor_cfg *cfg;
-	struct kn_metric *dropped;
-	char id[96];
+	struct kn_attraction_edit_inst in;
 };
 
 struct rp_shard {
 	struct rp *rp;
-	struct kn_wire_edit ed;
-	struct kn_wire_attrs at;
-	struct kn_attraction_scratch *sc;
+	struct kn_attraction_edit_shard es;
 };
 
 static const struct kn_cfg_field rp_fields[] = {
@@ -49,10 +44,7 @@ static int rp_create(const struct kn_component_ctx *ctx, const void *cfg, void *
 	if (!p)
 		return kn_errf(err, "out of memory");
 	p->cfg = cfg;
-	kn_metrics_label_escape(ctx->id, p->id, sizeof p->id);
-	p->dropped = kn_metrics_processor_counter(ctx->metrics, "kansatsu_processor_edit_dropped_spans_total",
-		"Spans an attribute-editing processor dropped because their chunk could not be edited (out of memory).",
-		p->id, "type=\"resource\"");
+	kn_attraction_edit_inst_init(&p->in, ctx, "resource");
 	*inst = p;
 	return KN_OK;
 }
@@ -70,12 +62,9 @@ static int rp_shard_create(void *inst, uint32_t shard, void **state, struct kn_e
 	if (!s)
 		return kn_errf(err, "out of memory");
 	s->rp = p;
-	kn_wire_edit_init(&s->ed);
-	kn_wire_attrs_init(&s->at);
-	s->sc = kn_attraction_scratch_new(p->cfg->attributes.max_groups);
-	if (!s->sc) {
+	if (kn_attraction_edit_shard_init(&s->es, p->cfg->attributes.max_groups, err) != KN_OK) {
 		free(s);
-		return kn_errf(err, "out of memory");
+		return KN_ERR;
 	}
 	*state = s;
 	return KN_OK;
@@ -86,20 +75,18 @@ static void rp_shard_destroy(void *state)
 	struct rp_shard *s = state;
 	if (!s)
 		return;
-	kn_wire_edit_free(&s->ed);
-	kn_wire_attrs_free(&s->at);
-	kn_attraction_scratch_free(s->sc);
+	kn_attraction_edit_shard_free(&s->es);
 	free(s);
 }
 
 static int on_resource(void *ctx, struct kn_wire_edit *ed, const struct kn_wire_edit_res *r)
 {
 	struct rp_shard *s = ctx;
-	if (kn_wire_attrs_load(&s->at, r->msg, r->len, 1) < 0)
+	if (kn_wire_attrs_load(&s->es.at, r->msg, r->len, 1) < 0)
 		return 0;   /* not an attribute list we can read: left as it is */
-	if (kn_attractions_apply(&s->rp->cfg->attributes, s->sc, &s->at) < 0)
+	if (kn_attractions_apply(&s->rp->cfg->attributes, s->es.sc, &s->es.at) < 0)
 		return -1;
-	return kn_wire_attrs_emit(&s->at, ed) < 0 ? -1 : 0;
+	return kn_wire_attrs_emit(&s->es.at, ed) < 0 ? -1 : 0;
 }
 
 static const struct kn_wire_edit_ops rp_ops = {.resource = on_resource};
@@ -107,19 +94,7 @@ static const struct kn_wire_edit_ops rp_ops = {.resource = on_resource};
 static int rp_process(void *state, struct kn_batch *b, const struct kn_emit *next)
 {
 	struct rp_shard *s = state;
-	uint64_t dropped = 0;
-	struct kn_err err = {{0}};
-	if (kn_wire_edit_batch(&s->ed, &rp_ops, s, b, &dropped, &err) != KN_OK) {
-		kn_counter_add(s->rp->dropped, dropped);
-		kn_warn("processors.%s: dropped %llu spans: %s", s->rp->id,
-			    (unsigned long long)dropped, err.msg);
-	}
-	if (b->n == 0) {
-		kn_batch_free(b);
-		return KN_DROP;
-	}
-	kn_emit(next, b);
-	return KN_OK;
+	return kn_attraction_edit_process(&s->es, &s->rp->in, &rp_ops, s, b, next);
 }
 
 const struct kn_component kn_processor_resource = {

@@ -15,6 +15,7 @@
 #include "../../collector/core/kn_budget.h"
 #include "../../collector/core/kn_log.h"
 #include "../../collector/core/kn_metrics.h"
+#include "../../collector/ottl/kn_ottl_proc.h"
 
 #define MAX_WALKS 16
 #define MAX_GROUPS 64
@@ -26,21 +27,16 @@ struct walk {
 };
 
 struct tp {
-	int errmode;
+	struct kn_ottl_proc op;      /* error_mode, ids, the OTTL error counter and log */
 	struct walk walks[MAX_WALKS];
 	uint32_t nwalks;
-	struct kn_metric *dropped_err, *dropped_oom, *errors;
-	struct kn_ottl_errlog log;
-	char id[96], who[128];
+	struct kn_metric *dropped_err, *dropped_oom;
 };
 
 struct tp_shard {
 	struct tp *tp;
-	struct kn_ottl_tx *tx;
-	struct kn_wire_edit ed;
+	struct kn_ottl_proc_shard ps;   /* OTTL context, editor, error count, failed */
 	const struct walk *w;
-	int failed;
-	uint64_t errors;
 };
 
 /* ---- config ---- */
@@ -114,7 +110,6 @@ static int tp_create(const struct kn_component_ctx *ctx, const void *cfg, void *
 	struct tp *p = calloc(1, sizeof *p);
 	if (!p)
 		return kn_errf(err, "out of memory");
-	p->errmode = kn_ottl_errmode_parse(c->error_mode ? c->error_mode : "ignore");
 	int prev = -1;
 	for (uint32_t i = 0; i < c->statements.n; i++) {
 		const struct kn_ottl_group *g = &c->statements.v[i];
@@ -130,14 +125,11 @@ static int tp_create(const struct kn_component_ctx *ctx, const void *cfg, void *
 		w->has[g->ctx] = 1;
 		prev = g->ctx;
 	}
-	kn_metrics_label_escape(ctx->id, p->id, sizeof p->id);
-	snprintf(p->who, sizeof p->who, "processors.%s", ctx->id);
+	kn_ottl_proc_init(&p->op, ctx, c->error_mode, "ignore");
 	const char *dname = "kansatsu_processor_transform_spans_dropped_total";
 	const char *dhelp = "Spans the transform processor dropped: a statement failed under error_mode propagate (error), or an edit could not be allocated (out_of_memory).";
-	p->dropped_err = kn_metrics_processor_counter(ctx->metrics, dname, dhelp, p->id, "reason=\"error\"");
-	p->dropped_oom = kn_metrics_processor_counter(ctx->metrics, dname, dhelp, p->id, "reason=\"out_of_memory\"");
-	p->errors = kn_metrics_processor_counter(ctx->metrics, "kansatsu_processor_ottl_errors_total",
-		"OTTL statements and conditions that failed at run time (error_mode decides what followed).", p->id, NULL);
+	p->dropped_err = kn_metrics_processor_counter(ctx->metrics, dname, dhelp, p->op.id, "reason=\"error\"");
+	p->dropped_oom = kn_metrics_processor_counter(ctx->metrics, dname, dhelp, p->op.id, "reason=\"out_of_memory\"");
 	*inst = p;
 	return KN_OK;
 }
@@ -151,12 +143,13 @@ static int tp_shard_create(void *inst, uint32_t shard, void **state, struct kn_e
 {
 	(void)shard;
 	struct tp_shard *s = calloc(1, sizeof *s);
-	if (!s || !(s->tx = kn_ottl_tx_new())) {
-		free(s);
+	if (!s)
 		return kn_errf(err, "out of memory");
+	if (kn_ottl_proc_shard_init(&s->ps, err) != KN_OK) {
+		free(s);
+		return KN_ERR;
 	}
 	s->tp = inst;
-	kn_wire_edit_init(&s->ed);
 	*state = s;
 	return KN_OK;
 }
@@ -166,8 +159,7 @@ static void tp_shard_destroy(void *state)
 	struct tp_shard *s = state;
 	if (!s)
 		return;
-	kn_ottl_tx_free(s->tx);
-	kn_wire_edit_free(&s->ed);
+	kn_ottl_proc_shard_free(&s->ps);
 	free(s);
 }
 
@@ -180,53 +172,48 @@ static int run_groups(struct tp_shard *s, int ctx)
 		const struct kn_ottl_group *g = w->g[i];
 		if (g->ctx != ctx)
 			continue;
-		int em = g->errmode >= 0 ? g->errmode : p->errmode;
+		int em = g->errmode >= 0 ? g->errmode : p->op.errmode;
 		if (g->guards.n) {
-			uint64_t before = s->errors;
-			int r = kn_ottl_any(g->guards.v, g->guards.n, em, s->tx, &s->errors);
-			if (s->errors != before && em != KN_OTTL_PROPAGATE)
-				kn_ottl_errlog(&p->log, p->who, em, kn_ottl_tx_error(s->tx), NULL);
+			int r = kn_ottl_proc_guards(&p->op, &s->ps, g->guards.v, g->guards.n, em);
 			if (r < 0)
-				goto propagate;
+				return -1;   /* logged, with error_mode propagate's words */
 			if (r == 0)
 				continue;
 		}
 		for (uint32_t k = 0; k < g->progs.n; k++) {
-			if (kn_ottl_exec(g->progs.v[k], s->tx) >= 0)
+			if (kn_ottl_exec(g->progs.v[k], s->ps.tx) >= 0)
 				continue;
-			s->errors++;
-			if (em == KN_OTTL_PROPAGATE)
-				goto propagate;
-			kn_ottl_errlog(&p->log, p->who, em, kn_ottl_tx_error(s->tx), NULL);
+			s->ps.errors++;
+			kn_ottl_errlog(&p->op.log, p->op.who, em, kn_ottl_tx_error(s->ps.tx), NULL);
+			if (em == KN_OTTL_PROPAGATE) {
+				s->ps.failed = 1;
+				return -1;
+			}
 		}
 	}
 	return 0;
-propagate:
-	s->failed = 1;
-	kn_ottl_errlog(&p->log, p->who, KN_OTTL_PROPAGATE, kn_ottl_tx_error(s->tx), NULL);
-	return -1;
 }
 
 static int on_resource(void *ctx, struct kn_wire_edit *ed, const struct kn_wire_edit_res *r)
 {
 	struct tp_shard *s = ctx;
-	kn_ottl_tx_resource(s->tx, r->msg, r->len);
+	kn_ottl_tx_resource(s->ps.tx, r->msg, r->len);
 	if (!s->w->has[KN_OTTL_CTX_RESOURCE])
 		return 0;
 	if (run_groups(s, KN_OTTL_CTX_RESOURCE) < 0)
 		return -1;
-	return kn_ottl_tx_emit(s->tx, KN_OTTL_CTX_RESOURCE, ed) < 0 ? -1 : 0;
+	return kn_ottl_tx_emit(s->ps.tx, KN_OTTL_CTX_RESOURCE, ed) < 0 ? -1 : 0;
 }
 
 static int on_scope(void *ctx, struct kn_wire_edit *ed, const struct kn_wire_edit_scope *sc)
 {
 	struct tp_shard *s = ctx;
-	kn_ottl_tx_scope(s->tx, sc->msg, sc->len);
+	kn_ottl_tx_scope(s->ps.tx, sc->msg, sc->len);
 	if (!s->w->has[KN_OTTL_CTX_SCOPE])
 		return 0;
 	if (run_groups(s, KN_OTTL_CTX_SCOPE) < 0)
 		return -1;
-	return kn_ottl_tx_emit(s->tx, KN_OTTL_CTX_SCOPE, ed) < 0 ? -1 : 0;
+	return kn_ottl_tx_emit(s->ps.tx, KN_OTTL_CTX_SCOPE, ed) < 0 ? -1 : 0;
 }
 
 static int on_span(void *ctx, struct kn_wire_edit *ed, const struct kn_wire_edit_span *sp)
@@ -235,20 +222,20 @@ static int on_span(void *ctx, struct kn_wire_edit *ed, const struct kn_wire_edit
 	const struct walk *w = s->w;
 	if (!w->has[KN_OTTL_CTX_SPAN] && !w->has[KN_OTTL_CTX_SPANEVENT])
 		return 0;
-	kn_ottl_tx_span(s->tx, sp->span, sp->span_len);
+	kn_ottl_tx_span(s->ps.tx, sp->span, sp->span_len);
 	if (w->has[KN_OTTL_CTX_SPAN] && run_groups(s, KN_OTTL_CTX_SPAN) < 0)
 		return -1;
 	if (w->has[KN_OTTL_CTX_SPANEVENT]) {
-		int n = kn_ottl_tx_nevents(s->tx);
+		int n = kn_ottl_tx_nevents(s->ps.tx);
 		if (n < 0)
 			return -1;
 		for (int i = 0; i < n; i++) {
-			kn_ottl_tx_event(s->tx, (uint32_t)i);
-			if (run_groups(s, KN_OTTL_CTX_SPANEVENT) < 0 || kn_ottl_tx_event_done(s->tx) < 0)
+			kn_ottl_tx_event(s->ps.tx, (uint32_t)i);
+			if (run_groups(s, KN_OTTL_CTX_SPANEVENT) < 0 || kn_ottl_tx_event_done(s->ps.tx) < 0)
 				return -1;
 		}
 	}
-	return kn_ottl_tx_emit(s->tx, KN_OTTL_CTX_SPAN, ed) < 0 ? -1 : 0;
+	return kn_ottl_tx_emit(s->ps.tx, KN_OTTL_CTX_SPAN, ed) < 0 ? -1 : 0;
 }
 
 static const struct kn_wire_edit_ops tp_ops = {.resource = on_resource, .scope = on_scope, .span = on_span};
@@ -266,13 +253,13 @@ static int tp_process(void *state, struct kn_batch *b, const struct kn_emit *nex
 			struct kn_chunk *nc = NULL;
 			struct kn_err err = {{0}};
 			s->w = &p->walks[k];
-			s->failed = 0;
-			if (kn_wire_edit_run(&s->ed, &tp_ops, s, c->data, c->len, c->nspans, c, &nc, &err) != KN_OK) {
-				if (s->failed) {
+			s->ps.failed = 0;
+			if (kn_wire_edit_run(&s->ps.ed, &tp_ops, s, c->data, c->len, c->nspans, c, &nc, &err) != KN_OK) {
+				if (s->ps.failed) {
 					drop_err += c->nspans;
 				} else {
 					drop_oom += c->nspans;
-					kn_warn("%s: dropped a chunk of %u spans: %s", p->who, c->nspans, err.msg);
+					kn_warn("%s: dropped a chunk of %u spans: %s", p->op.who, c->nspans, err.msg);
 				}
 				b->nspans -= c->nspans;
 				b->bytes -= c->len;
@@ -296,10 +283,7 @@ static int tp_process(void *state, struct kn_batch *b, const struct kn_emit *nex
 		kn_counter_add(p->dropped_err, drop_err);
 	if (drop_oom)
 		kn_counter_add(p->dropped_oom, drop_oom);
-	if (s->errors) {
-		kn_counter_add(p->errors, s->errors);
-		s->errors = 0;
-	}
+	kn_ottl_proc_flush(&p->op, &s->ps);
 	if (b->n == 0) {
 		kn_batch_free(b);
 		return KN_DROP;
