@@ -16,6 +16,7 @@
 #include "../../collector/core/kn_component.h"
 #include "../../collector/core/kn_metrics.h"
 #include "../../collector/wire/kn_wire.h"
+#include "../../collector/wire/kn_wire_edit.h"
 #include "../tail_sampling/kn_tail_frame.h"
 #include "../tail_sampling/kn_tail_store.h"
 #include "kn_journey.h"
@@ -115,17 +116,13 @@ void kn_journey_plan_build(struct kn_journey_plan *pl, const struct kn_journey_h
 			   int overwrite, const char *idkey);
 
 struct kn_journey_rw {
-	struct kn_wire_index ix;
-	uint32_t *g;                        /* group and span sizes of pass 1 */
-	uint32_t cap_g;
-	uint64_t *has;                      /* per span of pass 1: plan entries it has */
-	uint32_t cap_has;
+	struct kn_wire_edit ed;             /* the splicing editor (and its index) */
 };
 
 void kn_journey_rw_init(struct kn_journey_rw *w);
 void kn_journey_rw_free(struct kn_journey_rw *w);
 
-/* A new chunk (refs 1, charged 0, headers filled by re-indexing) holding
+/* A new chunk (refs 1, charged 0, headers filled by indexing) holding
  * buf[0..len) (concatenated ResourceSpans) with every span rewritten per
  * plan; it must index exactly nspans spans. NULL with err set on OOM or a
  * malformed buffer. */

@@ -3,42 +3,34 @@
  * as the tail store keeps it) -> one chunk whose spans carry the journey's
  * attributes.
  *
- * Per span: the span's fields are copied in order except its `attributes`
- * (field 9) whose key is one the plan replaces; then the plan's attributes
- * are appended (protobuf merges repeated fields), each unless the span
- * already has that key and the entry does not replace. Every other byte of
- * the span (trace_state, links, events, unknown fields) is copied as it is.
- * The ScopeSpans / ResourceSpans lengths are written anew; their other
- * fields (Resource, scope, schema_url, unknown ones) are copied verbatim.
- * Two passes: sizes of every group and span first (into w->g), then the
- * bytes; then kn_wire_index_trusted rebuilds the span headers and must find
- * exactly the trace's spans.
+ * Per span (kn_wire_edit's span callback): the `attributes` (field 9)
+ * whose key is one the plan replaces are cut out where they are, then the
+ * plan's attributes are appended (protobuf merges repeated fields), each
+ * unless the span already has that key and the entry does not replace.
+ * Every other byte of the span (trace_state, links, events, unknown fields)
+ * stays as it is; kn_wire_edit copies Resources, scopes and unchanged spans
+ * byte for byte, writes the group lengths anew and indexes the result, which
+ * must hold exactly the trace's spans. A trace no entry changes is copied
+ * whole and indexed.
  *
- * This is kn_tail_emit's walk with a per-span decision instead of one
- * suffix for all spans. Costs: one copy plus one index pass per trace;
- * scratch only grows. Threads: a kn_journey_rw is per shard. */
+ * Costs: one copy plus one index pass per trace; the editor's scratch only
+ * grows. Threads: a kn_journey_rw is per shard. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "kn_journey_int.h"
-#include "../../collector/core/kn_grow.h"
 #include "../../collector/core/kn_hex.h"
 #include "../../collector/wire/kn_wire_field.h"
 
 void kn_journey_rw_init(struct kn_journey_rw *w)
 {
-	memset(w, 0, sizeof *w);
-	kn_wire_index_init(&w->ix);
+	kn_wire_edit_init(&w->ed);
 }
 
 void kn_journey_rw_free(struct kn_journey_rw *w)
 {
-	if (!w)
-		return;
-	kn_wire_index_free(&w->ix);
-	free(w->g);
-	free(w->has);
-	memset(w, 0, sizeof *w);
+	if (w)
+		kn_wire_edit_free(&w->ed);
 }
 
 static size_t fsize(uint64_t len)
@@ -132,230 +124,91 @@ static int plan_key(const struct kn_journey_plan *pl, const uint8_t *kv, uint32_
 	return -1;
 }
 
-/* Which plan entries the span already has (bit i) and the bytes its
- * replaced attributes take. -1 when the span is malformed. */
-static int span_has(const struct kn_journey_plan *pl, const uint8_t *span, uint32_t len,
-		    uint64_t *has, uint64_t *removed)
+/* The span callback: the plan's replaced attributes are cut out where they
+ * are, then every entry to add is appended after the span's last byte, as
+ * splices on the span (attribute KeyValues only, so the editor can patch
+ * the header). A span that already has every entry and replaces none gets
+ * no splice and is copied whole. */
+static int on_span(void *ctx, struct kn_wire_edit *ed, const struct kn_wire_edit_span *sp)
 {
-	const uint8_t *p = span, *end = span + len;
+	const struct kn_journey_plan *pl = ctx;
+	const uint8_t *p = sp->span, *end = sp->span + sp->span_len;
 	struct kn_wire_field f;
+	uint64_t has = 0;
+	uint32_t nattrs = 0, nsplices = 0;
 	int r;
-	*has = 0;
-	*removed = 0;
 	for (;;) {
 		const uint8_t *f0 = p;
-		if ((r = kn_wire_field_next(&p, end, &f)) <= 0)
-			return r;
+		if ((r = kn_wire_field_next(&p, end, &f)) < 0)
+			return -1;
+		if (r == 0)
+			break;
 		if (f.num != 9 || f.wt != 2)
 			continue;
+		nattrs++;
 		int i = plan_key(pl, f.payload, f.len);
 		if (i < 0)
 			continue;
-		*has |= 1ull << i;
-		if (pl->add[i].replace)
-			*removed += (uint64_t)(p - f0);
+		has |= 1ull << i;
+		if (!pl->add[i].replace)
+			continue;
+		if (!kn_wire_edit_splice_span_attrs(ed, (uint32_t)(f0 - sp->span), (uint32_t)(p - f0), 0))
+			return -1;
+		nattrs--;
+		nsplices++;
 	}
-}
-
-static uint64_t span_new_len(const struct kn_journey_plan *pl, const uint8_t *span, uint32_t len,
-			     uint64_t *has)
-{
-	uint64_t removed;
-	if (span_has(pl, span, len, has, &removed) < 0)
-		return UINT64_MAX;
-	uint64_t n = len - removed;
-	for (uint32_t i = 0; i < pl->n; i++)
-		if (pl->add[i].replace || !(*has & (1ull << i)))
-			n += pl->add[i].field_len;
-	return n;
-}
-
-/* Writes the span (its plan entries known from pass 1: has) rewritten. A
- * span holding none of the entries to replace is copied whole. */
-static uint8_t *span_write(const struct kn_journey_plan *pl, const uint8_t *span, uint32_t len,
-			   uint64_t has, uint64_t replace_mask, uint8_t *w)
-{
-	const uint8_t *p = span, *end = span + len;
-	struct kn_wire_field f;
-	if (!(has & replace_mask)) {
-		memcpy(w, span, len);
-		w += len;
-		p = end;
-	}
-	for (;;) {
-		const uint8_t *f0 = p;
-		if (kn_wire_field_next(&p, end, &f) <= 0)
-			break;
-		if (f.num == 9 && f.wt == 2) {
-			int i = plan_key(pl, f.payload, f.len);
-			if (i >= 0 && pl->add[i].replace)
-				continue;
-		}
-		memcpy(w, f0, (size_t)(p - f0));
-		w += p - f0;
-	}
+	uint32_t add = 0, nadd = 0;
 	for (uint32_t i = 0; i < pl->n; i++)
 		if (pl->add[i].replace || !(has & (1ull << i))) {
-			memcpy(w, pl->add[i].field, pl->add[i].field_len);
-			w += pl->add[i].field_len;
+			add += pl->add[i].field_len;
+			nadd++;
 		}
-	return w;
-}
-
-static int g_push(struct kn_journey_rw *w, uint32_t *ng)
-{
-	if (kn_grow((void **)&w->g, &w->cap_g, *ng, sizeof *w->g))
-		return -1;
-	return (int)(*ng)++;
-}
-
-static int has_push(struct kn_journey_rw *w, uint32_t *nh, uint64_t has)
-{
-	if (kn_grow((void **)&w->has, &w->cap_has, *nh, sizeof *w->has))
-		return -1;
-	w->has[(*nh)++] = has;
+	if (add) {
+		uint8_t *w = kn_wire_edit_splice_span_attrs(ed, sp->span_len, 0, add);
+		if (!w)
+			return -1;
+		for (uint32_t i = 0; i < pl->n; i++)
+			if (pl->add[i].replace || !(has & (1ull << i))) {
+				memcpy(w, pl->add[i].field, pl->add[i].field_len);
+				w += pl->add[i].field_len;
+			}
+		nsplices++;
+	}
+	if (nsplices)
+		kn_wire_edit_span_nattrs(ed, nattrs + nadd);
 	return 0;
 }
 
-#define TOO_BIG 0x7fffffffull
-
-/* Pass 1: sizes into w->g (ResourceSpans, ScopeSpans, span, in order). */
-static uint64_t measure(struct kn_journey_rw *w, const uint8_t *buf, size_t len,
-			const struct kn_journey_plan *pl)
-{
-	uint64_t total = 0;
-	uint32_t ng = 0, nh = 0;
-	const uint8_t *p = buf, *end = buf + len;
-	struct kn_wire_field f;
-	int r;
-	while ((r = kn_wire_field_next(&p, end, &f)) > 0) {
-		if (f.num != 1 || f.wt != 2)
-			return UINT64_MAX;
-		int rslot = g_push(w, &ng);
-		if (rslot < 0)
-			return UINT64_MAX;
-		uint64_t rsz = 0;
-		const uint8_t *q = f.payload, *qend = f.payload + f.len;
-		struct kn_wire_field s;
-		for (;;) {
-			const uint8_t *s0 = q;
-			if ((r = kn_wire_field_next(&q, qend, &s)) < 0)
-				return UINT64_MAX;
-			if (r == 0)
-				break;
-			if (s.num != 2 || s.wt != 2) {
-				rsz += (uint64_t)(q - s0);
-				continue;
-			}
-			int sslot = g_push(w, &ng);
-			if (sslot < 0)
-				return UINT64_MAX;
-			uint64_t ssz = 0;
-			const uint8_t *u = s.payload, *uend = s.payload + s.len;
-			struct kn_wire_field x;
-			for (;;) {
-				const uint8_t *x0 = u;
-				if ((r = kn_wire_field_next(&u, uend, &x)) < 0)
-					return UINT64_MAX;
-				if (r == 0)
-					break;
-				if (x.num != 2 || x.wt != 2) {
-					ssz += (uint64_t)(u - x0);
-					continue;
-				}
-				uint64_t has = 0;
-				uint64_t nl = span_new_len(pl, x.payload, x.len, &has);
-				int xslot = g_push(w, &ng);
-				if (nl > TOO_BIG || xslot < 0 || has_push(w, &nh, has) < 0)
-					return UINT64_MAX;
-				w->g[xslot] = (uint32_t)nl;
-				ssz += fsize(nl);
-			}
-			if (ssz > TOO_BIG)
-				return UINT64_MAX;
-			w->g[sslot] = (uint32_t)ssz;
-			rsz += fsize(ssz);
-		}
-		if (rsz > TOO_BIG)
-			return UINT64_MAX;
-		w->g[rslot] = (uint32_t)rsz;
-		total += fsize(rsz);
-		if (total > TOO_BIG)
-			return UINT64_MAX;
-	}
-	return r < 0 ? UINT64_MAX : total;
-}
-
-/* Pass 2: writes what pass 1 measured (the input was checked there). */
-static uint8_t *write_all(const struct kn_journey_rw *w, const uint8_t *buf, size_t len,
-			  const struct kn_journey_plan *pl, uint8_t *o)
-{
-	uint32_t ng = 0, nh = 0;
-	uint64_t replace_mask = 0;
-	for (uint32_t i = 0; i < pl->n; i++)
-		if (pl->add[i].replace)
-			replace_mask |= 1ull << i;
-	const uint8_t *p = buf, *end = buf + len;
-	struct kn_wire_field f, s, x;
-	while (kn_wire_field_next(&p, end, &f) > 0) {
-		o = put_field(o, 0x0a, w->g[ng++]);
-		const uint8_t *q = f.payload, *qend = f.payload + f.len;
-		for (;;) {
-			const uint8_t *s0 = q;
-			if (kn_wire_field_next(&q, qend, &s) <= 0)
-				break;
-			if (s.num != 2 || s.wt != 2) {
-				memcpy(o, s0, (size_t)(q - s0));
-				o += q - s0;
-				continue;
-			}
-			o = put_field(o, 0x12, w->g[ng++]);
-			const uint8_t *u = s.payload, *uend = s.payload + s.len;
-			for (;;) {
-				const uint8_t *x0 = u;
-				if (kn_wire_field_next(&u, uend, &x) <= 0)
-					break;
-				if (x.num != 2 || x.wt != 2) {
-					memcpy(o, x0, (size_t)(u - x0));
-					o += u - x0;
-					continue;
-				}
-				o = put_field(o, 0x12, w->g[ng++]);
-				o = span_write(pl, x.payload, x.len, w->has[nh++], replace_mask, o);
-			}
-		}
-	}
-	return o;
-}
+static const struct kn_wire_edit_ops rw_ops = {.span = on_span};
 
 struct kn_chunk *kn_journey_rw_chunk(struct kn_journey_rw *w, const uint8_t *buf, size_t len,
 				     uint32_t nspans, const struct kn_journey_plan *pl,
 				     struct kn_err *err)
 {
 	struct kn_chunk *c = NULL;
-	uint64_t size = measure(w, buf, len, pl);
-	if (size == UINT64_MAX) {
-		kn_errf(err, "journey: a trace's buffer is malformed or over 2 GiB");
+	struct kn_err e = {{0}};
+	if (kn_wire_edit_run(&w->ed, &rw_ops, (void *)(uintptr_t)pl, buf, len, nspans, NULL, &c, &e) != KN_OK) {
+		kn_errf(err, "journey: %s", e.msg);
+		return NULL;
+	}
+	if (c)
+		return c;
+	/* nothing to change in any span: the buffer as a chunk of its own */
+	if (len > UINT32_MAX || !(c = kn_chunk_alloc(nspans, (uint32_t)len))) {
+		kn_errf(err, "journey: out of memory for a %zu-byte chunk", len);
+		return NULL;
+	}
+	memcpy(c->data, buf, len);
+	c->len = (uint32_t)len;
+	if (kn_wire_index_trusted(&w->ed.ix, c->data, c->len, err) != KN_OK)
+		goto fail;
+	if (w->ed.ix.nspans != nspans || w->ed.ix.rejected) {
+		kn_errf(err, "journey: the trace's buffer indexes %u spans (%u rejected), expected %u",
+			w->ed.ix.nspans, w->ed.ix.rejected, nspans);
 		goto fail;
 	}
-	c = kn_chunk_alloc(nspans, (uint32_t)size);
-	if (!c) {
-		kn_errf(err, "journey: out of memory for a %llu-byte chunk", (unsigned long long)size);
-		goto fail;
-	}
-	if ((uint64_t)(write_all(w, buf, len, pl, c->data) - c->data) != size) {
-		kn_errf(err, "journey: rewrite wrote an unexpected size");
-		goto fail;
-	}
-	c->len = (uint32_t)size;
-	if (kn_wire_index_trusted(&w->ix, c->data, c->len, err) != KN_OK)
-		goto fail;
-	if (w->ix.nspans != nspans || w->ix.rejected) {
-		kn_errf(err, "journey: rewritten chunk indexes %u spans (%u rejected), expected %u",
-			w->ix.nspans, w->ix.rejected, nspans);
-		goto fail;
-	}
-	memcpy(c->spans, w->ix.spans, (size_t)nspans * sizeof *c->spans);
+	if (nspans)
+		memcpy(c->spans, w->ed.ix.spans, (size_t)nspans * sizeof *c->spans);
 	return c;
 fail:
 	kn_chunk_unref(c);

@@ -971,6 +971,12 @@ static void wb_bytes(struct wbuf *w, uint8_t tag, const void *p, size_t len)
 	w->n += len;
 }
 
+static void wb_put(struct wbuf *w, const void *p, size_t len)
+{
+	memcpy(w->b + w->n, p, len);
+	w->n += len;
+}
+
 /* KeyValue{key, string value}: key first, or value first (legal protobuf). */
 static void wb_kv(struct wbuf *w, const char *key, const char *val, size_t vlen, int value_first)
 {
@@ -1059,6 +1065,70 @@ static void test_rewrite_kv_shapes(void **state)
 		}
 }
 
+/* The rewrite's exact bytes: a replaced attribute is cut out where it was
+ * and the plan's entries appended after the span's last field, nothing else
+ * moves; a trace no entry changes comes out byte for byte, and its span
+ * header points at the span. */
+static void test_rewrite_exact_bytes(void **state)
+{
+	(void)state;
+	struct kn_journey_head h;
+	memset(&h, 0, sizeof h);
+	struct wbuf ha = {0};
+	wb_kv(&ha, "tenant", "gold", 4, 0);
+	memcpy(h.attrs, ha.b, ha.n);
+	h.attrs_len = (uint16_t)ha.n;
+	memset(h.journey_id, 0x5a, 16);
+	uint8_t tid[16], sid[8];
+	memset(tid, 0x11, 16);
+	memset(sid, 0x22, 8);
+	for (int changed = 0; changed <= 1; changed++) {
+		struct kn_journey_plan pl;
+		kn_journey_plan_build(&pl, &h, 0, changed ? "journey.id" : "");
+		assert_int_equal(pl.n, changed ? 2 : 1);
+		struct wbuf sp = {0}, want_sp = {0};
+		struct wbuf *both[2] = {&sp, &want_sp};
+		for (int k = 0; k < 2; k++) {
+			wb_bytes(both[k], 0x0a, tid, 16);
+			wb_bytes(both[k], 0x12, sid, 8);
+			wb_kv(both[k], "tenant", "silver", 6, 0);   /* kept: overwrite false */
+		}
+		wb_kv(&sp, "journey.id", "stale", 5, 0);      /* replaced when changed */
+		if (!changed)
+			wb_kv(&want_sp, "journey.id", "stale", 5, 0);
+		for (int k = 0; k < 2; k++)
+			wb_bytes(both[k], 0x2a, "op", 2);
+		if (changed)
+			for (uint32_t i = 0; i < pl.n; i++)
+				if (pl.add[i].replace)
+					wb_put(&want_sp, pl.add[i].field, pl.add[i].field_len);
+		struct wbuf in = {0}, want = {0};
+		struct wbuf *sps[2] = {&sp, &want_sp}, *out[2] = {&in, &want};
+		for (int k = 0; k < 2; k++) {
+			struct wbuf ss = {0}, rs = {0};
+			wb_bytes(&ss, 0x0a, "scope", 5);   /* an InstrumentationScope left alone */
+			wb_bytes(&ss, 0x12, sps[k]->b, sps[k]->n);
+			wb_bytes(&rs, 0x12, ss.b, ss.n);
+			wb_bytes(out[k], 0x0a, rs.b, rs.n);
+		}
+		struct kn_journey_rw w;
+		kn_journey_rw_init(&w);
+		struct kn_err err = {{0}};
+		struct kn_chunk *c = kn_journey_rw_chunk(&w, in.b, in.n, 1, &pl, &err);
+		if (!c)
+			fail_msg("changed %d: %s", changed, err.msg);
+		assert_int_equal(c->len, want.n);
+		assert_memory_equal(c->data, want.b, want.n);
+		assert_int_equal(c->nspans, 1);
+		assert_memory_equal(c->spans[0].trace_id, tid, 16);
+		assert_int_equal(c->spans[0].len, want_sp.n);
+		assert_memory_equal(c->data + c->spans[0].off, want_sp.b, want_sp.n);
+		assert_int_equal(c->spans[0].nattrs, 2); /* tenant and one journey.id */
+		kn_chunk_unref(c);
+		kn_journey_rw_free(&w);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1073,6 +1143,7 @@ int main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_lifecycle_walk),
 		cmocka_unit_test(test_rewrite_kv_shapes),
+		cmocka_unit_test(test_rewrite_exact_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
