@@ -459,6 +459,11 @@ static int attrs_set(const struct kn_ottl_node *n, struct kn_ottl_tx *tx, const 
 			return -1;
 		av = nv;
 	}
+	/* a value the wire reader would refuse never reaches the span: set at
+	 * a nested key, or a map holding deep values, can nest deeper */
+	if (kn_av_depth(&av, KN_WIRE_MAX_DEPTH) > KN_WIRE_MAX_DEPTH)
+		return kn_ottl_rt_err(tx, "the value of attributes[\"%.*s\"] would nest deeper than %d levels",
+				      (int)(klen > 64 ? 64 : klen), (const char *)key, KN_WIRE_MAX_DEPTH);
 	if (kn_wire_attrs_put(at, (const char *)key, klen, &av) < 0)
 		return kn_ottl_rt_err(tx, "out of memory");
 	return 0;

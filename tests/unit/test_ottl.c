@@ -742,6 +742,50 @@ static void test_set_nested_and_typed(void **state)
 	edited_free(&e);
 }
 
+/* The wire reader refuses AnyValues nested deeper than KN_WIRE_MAX_DEPTH,
+ * so a statement never writes one: a set at 32 keys works, at 33 keys (or a
+ * copy of the whole attribute map holding that 32-deep value under a key)
+ * is a run-time error that leaves the span as the other statements made it,
+ * and the result passes the checked reader. (Found by fuzz_ottl.) */
+static void test_set_depth_limit(void **state)
+{
+	(void)state;
+	char s32[1024], s33[1024];
+	int n32 = snprintf(s32, sizeof s32, "set(attributes[\"d32\"]");
+	int n33 = snprintf(s33, sizeof s33, "set(attributes[\"d33\"]");
+	for (int i = 1; i < KN_WIRE_MAX_DEPTH; i++)
+		n32 += snprintf(s32 + n32, sizeof s32 - (size_t)n32, "[\"k\"]");
+	for (int i = 1; i < KN_WIRE_MAX_DEPTH + 1; i++)
+		n33 += snprintf(s33 + n33, sizeof s33 - (size_t)n33, "[\"k\"]");
+	snprintf(s32 + n32, sizeof s32 - (size_t)n32, ", 1) where IsRootSpan()");
+	snprintf(s33 + n33, sizeof s33 - (size_t)n33, ", 1) where IsRootSpan()");
+	const char *const stmts[] = {s32, s33, "set(attributes[\"whole\"], attributes) where IsRootSpan()",
+				     "set(attributes[\"after\"], 1) where IsRootSpan()"};
+	struct edited e = {0};
+	run_statements(&e, stmts, 4);
+	assert_int_equal(e.errors, 2);
+	AV *v = sattr(&e, 0, "d32");
+	int depth = 1;
+	while (v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE) {
+		assert_int_equal(v->kvlist_value->n_values, 1);
+		v = v->kvlist_value->values[0]->value;
+		depth++;
+	}
+	assert_int_equal(depth, KN_WIRE_MAX_DEPTH);
+	assert_int_equal(v->int_value, 1);
+	assert_null(sattr(&e, 0, "d33"));
+	assert_null(sattr(&e, 0, "whole"));
+	assert_non_null(sattr(&e, 0, "after"));
+	struct kn_wire_index ix;
+	struct kn_err err = {{0}};
+	kn_wire_index_init(&ix);
+	if (kn_wire_index_request(&ix, e.out, e.outlen, &err) != KN_OK)
+		fail_msg("the reader refuses the edited request: %s", err.msg);
+	assert_int_equal(ix.rejected, 0);
+	kn_wire_index_free(&ix);
+	edited_free(&e);
+}
+
 static void test_map_editors(void **state)
 {
 	(void)state;
@@ -898,6 +942,7 @@ int main(void)
 		cmocka_unit_test(test_other_contexts),
 		cmocka_unit_test(test_set_and_identity),
 		cmocka_unit_test(test_set_nested_and_typed),
+		cmocka_unit_test(test_set_depth_limit),
 		cmocka_unit_test(test_map_editors),
 		cmocka_unit_test(test_replace_editors),
 		cmocka_unit_test(test_other_context_editors),
