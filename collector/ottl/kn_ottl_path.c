@@ -469,6 +469,19 @@ static int attrs_set(const struct kn_ottl_node *n, struct kn_ottl_tx *tx, const 
 	return 0;
 }
 
+/* A span's trace_id or span_id (not parent_span_id: all zero there means a
+ * root) set to all zero: the wire reader rejects such a span (OTLP calls it
+ * invalid), so writing one would lose it downstream. */
+static int id_zero(const struct prow *row, const uint8_t *id)
+{
+	if (row->ctx != KN_OTTL_CTX_SPAN || (row->field != 1 && row->field != 2))
+		return 0;
+	for (uint32_t i = 0; i < row->idlen; i++)
+		if (id[i])
+			return 0;
+	return 1;
+}
+
 int kn_ottl_path_set(const struct kn_ottl_node *n, struct kn_ottl_tx *tx, const struct kn_ottl_val *v)
 {
 	const struct prow *row = &rows[n->pid];
@@ -493,6 +506,8 @@ int kn_ottl_path_set(const struct kn_ottl_node *n, struct kn_ottl_tx *tx, const 
 	case T_BYTES:
 		if (v->t != KN_V_BYTES || v->len != row->idlen)
 			return 0;
+		if (id_zero(row, v->p))
+			return kn_ottl_rt_err(tx, "%s: an all-zero id is not valid", row->name);
 		f->s = v->p;
 		f->len = v->len;
 		break;
@@ -504,6 +519,8 @@ int kn_ottl_path_set(const struct kn_ottl_node *n, struct kn_ottl_tx *tx, const 
 			return kn_ottl_rt_err(tx, "out of memory");
 		if (!kn_hex_decode((const char *)v->p, v->len, b))
 			return 0;
+		if (id_zero(row, b))
+			return kn_ottl_rt_err(tx, "%s: an all-zero id is not valid", row->name);
 		f->s = b;
 		f->len = row->idlen;
 		break;

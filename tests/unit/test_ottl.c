@@ -786,6 +786,36 @@ static void test_set_depth_limit(void **state)
 	edited_free(&e);
 }
 
+/* A span's trace_id and span_id cannot be set to all zero (the reader
+ * rejects such a span: it would be lost downstream); a root's
+ * parent_span_id of zeros is fine. (Found by fuzz_ottl.) */
+static void test_set_zero_ids(void **state)
+{
+	(void)state;
+	struct edited e = {0};
+	RUN(&e, "set(span_id.string, \"0000000000000000\") where IsRootSpan()",
+	    "set(trace_id, 0x00000000000000000000000000000000) where IsRootSpan()",
+	    "set(parent_span_id.string, \"0000000000000000\") where IsRootSpan()",
+	    "set(attributes[\"after\"], 1) where IsRootSpan()");
+	assert_int_equal(e.errors, 2);
+	Span *s0 = span_of(&e, 0);
+	static const uint8_t zero[16];
+	assert_int_equal(s0->span_id.len, 8);
+	assert_memory_not_equal(s0->span_id.data, zero, 8);
+	assert_int_equal(s0->trace_id.len, 16);
+	assert_memory_not_equal(s0->trace_id.data, zero, 16);
+	assert_non_null(sattr(&e, 0, "after"));
+	struct kn_wire_index ix;
+	struct kn_err err = {{0}};
+	kn_wire_index_init(&ix);
+	if (kn_wire_index_request(&ix, e.out, e.outlen, &err) != KN_OK)
+		fail_msg("the reader refuses the edited request: %s", err.msg);
+	assert_int_equal(ix.rejected, 0);
+	assert_int_equal(ix.nspans, 2);
+	kn_wire_index_free(&ix);
+	edited_free(&e);
+}
+
 static void test_map_editors(void **state)
 {
 	(void)state;
@@ -943,6 +973,7 @@ int main(void)
 		cmocka_unit_test(test_set_and_identity),
 		cmocka_unit_test(test_set_nested_and_typed),
 		cmocka_unit_test(test_set_depth_limit),
+		cmocka_unit_test(test_set_zero_ids),
 		cmocka_unit_test(test_map_editors),
 		cmocka_unit_test(test_replace_editors),
 		cmocka_unit_test(test_other_context_editors),
