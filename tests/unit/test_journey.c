@@ -990,6 +990,17 @@ static void wb_kv(struct wbuf *w, const char *key, const char *val, size_t vlen,
 	wb_bytes(w, 0x4a, kv.b, kv.n);                          /* Span.attributes */
 }
 
+/* A head whose propagated attributes are tenant = "gold", journey id 5a.. */
+static void tenant_gold_head(struct kn_journey_head *h)
+{
+	memset(h, 0, sizeof *h);
+	struct wbuf ha = {0};
+	wb_kv(&ha, "tenant", "gold", 4, 0);
+	memcpy(h->attrs, ha.b, ha.n);
+	h->attrs_len = (uint16_t)ha.n;
+	memset(h->journey_id, 0x5a, 16);
+}
+
 /* Values of attribute `key` in a span, in order; their count. */
 static size_t attr_values(const Span *sp, const char *key, const char **out, size_t cap)
 {
@@ -1013,12 +1024,7 @@ static void test_rewrite_kv_shapes(void **state)
 	for (int overwrite = 0; overwrite <= 1; overwrite++)
 		for (int shape = 0; shape < 3; shape++) {
 			struct kn_journey_head h;
-			memset(&h, 0, sizeof h);
-			struct wbuf ha = {0};
-			wb_kv(&ha, "tenant", "gold", 4, 0);
-			memcpy(h.attrs, ha.b, ha.n);
-			h.attrs_len = (uint16_t)ha.n;
-			memset(h.journey_id, 0x5a, 16);
+			tenant_gold_head(&h);
 			struct kn_journey_plan pl;
 			kn_journey_plan_build(&pl, &h, overwrite, "journey.id");
 			assert_int_equal(pl.n, 2);
@@ -1073,12 +1079,7 @@ static void test_rewrite_exact_bytes(void **state)
 {
 	(void)state;
 	struct kn_journey_head h;
-	memset(&h, 0, sizeof h);
-	struct wbuf ha = {0};
-	wb_kv(&ha, "tenant", "gold", 4, 0);
-	memcpy(h.attrs, ha.b, ha.n);
-	h.attrs_len = (uint16_t)ha.n;
-	memset(h.journey_id, 0x5a, 16);
+	tenant_gold_head(&h);
 	uint8_t tid[16], sid[8];
 	memset(tid, 0x11, 16);
 	memset(sid, 0x22, 8);

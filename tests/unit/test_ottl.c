@@ -742,6 +742,21 @@ static void test_set_nested_and_typed(void **state)
 	edited_free(&e);
 }
 
+/* The checked wire reader (what every receiver runs) accepts the edited
+ * request whole: both spans, none rejected. */
+static void assert_reader_takes(const struct edited *e)
+{
+	struct kn_wire_index ix;
+	struct kn_err err = {{0}};
+	assert_non_null(e->out);
+	kn_wire_index_init(&ix);
+	if (kn_wire_index_request(&ix, e->out, e->outlen, &err) != KN_OK)
+		fail_msg("the reader refuses the edited request: %s", err.msg);
+	assert_int_equal(ix.rejected, 0);
+	assert_int_equal(ix.nspans, 2);
+	kn_wire_index_free(&ix);
+}
+
 /* The wire reader refuses AnyValues nested deeper than KN_WIRE_MAX_DEPTH,
  * so a statement never writes one: a set at 32 keys works, at 33 keys (or a
  * copy of the whole attribute map holding that 32-deep value under a key)
@@ -776,13 +791,7 @@ static void test_set_depth_limit(void **state)
 	assert_null(sattr(&e, 0, "d33"));
 	assert_null(sattr(&e, 0, "whole"));
 	assert_non_null(sattr(&e, 0, "after"));
-	struct kn_wire_index ix;
-	struct kn_err err = {{0}};
-	kn_wire_index_init(&ix);
-	if (kn_wire_index_request(&ix, e.out, e.outlen, &err) != KN_OK)
-		fail_msg("the reader refuses the edited request: %s", err.msg);
-	assert_int_equal(ix.rejected, 0);
-	kn_wire_index_free(&ix);
+	assert_reader_takes(&e);
 	edited_free(&e);
 }
 
@@ -805,14 +814,7 @@ static void test_set_zero_ids(void **state)
 	assert_int_equal(s0->trace_id.len, 16);
 	assert_memory_not_equal(s0->trace_id.data, zero, 16);
 	assert_non_null(sattr(&e, 0, "after"));
-	struct kn_wire_index ix;
-	struct kn_err err = {{0}};
-	kn_wire_index_init(&ix);
-	if (kn_wire_index_request(&ix, e.out, e.outlen, &err) != KN_OK)
-		fail_msg("the reader refuses the edited request: %s", err.msg);
-	assert_int_equal(ix.rejected, 0);
-	assert_int_equal(ix.nspans, 2);
-	kn_wire_index_free(&ix);
+	assert_reader_takes(&e);
 	edited_free(&e);
 }
 
