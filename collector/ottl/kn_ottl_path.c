@@ -461,25 +461,22 @@ static int attrs_set(const struct kn_ottl_node *n, struct kn_ottl_tx *tx, const 
 	}
 	/* a value the wire reader would refuse never reaches the span: set at
 	 * a nested key, or a map holding deep values, can nest deeper */
-	if (kn_av_depth(&av, KN_WIRE_MAX_DEPTH) > KN_WIRE_MAX_DEPTH)
-		return kn_ottl_rt_err(tx, "the value of attributes[\"%.*s\"] would nest deeper than %d levels",
-				      (int)(klen > 64 ? 64 : klen), (const char *)key, KN_WIRE_MAX_DEPTH);
+	char why[96];
+	if (kn_av_check(&av, why, sizeof why) < 0)
+		return kn_ottl_rt_err(tx, "the value of attributes[\"%.*s\"] would be refused by receivers: %s",
+				      (int)(klen > 64 ? 64 : klen), (const char *)key, why);
 	if (kn_wire_attrs_put(at, (const char *)key, klen, &av) < 0)
 		return kn_ottl_rt_err(tx, "out of memory");
 	return 0;
 }
 
 /* A span's trace_id or span_id (not parent_span_id: all zero there means a
- * root) set to all zero: the wire reader rejects such a span (OTLP calls it
- * invalid), so writing one would lose it downstream. */
+ * root) set to all zero: the wire reader rejects such a span, so writing one
+ * would lose it downstream. */
 static int id_zero(const struct prow *row, const uint8_t *id)
 {
-	if (row->ctx != KN_OTTL_CTX_SPAN || (row->field != 1 && row->field != 2))
-		return 0;
-	for (uint32_t i = 0; i < row->idlen; i++)
-		if (id[i])
-			return 0;
-	return 1;
+	return row->ctx == KN_OTTL_CTX_SPAN && (row->field == 1 || row->field == 2) &&
+	       kn_wire_all_zero(id, row->idlen);
 }
 
 int kn_ottl_path_set(const struct kn_ottl_node *n, struct kn_ottl_tx *tx, const struct kn_ottl_val *v)

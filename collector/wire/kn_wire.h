@@ -30,6 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../core/kn_chunk.h"
 #include "../core/kn_err.h"
@@ -103,5 +104,18 @@ size_t kn_wire_varint_len(uint64_t v);
 size_t kn_wire_put_varint(uint8_t *p, uint64_t v);
 /* Reads a varint at *p (< end); 0 on success, -1 when truncated or > 10 bytes. */
 int kn_wire_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
+
+/* An id of n bytes (8 or 16) that is all zero: OTLP calls a trace_id or
+ * span_id like that invalid, and the reader rejects its span. Word loads
+ * (memcpy, so any alignment) instead of a byte loop. */
+static inline int kn_wire_all_zero(const uint8_t *p, uint32_t n)
+{
+	uint64_t acc = 0, w;
+	for (uint32_t i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		acc |= w;
+	}
+	return acc == 0;
+}
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kn_wire_field.h"
+#include "kn_wire_internal.h"
 #include "../core/kn_grow.h"
 
 void kn_wire_attrs_init(struct kn_wire_attrs *at)
@@ -30,55 +31,19 @@ uint8_t *kn_wire_attrs_alloc(struct kn_wire_attrs *at, size_t n)
 	return kn_arena_alloc(&at->ar, n);
 }
 
-/* The depth of the AnyValue message p[0..len) at nesting `level`: the
- * deepest level reached, or limit + 1 once past it or on malformed bytes. */
-static uint32_t any_depth(const uint8_t *p, const uint8_t *end, uint32_t level, uint32_t limit)
-{
-	if (level > limit)
-		return limit + 1;
-	uint32_t deepest = level;
-	struct kn_wire_field f, e, g;
-	int r;
-	while ((r = kn_wire_field_next(&p, end, &f)) > 0) {
-		if ((f.num != 5 && f.num != 6) || f.wt != KN_WIRE_FIELD_LEN)
-			continue;
-		/* ArrayValue{repeated AnyValue values = 1} or
-		 * KeyValueList{repeated KeyValue values = 1}, KeyValue.value = 2 */
-		const uint8_t *q = f.payload, *qend = f.payload + f.len;
-		while ((r = kn_wire_field_next(&q, qend, &e)) > 0) {
-			if (e.num != 1 || e.wt != KN_WIRE_FIELD_LEN)
-				continue;
-			const uint8_t *vp = e.payload, *vend = e.payload + e.len;
-			if (f.num == 6) {
-				vp = vend = NULL;
-				const uint8_t *k = e.payload, *kend = e.payload + e.len;
-				while ((r = kn_wire_field_next(&k, kend, &g)) > 0)
-					if (g.num == 2 && g.wt == KN_WIRE_FIELD_LEN) {
-						vp = g.payload;
-						vend = g.payload + g.len;
-					}
-				if (r < 0)
-					return limit + 1;
-				if (!vp)
-					continue;
-			}
-			uint32_t d = any_depth(vp, vend, level + 1, limit);
-			if (d > limit)
-				return d;
-			if (d > deepest)
-				deepest = d;
-		}
-		if (r < 0)
-			return limit + 1;
-	}
-	return r < 0 ? limit + 1 : deepest;
-}
-
-uint32_t kn_av_depth(const struct kn_av *v, uint32_t limit)
+int kn_av_check(const struct kn_av *v, char *why, size_t cap)
 {
 	if (v->type != KN_AV_RAW)
-		return 1;
-	return any_depth(v->s, v->s + v->len, 1, limit);
+		return 0;
+	/* an attribute's value is the outermost AnyValue: depth 0 outside it */
+	struct kn_wire_ctx c;
+	c.trusted = 0;
+	c.why = NULL;
+	c.nframes = 0;
+	if (kn_wire_check_msg(&c, KN_WM_ANYVALUE, v->s, v->s + v->len, 0) == 0)
+		return 0;
+	snprintf(why, cap, "%s", c.why ? c.why : "invalid");
+	return -1;
 }
 
 int kn_av_decode(const uint8_t *p, size_t len, struct kn_av *v)

@@ -104,12 +104,12 @@ int kn_wire_attrs_emit(const struct kn_wire_attrs *at, struct kn_wire_edit *ed);
 
 /* Decodes an encoded AnyValue (the `value` field of a KeyValue). 0 / -1. */
 int kn_av_decode(const uint8_t *p, size_t len, struct kn_av *v);
-/* How deep v nests AnyValues, counted as the wire reader counts them: 1 for
- * a scalar or a flat array / kvlist, one more per level inside. The walk
- * stops once past limit (the result is then limit + 1); malformed bytes
- * count as limit + 1 too. An edit that would put a value deeper than
- * KN_WIRE_MAX_DEPTH into a message makes bytes the reader refuses. */
-uint32_t kn_av_depth(const struct kn_av *v, uint32_t limit);
+/* Whether the wire reader would accept v as an attribute's value: the
+ * reader's own check (kn_wire_check_msg), so an edit never writes a value
+ * that a receiver refuses, such as AnyValues nested deeper than
+ * KN_WIRE_MAX_DEPTH. Scalars always pass. 0, or -1 with the reader's reason
+ * in why[0..cap). */
+int kn_av_check(const struct kn_av *v, char *why, size_t cap);
 /* Its encoded size, and the encoding (at least kn_av_encoded_size bytes). */
 size_t kn_av_encoded_size(const struct kn_av *v);
 uint8_t *kn_av_encode(const struct kn_av *v, uint8_t *w);

@@ -200,17 +200,6 @@ fail:
 	return 0;
 }
 
-/* n is 8 or 16: word loads (memcpy, so any alignment) instead of a byte loop */
-static int kn_wire_all_zero(const uint8_t *p, uint32_t n)
-{
-	uint64_t acc = 0, w;
-	for (uint32_t i = 0; i + 8 <= n; i += 8) {
-		memcpy(&w, p + i, 8);
-		acc |= w;
-	}
-	return acc == 0;
-}
-
 /* OTLP validity of the ids; NULL when valid, else the reason (field:why). */
 static const char *kn_wire_ids_invalid(const struct kn_wire_ids *ids, char *buf, size_t n)
 {
