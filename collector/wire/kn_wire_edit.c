@@ -563,6 +563,18 @@ static uint8_t *write_all(struct kn_wire_edit *ed, const uint8_t *buf, size_t le
 	return o;
 }
 
+int kn_wire_edit_index(struct kn_wire_edit *ed, struct kn_chunk *c, struct kn_err *err)
+{
+	if (kn_wire_index_trusted(&ed->ix, c->data, c->len, err) != KN_OK)
+		return KN_ERR;
+	if (ed->ix.nspans != c->nspans || ed->ix.rejected)
+		return kn_errf(err, "wire edit: the bytes index %u spans (%u rejected), expected %u",
+			       ed->ix.nspans, ed->ix.rejected, c->nspans);
+	if (c->nspans)
+		memcpy(c->spans, ed->ix.spans, (size_t)c->nspans * sizeof *c->spans);
+	return KN_OK;
+}
+
 int kn_wire_edit_run(struct kn_wire_edit *ed, const struct kn_wire_edit_ops *ops, void *ctx,
 		     const uint8_t *buf, size_t len, uint32_t nspans,
 		     const struct kn_chunk *like, struct kn_chunk **out, struct kn_err *err)
@@ -595,15 +607,8 @@ int kn_wire_edit_run(struct kn_wire_edit *ed, const struct kn_wire_edit_ops *ops
 		atomic_fetch_add_explicit(&kn_wire_edit_carried, 1, memory_order_relaxed);
 		goto done;
 	}
-	if (kn_wire_index_trusted(&ed->ix, c->data, c->len, err) != KN_OK)
+	if (kn_wire_edit_index(ed, c, err) != KN_OK)
 		goto fail;
-	if (ed->ix.nspans != nspans || ed->ix.rejected) {
-		kn_errf(err, "wire edit: the edited bytes index %u spans (%u rejected), expected %u",
-			ed->ix.nspans, ed->ix.rejected, nspans);
-		goto fail;
-	}
-	if (nspans)
-		memcpy(c->spans, ed->ix.spans, (size_t)nspans * sizeof *c->spans);
 done:
 	if (like) {
 		c->shard = like->shard;

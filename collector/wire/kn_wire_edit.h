@@ -133,6 +133,12 @@ int kn_wire_edit_run(struct kn_wire_edit *ed, const struct kn_wire_edit_ops *ops
 		     const uint8_t *buf, size_t len, uint32_t nspans,
 		     const struct kn_chunk *like, struct kn_chunk **out, struct kn_err *err);
 
+/* Fills c's span headers by indexing c->data (trusted: bytes the project
+ * wrote), which must hold exactly c->nspans spans, none rejected: what a
+ * run does for an output whose headers it cannot carry, for callers that
+ * build a chunk from bytes no callback changed. KN_OK / KN_ERR. */
+int kn_wire_edit_index(struct kn_wire_edit *ed, struct kn_chunk *c, struct kn_err *err);
+
 /* Runs whose span headers were carried over from `like` rather than indexed
  * again (process-wide, relaxed; tests read it). */
 extern _Atomic uint64_t kn_wire_edit_carried;

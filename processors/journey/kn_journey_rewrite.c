@@ -200,17 +200,10 @@ struct kn_chunk *kn_journey_rw_chunk(struct kn_journey_rw *w, const uint8_t *buf
 	}
 	memcpy(c->data, buf, len);
 	c->len = (uint32_t)len;
-	if (kn_wire_index_trusted(&w->ed.ix, c->data, c->len, err) != KN_OK)
-		goto fail;
-	if (w->ed.ix.nspans != nspans || w->ed.ix.rejected) {
-		kn_errf(err, "journey: the trace's buffer indexes %u spans (%u rejected), expected %u",
-			w->ed.ix.nspans, w->ed.ix.rejected, nspans);
-		goto fail;
+	if (kn_wire_edit_index(&w->ed, c, &e) != KN_OK) {
+		kn_errf(err, "journey: %s", e.msg);
+		kn_chunk_unref(c);
+		return NULL;
 	}
-	if (nspans)
-		memcpy(c->spans, w->ed.ix.spans, (size_t)nspans * sizeof *c->spans);
 	return c;
-fail:
-	kn_chunk_unref(c);
-	return NULL;
 }
