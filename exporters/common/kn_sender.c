@@ -59,6 +59,8 @@
 /* How long receivers refuse after the disk refused an append. */
 #define DISK_FULL_HOLD_NS KN_NS_PER_SEC
 
+static const char *const consumer_scheduling_choices[] = {"batch", "normal", NULL};
+
 const struct kn_cfg_field kn_sender_queue_fields[] = {
 	{.key = "enabled", .type = KN_F_BOOL, .off = offsetof(struct kn_sender_queue_cfg, enabled),
 	 .def = "true", .help = "queue batches and send them from consumer threads"},
@@ -78,6 +80,11 @@ const struct kn_cfg_field kn_sender_queue_fields[] = {
 	{.key = "max_bytes", .type = KN_F_UINT, .off = offsetof(struct kn_sender_queue_cfg, max_bytes),
 	 .def = "0", .help = "kansatsu's own, with storage: bytes of queue files on disk past which "
 			     "receivers refuse (retryable); 0 = no bound but the disk"},
+	{.key = "consumer_scheduling", .type = KN_F_STR,
+	 .off = offsetof(struct kn_sender_queue_cfg, consumer_scheduling), .def = "batch",
+	 .choices = consumer_scheduling_choices,
+	 .help = "kansatsu's own: batch = consumer threads run as SCHED_BATCH (their wake-ups do not "
+		 "preempt receivers and shards; same CPU share); normal = as created"},
 	KN_CFG_END,
 };
 
@@ -125,6 +132,8 @@ struct kn_sender {
 	kn_send_fn send;
 	void *send_ctx;
 	unsigned nconsumers;
+	int sched_batch;                /* consumers run as SCHED_BATCH */
+	_Atomic int sched_warned;
 	uint64_t bound;                 /* max batches queued */
 
 	struct ck_ring ring;
@@ -367,6 +376,7 @@ struct kn_sender *kn_sender_create_with(const char *exporter_id, const struct kn
 	}
 	s->cfg = *cfg;
 	s->cfg.queue.storage = NULL; /* not kept: the config may go before the sender */
+	s->cfg.queue.consumer_scheduling = NULL; /* read into sched_batch */
 	s->st = cfg->queue.storage ? storage : NULL;
 	s->st_inst = storage_inst;
 	s->send = send;
@@ -382,6 +392,7 @@ struct kn_sender *kn_sender_create_with(const char *exporter_id, const struct kn
 		goto fail;
 	}
 	s->nconsumers = cfg->queue.num_consumers ? (unsigned)cfg->queue.num_consumers : kn_sender_auto_consumers();
+	s->sched_batch = !cfg->queue.consumer_scheduling || strcmp(cfg->queue.consumer_scheduling, "normal") != 0;
 	if (cfg->queue.enabled) {
 		if (cfg->queue.queue_size < 1 || cfg->queue.queue_size > (1u << 24)) {
 			kn_errf(err, "exporters.%s.sending_queue.queue_size: must be in [1, 16777216], got %" PRIu64,
@@ -617,10 +628,23 @@ static struct kn_batch *take(struct kn_sender *s)
 	}
 }
 
+/* SCHED_BATCH for the calling consumer thread (see kn_sender.h). */
+static void consumer_sched(struct kn_sender *s)
+{
+	if (!s->sched_batch)
+		return;
+	struct sched_param sp = {.sched_priority = 0};
+	int e = pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+	if (e != 0 && !atomic_exchange(&s->sched_warned, 1))
+		kn_warn("exporters.%s.sending_queue.consumer_scheduling: SCHED_BATCH refused (%s); "
+			"the consumer threads run with the default policy", s->id, strerror(e));
+}
+
 static void *consumer_main(void *arg)
 {
 	struct consumer *c = arg;
 	struct kn_sender *s = c->s;
+	consumer_sched(s);
 	tl_consumer = (int)c->idx;
 	uint64_t rng = (kn_now_ns() ^ ((uint64_t)(c->idx + 1) * 0x9E3779B97F4A7C15ull)) | 1;
 	struct kn_batch *b;

@@ -60,6 +60,18 @@
  * _skipped_records_total{reason}, _append_failures_total{reason},
  * kansatsu_exporter_queue_full (gauge, 1 while receivers refuse for it).
  *
+ * Scheduling (`sending_queue.consumer_scheduling`, kansatsu's own): the
+ * consumer threads run under Linux's SCHED_BATCH policy by default ("batch").
+ * They wake several times per request (the queue, then libgrpc's or
+ * libcurl's completions); under the default policy each wake-up preempts
+ * the receiver or shard thread running on that core, so every request costs
+ * extra context switches where the pipeline shares cores. SCHED_BATCH keeps
+ * the same fair share of CPU and the same nice value; its wake-ups only do
+ * not preempt. Measured on one core: otlp passthrough +10% spans per core,
+ * latency at half load unchanged (bench/results/2core-vm-sched.md).
+ * "normal" leaves the threads as created. If the kernel refuses the policy
+ * (a seccomp filter), the consumers log it once and run as created.
+ *
  * Metrics (labels exporter="<id>"):
  *   kansatsu_exporter_sent_spans_total, kansatsu_exporter_sent_requests_total,
  *   kansatsu_exporter_retries_total, kansatsu_exporter_failed_requests_total,
@@ -96,6 +108,7 @@ struct kn_sender_queue_cfg {
 	uint64_t queue_size;          /* batches */
 	char *storage;                /* id of a storage extension, or NULL (in memory) */
 	uint64_t max_bytes;           /* with storage: bytes on disk past which receivers refuse; 0 = none */
+	char *consumer_scheduling;    /* "batch" (NULL: the same) or "normal"; see above */
 };
 
 struct kn_sender_retry_cfg {

@@ -378,6 +378,7 @@ static int otlp_copy(struct kn_otlpexp_cfg *d, const struct kn_otlpexp_cfg *s)
 	d->auth.authenticator = dup_str(s->auth.authenticator, &oom);
 	d->sender = s->sender;
 	d->sender.queue.storage = dup_str(s->sender.queue.storage, &oom);
+	d->sender.queue.consumer_scheduling = dup_str(s->sender.queue.consumer_scheduling, &oom);
 	if (s->headers.n) {
 		d->headers.keys = calloc(s->headers.n, sizeof *d->headers.keys);
 		d->headers.values = calloc(s->headers.n, sizeof *d->headers.values);

@@ -105,6 +105,10 @@ const bad = [
     },
   },
   {
+    name: 'unknown consumer scheduling', path: 'exporters.otlp.sending_queue.consumer_scheduling', words: /must be one of batch, normal; got "idle"/,
+    edit: (c) => { c.exporters.otlp = { endpoint: '127.0.0.1:4317', tls: { insecure: true }, sending_queue: { consumer_scheduling: 'idle' } }; c.service.pipelines.traces.exporters.push('otlp'); },
+  },
+  {
     name: 'gzip level out of range', path: 'exporters.otlphttp.compression_params.level', words: /gzip levels are 1 to 12/,
     edit: (c) => { c.exporters.otlphttp = { endpoint: 'http://127.0.0.1:4318', compression_params: { level: 42 } }; c.service.pipelines.traces.exporters.push('otlphttp'); },
   },

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ struct script {
 	unsigned attempts[MAX_DELAYS];
 	int ndelays;
 	unsigned nconsumers;
+	int policy;              /* the sending thread's scheduling policy, last call */
 };
 
 static void script_init(struct script *sc)
@@ -59,6 +61,9 @@ static int scripted_send(void *ctx, const struct kn_batch *b, uint64_t deadline_
 	if (idx < 0 || (unsigned)idx >= sc->nconsumers)
 		sc->bad_index++;
 	sc->calls++;
+	struct sched_param sp;
+	if (pthread_getschedparam(pthread_self(), &sc->policy, &sp) != 0)
+		sc->policy = -1;
 	int rc;
 	if (sc->permanent) {
 		rc = kn_errf(err, "scripted permanent failure");
@@ -475,6 +480,7 @@ static void test_config_defaults(void **state)
 	assert_int_equal(cfg.queue.enabled, 1);
 	assert_int_equal(cfg.queue.num_consumers, 0); /* auto, see kn_sender_auto_consumers */
 	assert_int_equal(cfg.queue.queue_size, 65536);
+	assert_string_equal(cfg.queue.consumer_scheduling, "batch");
 	assert_int_equal(cfg.retry.enabled, 1);
 	assert_int_equal(cfg.retry.initial_interval_ns, 5 * KN_NS_PER_SEC);
 	assert_int_equal(cfg.retry.max_interval_ns, 30 * KN_NS_PER_SEC);
@@ -483,6 +489,38 @@ static void test_config_defaults(void **state)
 	assert_true(cfg.retry.randomization_factor == 0.5);
 	kn_cfg_free(kn_sender_queue_fields, &cfg.queue);
 	kn_cfg_free(kn_sender_retry_fields, &cfg.retry);
+}
+
+/* sending_queue.consumer_scheduling: batch (the default, also when the
+ * key is unset) puts each consumer thread under SCHED_BATCH; normal leaves
+ * it as created (the test's threads run under SCHED_OTHER). The policy is
+ * read by the consumer itself, inside the send. */
+static void test_consumer_scheduling(void **state)
+{
+	(void)state;
+	const char *modes[] = {NULL, "batch", "normal"};
+	const int want[] = {SCHED_BATCH, SCHED_BATCH, SCHED_OTHER};
+	for (int i = 0; i < 3; i++) {
+		struct script sc;
+		script_init(&sc);
+		sc.policy = -2;
+		struct kn_sender_cfg cfg = tiny_cfg(2, 10);
+		cfg.queue.consumer_scheduling = (char *)modes[i];
+		struct kn_sender *s = mk(&sc, &cfg, NULL);
+		struct kn_err err;
+		assert_int_equal(kn_sender_start(s, &err), KN_OK);
+		assert_int_equal(kn_sender_enqueue(s, make_batch(3, 10)), KN_OK);
+		kn_sender_shutdown(s, far_deadline());
+		assert_int_equal(sc.oks, 1);
+		assert_int_equal(sc.policy, want[i]);
+		kn_sender_destroy(s);
+		script_fini(&sc);
+	}
+	/* The main thread is not touched. */
+	int policy;
+	struct sched_param sp;
+	assert_int_equal(pthread_getschedparam(pthread_self(), &policy, &sp), 0);
+	assert_int_equal(policy, SCHED_OTHER);
 }
 
 int main(void)
@@ -500,6 +538,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent_producers),
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_config_defaults),
+		cmocka_unit_test(test_consumer_scheduling),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
