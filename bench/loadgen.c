@@ -62,6 +62,7 @@
 #include <zlib.h>
 
 #include "collector/core/kn_clock.h"
+#include "collector/grpc/kn_grpc_absl.h"
 #include "exporters/common/kn_export_status.h"
 #include "kn_hist.h"
 #include "kn_w1.h"
@@ -904,6 +905,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 
 	if (o->grpc) {
+		kn_grpc_absl_init(); /* as the collector: see kn_grpc_absl.h */
 		grpc_init();
 		grpc_up = 1;
 		r->channels = calloc(o->conns, sizeof *r->channels);

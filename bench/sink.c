@@ -37,6 +37,7 @@
 #include <time.h>
 
 #include "collector/core/kn_clock.h"
+#include "collector/grpc/kn_grpc_absl.h"
 #include "collector/grpc/kn_otlp_grpc.h"
 #include "collector/http/kn_httpd.h"
 #include "collector/http/kn_otlp_http.h"
@@ -258,6 +259,7 @@ int main(int argc, char **argv)
 				       .threads = (uint32_t)threads, .max_request_body_size = 64u << 20};
 	struct kn_ingest_sink hs = {.ingest = sink_ingest, .refused = sink_refused, .ctx = &k.http_door};
 	struct kn_httpd_opts so = {.endpoint = stats_ep, .name = "sink/stats", .threads = 1};
+	kn_grpc_absl_init(); /* as the collector: see kn_grpc_absl.h */
 	if (!(g = kn_otlp_grpc_create(&go, gs, &err)) || kn_otlp_grpc_start(g, &err) != KN_OK ||
 	    !(h = kn_otlp_http_create(&ho, hs, &err)) || kn_otlp_http_start(h, &err) != KN_OK ||
 	    !(st = kn_httpd_create(&so, stats_handler, NULL, &k, &err)) || kn_httpd_start(st, &err) != KN_OK) {

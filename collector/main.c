@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "config/kn_config.h"
+#include "grpc/kn_grpc_absl.h"
 #include "grpc/kn_grpc_log.h"
 #include "core/kn_budget.h"
 #include "core/kn_log.h"
@@ -161,6 +162,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	kn_grpc_absl_init(); /* before any libgrpc mutex: see kn_grpc_absl.h */
 	kn_grpc_log_init();
 	struct kn_err err = {{0}};
 	struct kn_cnode *root = load(config, &err);

@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUILD_PKGS=(meson ninja-build pkg-config gcc libc6-dev
+BUILD_PKGS=(meson ninja-build pkg-config gcc g++ libc6-dev libabsl-dev
 	libprotobuf-c-dev protobuf-c-compiler libgrpc-dev libnghttp2-dev libzstd-dev
 	libck-dev zlib1g-dev libyaml-dev libjansson-dev libcurl4-openssl-dev libssl-dev
 	libhttp-parser-dev libhiredis-dev libcrypt-dev libpcre2-dev libdeflate-dev libisal-dev)
