@@ -110,8 +110,10 @@ test)
 	# whole project instrumented (ASan + UBSan): clang's UBSan reports what
 	# gcc's does not (arithmetic on a NULL pointer, as in a bug fuzzing found),
 	# so a fixed finding stays fixed. Only the fuzz targets are built.
-	if [ ! -f build-fuzz/build.ninja ]; then
-		CC=clang meson setup build-fuzz -Dfuzzing=true -Dbuildtype=debug >/dev/null
+	# (a build-fuzz set up before C++ joined the project links with g++: redo it)
+	if [ ! -f build-fuzz/build.ninja ] || ! grep -q 'clang++' build-fuzz/build.ninja; then
+		rm -rf build-fuzz
+		CC=clang CXX=clang++ meson setup build-fuzz -Dfuzzing=true -Dbuildtype=debug >/dev/null
 	fi
 	ninja -C build-fuzz $(ls tests/fuzz/fuzz_*.c | sed 's|\.c$||') >/dev/null
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
