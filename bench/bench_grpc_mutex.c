@@ -122,7 +122,7 @@ int main(int argc, char **argv)
 	printf("| threads | detection on: M pairs/s (all threads) | ns per pair per thread | "
 	       "detection off: M pairs/s (all threads) | ns per pair per thread |\n");
 	printf("| ---: | ---: | ---: | ---: | ---: |\n");
-	for (unsigned t = 1;; t = t * 2 > max && t < max ? max : t * 2) {
+	for (unsigned t = 1;; t = t * 2 < max ? t * 2 : max) {
 		double on_ns, off_ns;
 		kn_grpc_absl_set_detection(1);
 		double on = run(t, ms, &on_ns);
